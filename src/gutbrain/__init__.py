@@ -1,0 +1,47 @@
+"""gutbrain: the microbiota–gut–brain axis in chronic pain and neuroinflammation.
+
+One :class:`anndata.AnnData` (samples × features) flows through the namespaces:
+
+``io``        read and write every common microbiome table format
+``pp``        taxonomy, filters, normalisation, transforms
+``tl``        diversity, indices, statistics
+``ml``        classifiers and regressors with leakage-safe cross-validation
+``kb``        the evidence base (claims with host, direction, evidence level, DOI)
+``sim``       mechanistic gut–brain models
+``pl``        plots
+``get``       tidy tables out of an AnnData
+``report``    self-contained HTML reports
+``datasets``  embedded synthetic data (no downloads)
+
+Research software: it does not give medical or treatment advice.
+"""
+
+from __future__ import annotations
+
+from . import datasets, get, io, kb, pl, pp, report, sim, tl
+from ._errors import (
+    DataValueError,
+    GutbrainError,
+    InputFormatError,
+    MetadataMismatchError,
+    UnitError,
+)
+from ._version import __version__
+
+__all__ = [
+    "DataValueError",
+    "GutbrainError",
+    "InputFormatError",
+    "MetadataMismatchError",
+    "UnitError",
+    "__version__",
+    "datasets",
+    "get",
+    "io",
+    "kb",
+    "pl",
+    "pp",
+    "report",
+    "sim",
+    "tl",
+]

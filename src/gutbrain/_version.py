@@ -1,0 +1,5 @@
+"""gutbrain's version, read by provenance records."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

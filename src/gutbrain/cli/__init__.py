@@ -1,0 +1,73 @@
+"""The ``gutbrain`` command line: thin commands over the library.
+
+Each feature adds its commands in a private module ``cli/_<feature>.py`` that
+defines ``register(app: typer.Typer) -> None``; the module is listed in
+``_COMMAND_MODULES`` below.  Input errors (:class:`gutbrain.GutbrainError`) are
+printed as one line on stderr and the process exits with code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from .._errors import GutbrainError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="gutbrain",
+    help=(
+        "gutbrain: microbiota–gut–brain analysis for chronic pain and neuroinflammation "
+        "research. Research software; not medical advice."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module defines register(app). Keep one line per feature.
+_COMMAND_MODULES: list[str] = [
+    "gutbrain.cli._core",
+]
+
+
+def _load_commands() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a feature not present in this checkout
+            if exc.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+_load_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning gutbrain errors into one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except GutbrainError as exc:
+        typer.echo(f"gutbrain: error: {exc}", err=True)
+        sys.exit(2)
+    except FileNotFoundError as exc:
+        typer.echo(f"gutbrain: error: {exc.filename}: file not found. Fix: check the path", err=True)
+        sys.exit(2)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code or 0)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

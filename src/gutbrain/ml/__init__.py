@@ -1,0 +1,5 @@
+"""gutbrain.ml."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

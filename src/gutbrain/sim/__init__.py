@@ -1,0 +1,5 @@
+"""gutbrain.sim."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""gutbrain.testing."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
