@@ -72,7 +72,7 @@ class GutbrainError(ValueError):
             text += f". Fix: {self.fix}"
         return " ".join(text.split())
 
-    def __str__(self) -> str:  # noqa: D105
+    def __str__(self) -> str:
         return self.one_line()
 
 

@@ -22,8 +22,8 @@ import pandas as pd
 from anndata import AnnData
 
 __all__ = [
-    "STEPS",
     "SECTIONS",
+    "STEPS",
     "Figure",
     "Section",
     "register_section",
