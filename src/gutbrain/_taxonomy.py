@@ -179,7 +179,8 @@ def lineage_frame(
     lineages: Iterable[str | None], *, index: Iterable[str] | None = None, sep: str | None = None
 ) -> pd.DataFrame:
     """Parse many lineages into a DataFrame with one column per rank plus ``taxonomy``."""
-    lineages = list(lineages)
+    # missing cells (None/NaN from pandas) are empty lineages, not the string "nan"
+    lineages = [None if isinstance(lin, float) and pd.isna(lin) else lin for lin in lineages]
     cache: dict[str, dict[str, str]] = {}
     rows = []
     for lin in lineages:

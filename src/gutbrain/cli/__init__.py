@@ -31,6 +31,9 @@ app = typer.Typer(
 # Each module defines register(app). Keep one line per feature.
 _COMMAND_MODULES: list[str] = [
     "gutbrain.cli._core",
+    "gutbrain.cli._diversity",
+    "gutbrain.cli._evidence",
+    "gutbrain.cli._indices",
 ]
 
 

@@ -1,5 +1,79 @@
-"""gutbrain.kb."""
+"""gutbrain.kb: the evidence base.
+
+Every claim is a row with host species, direction, evidence level and a DOI/PMID.
+The curated base ships as reviewable TSV files in ``gutbrain/kb/data`` (columns and
+vocabularies documented in ``schema.tsv`` / ``vocabulary.tsv`` / ``README.md``);
+imports (Disbiome, BugSigDB) and local corrections live in the user evidence
+directory (``$GUTBRAIN_KB_DIR``, default ``~/.cache/gutbrain/kb``), never in the package.
+
+Loading and tables
+    :func:`load`, :class:`KnowledgeBase`, :func:`kb_dir`
+Querying
+    :func:`query`, :func:`consistency`, :func:`reconcile`, :func:`effects`
+Importers
+    :func:`import_disbiome`, :func:`import_bugsigdb`, :func:`import_gmt`, :func:`read_gmt`
+Enrichment and annotation
+    :func:`enrichment`, :func:`rank_enrichment`, :func:`annotate`, :func:`signatures`
+Statements, corrections, export
+    :func:`statements`, :class:`Statement`, :func:`flag`, :func:`export`
+
+Importing this package registers the ``evidence`` step and report section (order 80).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Any
+
+import pandas as pd
+
+from . import _report  # noqa: F401  (registers the evidence step and section)
+from ._enrich import annotate, enrichment, rank_enrichment, signatures
+from ._export import export, flag
+from ._import import ImportReport, import_bugsigdb, import_disbiome, import_gmt, read_gmt
+from ._query import consistency, query
+from ._schema import EVIDENCE_LEVELS, host_class, vocabulary
+from ._statements import Statement, statements
+from ._store import KnowledgeBase, kb_dir, load
+from ._taxa import reconcile
+
+
+def effects(intervention: str | None = None, *, outcome: str | None = None, kb: Any = None) -> pd.DataFrame:
+    """Intervention effects (optionally for one intervention id/name and outcome substring)."""
+    kb = load() if kb is None else kb
+    df = kb.sql(
+        "SELECT e.*, i.name AS intervention, i.kind, i.strain FROM intervention_effect e "
+        "JOIN intervention i ON i.intervention_id = e.intervention_id"
+    )
+    if intervention:
+        q = intervention.lower()
+        df = df[(df["intervention_id"].str.lower() == q) | df["intervention"].str.lower().str.contains(q, regex=False)]
+    if outcome:
+        df = df[df["outcome"].str.lower().str.contains(outcome.lower(), regex=False)]
+    return df.reset_index(drop=True)
+
+
+__all__ = [
+    "EVIDENCE_LEVELS",
+    "ImportReport",
+    "KnowledgeBase",
+    "Statement",
+    "annotate",
+    "consistency",
+    "effects",
+    "enrichment",
+    "export",
+    "flag",
+    "host_class",
+    "import_bugsigdb",
+    "import_disbiome",
+    "import_gmt",
+    "kb_dir",
+    "load",
+    "query",
+    "rank_enrichment",
+    "read_gmt",
+    "reconcile",
+    "signatures",
+    "statements",
+    "vocabulary",
+]

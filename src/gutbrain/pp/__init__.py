@@ -1,5 +1,55 @@
-"""gutbrain.pp."""
+"""gutbrain.pp: taxonomy handling and preprocessing.
+
+Taxonomy
+--------
+``parse_lineage(lineage)``                lineage string → ``{rank: name}``
+``lineage_frame(lineages)``               many lineages → DataFrame of rank columns
+``normalize_name(name, rank=None)``       clean one name (``g__`` → "", brackets, ``_unclassified``)
+``canonical_name(name, rank=None)``       current name via ``data/synonyms.tsv``
+                                          (*Lactobacillus fermentum* → *Limosilactobacillus fermentum*)
+``resolve_synonyms(names, rank=None)``    :func:`canonical_name` for many names
+``genus_aliases(name)``                   all names of a taxon across taxonomies (joins both ways)
+``normalize_taxonomy(adata)``             clean + canonicalise ``var`` rank columns in place
+``collapse(adata, rank, unassigned=...)`` sum features to a rank → new AnnData
+
+Preprocessing (shape changes return a new AnnData; transforms write ``layers``)
+------------------------------------------------------------------------------
+``filter_samples(adata, min_depth=..., max_zero_fraction=...)``            → AnnData
+``filter_features(adata, min_prevalence=..., min_abundance=..., min_total=...)`` → AnnData
+``rarefy(adata, depth=..., random_state=0, replace=False)``                → AnnData
+``relative(adata, layer=None, key_added="relative")``                     → ``layers["relative"]``
+``clr(adata, method="pseudocount"|"multiplicative", ...)``                 → ``layers["clr"]``
+
+Every tool records its parameters in ``uns[<tool>]["params"]``; shape-changing tools also
+append themselves to ``uns["gutbrain"]["steps"]``.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .._taxonomy import lineage_frame, normalize_name, parse_lineage
+from ._filter import filter_features, filter_samples
+from ._normalize import rarefy, relative
+from ._taxonomy import (
+    canonical_name,
+    collapse,
+    genus_aliases,
+    normalize_taxonomy,
+    resolve_synonyms,
+)
+from ._transform import clr
+
+__all__ = [
+    "canonical_name",
+    "clr",
+    "collapse",
+    "filter_features",
+    "filter_samples",
+    "genus_aliases",
+    "lineage_frame",
+    "normalize_name",
+    "normalize_taxonomy",
+    "parse_lineage",
+    "rarefy",
+    "relative",
+    "resolve_synonyms",
+]

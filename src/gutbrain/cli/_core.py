@@ -1,0 +1,254 @@
+"""Core commands: ``inspect``, ``convert``, ``run``, ``demo`` and ``--version``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from ._common import guarded
+
+__all__ = ["inspect_summary", "register"]
+
+_TABLE_HELP = (
+    "Feature table: BIOM (JSON/HDF5), QIIME 2 .qza, MetaPhlAn, HUMAnN, TSV/CSV/xlsx or .h5ad; "
+    "the format is detected from the content."
+)
+_TAX_HELP = "Taxonomy table (TSV/CSV, Greengenes/SILVA/GTDB/MetaPhlAn lineages) or FeatureData[Taxonomy] .qza."
+_META_HELP = "Sample metadata (QIIME 2 metadata TSV, CSV/TSV or xlsx); first column = sample id."
+
+
+def inspect_summary(adata: Any) -> dict[str, Any]:
+    """What ``gutbrain inspect`` reports about a read table, as a JSON-able dict."""
+    import scipy.sparse as sp
+
+    from .._core import RANKS, UNITS, provenance
+    from ..report._sections_core import metadata_summary
+
+    prov = provenance(adata)
+    X = adata.X
+    n_obs, n_var = adata.shape
+    if sp.issparse(X):
+        nnz = int((X != 0).sum())
+        depth = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    else:
+        arr = np.asarray(X, dtype=np.float64)
+        nnz = int(np.count_nonzero(arr))
+        depth = arr.sum(axis=1)
+    inputs = {str(k): dict(v) for k, v in dict(prov.get("inputs", {})).items()}
+    table_in = inputs.get("table", {})
+    unit = str(prov.get("X_unit", "abundance"))
+    ranks = {
+        r: int((adata.var[r].astype(str).str.strip() != "").sum())
+        for r in RANKS
+        if r in adata.var.columns
+    }
+    meta = metadata_summary(adata.obs)
+    return {
+        "file": str(table_in.get("path", "")),
+        "format": str(table_in.get("format", prov.get("reader", "unknown"))),
+        "reader": str(prov.get("reader", "unknown")),
+        "value_kind": unit,
+        "value_kind_description": UNITS.get(unit, ""),
+        "synthetic": bool(prov.get("synthetic", False)),
+        "samples": int(n_obs),
+        "features": int(n_var),
+        "sparsity": float(1.0 - nnz / max(1, n_obs * n_var)),
+        "storage": "sparse" if sp.issparse(X) else "dense",
+        "depth": {
+            "min": float(depth.min()) if n_obs else 0.0,
+            "median": float(np.median(depth)) if n_obs else 0.0,
+            "max": float(depth.max()) if n_obs else 0.0,
+        },
+        "ranks": ranks,
+        "metadata": meta.to_dict(orient="records"),
+        "inputs": inputs,
+    }
+
+
+def _num(v: float) -> str:
+    from ..report._build import format_number
+
+    return format_number(v)
+
+
+def _print_summary(info: dict[str, Any]) -> None:
+    echo = typer.echo
+    if info["synthetic"]:
+        echo("SYNTHETIC DATA (simulated by gutbrain)")
+    echo(f"file:        {info['file'] or '(in memory)'}")
+    echo(f"format:      {info['format']}  (reader: {info['reader']})")
+    echo(f"values:      {info['value_kind']} — {info['value_kind_description']}")
+    echo(f"samples:     {info['samples']}")
+    echo(f"features:    {info['features']}")
+    echo(f"sparsity:    {100 * info['sparsity']:.1f} % zeros ({info['storage']} storage)")
+    d = info["depth"]
+    label = "depth:     " if info["value_kind"] == "counts" else "totals:    "
+    echo(f"{label}  min {_num(d['min'])}, median {_num(d['median'])}, max {_num(d['max'])}")
+    if info["ranks"]:
+        n = info["features"]
+        echo("ranks:       " + ", ".join(f"{r} {c}/{n}" for r, c in info["ranks"].items() if c))
+    else:
+        echo("ranks:       none (no taxonomy)")
+    if info["metadata"]:
+        echo(f"metadata:    {len(info['metadata'])} columns")
+        width = max(len(m["column"]) for m in info["metadata"])
+        for m in info["metadata"]:
+            miss = f", {m['missing']} missing" if m["missing"] else ""
+            echo(f"  {m['column']:<{width}}  {m['type']}{miss}: {m['summary']}")
+    else:
+        echo("metadata:    none")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from .._version import __version__
+
+        typer.echo(f"gutbrain {__version__}")
+        raise typer.Exit()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the core commands to ``app``."""
+
+    @app.callback()
+    def _main(
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                help="Print the gutbrain version and exit.",
+                callback=_version_callback,
+                is_eager=True,
+            ),
+        ] = False,
+    ) -> None:
+        """gutbrain: microbiota–gut–brain analysis for chronic pain research. Not medical advice."""
+
+    @app.command("inspect")
+    @guarded
+    def inspect_cmd(
+        table: Annotated[Path, typer.Argument(help=_TABLE_HELP, show_default=False)],
+        taxonomy: Annotated[Path | None, typer.Option("--taxonomy", "-t", help=_TAX_HELP)] = None,
+        metadata: Annotated[Path | None, typer.Option("--metadata", "-m", help=_META_HELP)] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")
+        ] = False,
+    ) -> None:
+        """Show what gutbrain reads from a table: format, value kind, samples, features, ranks present, sparsity, depth distribution and metadata columns with their types."""
+        from ..workflow import load
+
+        adata = load(table, taxonomy=taxonomy, metadata=metadata)
+        info = inspect_summary(adata)
+        if as_json:
+            typer.echo(json.dumps(info, indent=2, sort_keys=True, default=str))
+        else:
+            _print_summary(info)
+
+    @app.command("convert")
+    @guarded
+    def convert_cmd(
+        table: Annotated[Path, typer.Argument(help=_TABLE_HELP, show_default=False)],
+        out: Annotated[
+            Path,
+            typer.Argument(
+                help="Output file; its suffix picks the format: .biom (BIOM 2.1), .h5ad, .tsv, .parquet.",
+                show_default=False,
+            ),
+        ],
+        rank: Annotated[
+            str | None,
+            typer.Option(
+                "--rank",
+                "-r",
+                help="Sum features to this rank first (domain, phylum, class, order, family, genus, species, strain).",
+            ),
+        ] = None,
+        taxonomy: Annotated[Path | None, typer.Option("--taxonomy", "-t", help=_TAX_HELP)] = None,
+        metadata: Annotated[Path | None, typer.Option("--metadata", "-m", help=_META_HELP)] = None,
+    ) -> None:
+        """Convert a table to another format (written atomically, with provenance)."""
+        from .. import io, pp
+        from .._core import RANKS
+        from .._errors import DataValueError
+        from ..workflow import load
+
+        adata = load(table, taxonomy=taxonomy, metadata=metadata)
+        if rank is not None:
+            if rank not in RANKS:
+                raise DataValueError(
+                    f"unknown rank {rank!r}", fix=f"use one of {', '.join(RANKS)}"
+                )
+            adata = pp.collapse(adata, rank)
+        path = io.write(adata, out)
+        typer.echo(f"wrote {path} ({adata.n_obs} samples × {adata.n_vars} features)")
+
+    @app.command("run")
+    @guarded
+    def run_cmd(
+        table: Annotated[Path, typer.Argument(help=_TABLE_HELP, show_default=False)],
+        taxonomy: Annotated[Path | None, typer.Option("--taxonomy", "-t", help=_TAX_HELP)] = None,
+        metadata: Annotated[Path | None, typer.Option("--metadata", "-m", help=_META_HELP)] = None,
+        group: Annotated[
+            str | None,
+            typer.Option("--group", "-g", help="Metadata column with the groups to compare (e.g. diagnosis)."),
+        ] = None,
+        out: Annotated[
+            Path, typer.Option("--out", "-o", help="Output directory (created).")
+        ] = Path("gutbrain-out"),
+        seed: Annotated[int, typer.Option("--seed", help="Random seed for permutations and rarefaction.")] = 0,
+        tree: Annotated[
+            Path | None, typer.Option("--tree", help="Rooted phylogeny (.qza or Newick) for phylogenetic metrics.")
+        ] = None,
+        rank: Annotated[str, typer.Option("--rank", help="Rank for composition summaries.")] = "genus",
+        no_progress: Annotated[
+            bool, typer.Option("--no-progress", help="Do not show the progress bar.")
+        ] = False,
+    ) -> None:
+        """Analyse a cohort: QC, composition, diversity and every other registered step.
+
+        Writes OUT/report.html (one self-contained file), OUT/tables/*.tsv and OUT/gutbrain.h5ad (the full record with provenance).
+        """
+        from ..workflow import run
+
+        adata = run(
+            table, taxonomy=taxonomy, metadata=metadata, group=group, out=out, seed=seed,
+            tree=tree, rank=rank, progress=not no_progress,
+        )
+        _report_written(out, adata)
+
+    @app.command("demo")
+    @guarded
+    def demo_cmd(
+        out: Annotated[
+            Path, typer.Option("--out", "-o", help="Output directory (created).")
+        ] = Path("gutbrain-demo"),
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic cohort and the analysis.")] = 0,
+        no_progress: Annotated[
+            bool, typer.Option("--no-progress", help="Do not show the progress bar.")
+        ] = False,
+    ) -> None:
+        """Run the analysis on the embedded SYNTHETIC chronic-pain cohort and print the report's path.
+
+        Nothing is downloaded: the cohort (200 samples × 300 genera, cases vs controls) is simulated by gutbrain.datasets.demo_cohort.
+        """
+        from ..datasets import demo_cohort
+        from ..workflow import run
+
+        adata = run(
+            demo_cohort(seed), group="group", out=out, seed=seed, progress=not no_progress
+        )
+        typer.echo("SYNTHETIC demo cohort (simulated by gutbrain; not data from people).")
+        _report_written(out, adata)
+
+
+def _report_written(out: Path, adata: Any) -> None:
+    errors = dict(adata.uns.get("workflow", {}).get("step_errors", {}))
+    for key, msg in errors.items():
+        typer.echo(f"warning: step {key!r} failed: {msg}", err=True)
+    typer.echo(f"tables: {(out / 'tables').resolve()}")
+    typer.echo(f"data:   {(out / 'gutbrain.h5ad').resolve()}")
+    typer.echo(f"report: {(out / 'report.html').resolve()}")

@@ -1,0 +1,201 @@
+"""Composition plots: stacked relative-abundance bars of the top taxa."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from .._core import RANKS, get_matrix, require_unit
+from .._errors import DataValueError
+from ._style import OTHER_COLOR, palette, style
+
+__all__ = ["taxa_barplot"]
+
+_NONNEG_UNITS = ("counts", "relative", "percent", "cpm", "rpk", "abundance", "presence")
+UNASSIGNED = "Unassigned"
+OTHER = "Other"
+
+
+def _taxon_labels(adata: AnnData, rank: str | None) -> tuple[pd.Index, str]:
+    """Label of each feature at ``rank`` (falls back to feature ids when the rank is absent)."""
+    if rank is not None and rank in adata.var.columns and rank in RANKS:
+        labels = adata.var[rank].astype(str).str.strip()
+        if (labels != "").any():
+            return pd.Index(labels.where(labels != "", UNASSIGNED)), rank
+    return pd.Index(adata.var_names.astype(str)), "feature"
+
+
+def _sum_by_label(adata: AnnData, labels: pd.Index, layer: str | None) -> pd.DataFrame:
+    codes, uniques = pd.factorize(labels, sort=True)
+    M = get_matrix(adata, layer, dense=False)
+    indicator = sp.csr_matrix(
+        (np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
+    )
+    agg = M @ indicator
+    agg = agg.toarray() if sp.issparse(agg) else np.asarray(agg, dtype=np.float64)
+    totals = agg.sum(axis=1, keepdims=True)
+    rel = np.divide(agg, totals, out=np.zeros_like(agg), where=totals > 0)
+    return pd.DataFrame(rel, index=adata.obs_names.copy(), columns=pd.Index(uniques))
+
+
+def relative_by_taxon(
+    adata: AnnData, *, rank: str | None = "genus", layer: str | None = None
+) -> tuple[pd.DataFrame, str, str]:
+    """Samples × taxa relative abundances, features summed to ``rank``.
+
+    Features are summed with :func:`gutbrain.pp.collapse` (unassigned features grouped by
+    their deepest assigned rank) when ``var`` has the rank; gutbrain's indicator-matrix sum
+    is the fallback (and is used for layers).  Without a usable rank column the features
+    themselves are used.
+
+    Returns
+    -------
+    (DataFrame, str, str)
+        Relative abundances (rows sum to 1; all-zero samples stay 0), the rank used
+        (``"feature"`` when none) and a description of the method.
+    """
+    require_unit(adata, _NONNEG_UNITS, what="a composition summary", layer=layer)
+    labels, used = _taxon_labels(adata, rank)
+    if used == "feature":
+        return _sum_by_label(adata, labels, layer), used, "features as read"
+    if layer is None:
+        try:
+            from .. import pp
+
+            collapse = pp.collapse
+        except (ImportError, AttributeError):
+            collapse = None
+        if collapse is not None:
+            collapsed = collapse(adata, used)
+            rel = _sum_by_label(collapsed, pd.Index(collapsed.var_names.astype(str)), None)
+            return rel, used, f"features summed to {used} with gutbrain.pp.collapse"
+    return _sum_by_label(adata, labels, layer), used, f"features summed to {used}"
+
+
+def top_taxa(rel: pd.DataFrame, top: int) -> list[str]:
+    """Names of the ``top`` taxa by mean relative abundance (ties broken by name)."""
+    means = rel.mean(axis=0)
+    order = sorted(means.index, key=lambda t: (-float(means[t]), str(t)))
+    return [str(t) for t in order[: max(0, int(top))]]
+
+
+def with_other(rel: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
+    """Keep the columns ``keep`` and sum the rest into ``"Other"``."""
+    out = rel.loc[:, keep].copy()
+    rest = rel.drop(columns=keep)
+    if rest.shape[1]:
+        out[OTHER] = rest.sum(axis=1)
+    return out
+
+
+def taxa_barplot(
+    adata: AnnData,
+    *,
+    rank: str = "genus",
+    groupby: str | None = None,
+    top: int = 15,
+    kind: Literal["mean", "sample"] = "mean",
+    layer: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Stacked bars of the ``top`` taxa's relative abundance.
+
+    Parameters
+    ----------
+    adata
+        Samples × features with non-negative values (counts, relative, percent …).
+    rank
+        Rank to sum features to (``var[rank]``); features themselves when absent.
+    groupby
+        ``obs`` column.  With ``kind="mean"`` one bar per group (mean relative abundance);
+        with ``kind="sample"`` one bar per sample, ordered by group.  ``None``: one bar per sample.
+    top
+        Number of taxa shown; the rest is summed into "Other" (grey).
+    kind
+        ``"mean"`` (per group) or ``"sample"``.
+    layer
+        Matrix to use (``None``: ``X``).
+    ax
+        Axes to draw on (a new figure when ``None``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if top < 1:
+        raise DataValueError(f"top must be at least 1, got {top}", fix="pass top >= 1")
+    if groupby is not None and groupby not in adata.obs.columns:
+        raise DataValueError(
+            f"groupby column {groupby!r} is not in obs (columns: {list(adata.obs.columns)})",
+            fix="pass one of the obs columns",
+        )
+    rel, used, _ = relative_by_taxon(adata, rank=rank, layer=layer)
+    keep = top_taxa(rel, top)
+    data = with_other(rel, keep)
+    colors = palette(len(keep)) + ([OTHER_COLOR] if OTHER in data.columns else [])
+    with style():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+        if groupby is not None and kind == "mean":
+            groups = adata.obs[groupby].astype("category")
+            means = data.groupby(groups.to_numpy(), observed=True, sort=True).mean()
+            if hasattr(groups, "cat"):
+                order = [c for c in groups.cat.categories if c in means.index]
+                means = means.loc[order]
+            x = np.arange(means.shape[0])
+            bottom = np.zeros(means.shape[0])
+            for j, col in enumerate(means.columns):
+                vals = means[col].to_numpy()
+                ax.bar(x, vals, bottom=bottom, color=colors[j], label=str(col), width=0.7)
+                bottom += vals
+            ax.set_xticks(x, [str(g) for g in means.index])
+            ax.set_xlabel(groupby)
+        else:
+            if groupby is not None:
+                g = adata.obs[groupby].astype("category")
+                key = pd.DataFrame(
+                    {"g": g.cat.codes.to_numpy(), "lead": -data[keep[0]].to_numpy()},
+                    index=data.index,
+                )
+                order = key.sort_values(["g", "lead"], kind="stable").index
+            else:
+                order = data.sort_values(keep[0], ascending=False, kind="stable").index
+            vals = data.loc[order].to_numpy().T
+            x = np.arange(vals.shape[1] + 1)
+            polys = ax.stackplot(
+                x,
+                np.hstack([vals, vals[:, -1:]]),
+                colors=colors,
+                labels=[str(c) for c in data.columns],
+                step="post",
+                linewidth=0,
+            )
+            for poly in polys:  # hundreds of samples: a raster keeps the SVG small
+                poly.set_rasterized(True)
+            ax.set_xlim(0, vals.shape[1])
+            ax.set_xticks([])
+            ax.set_xlabel(f"samples (n = {vals.shape[1]})")
+            if groupby is not None:
+                gs = adata.obs.loc[order, groupby].astype(str).to_numpy()
+                edges = np.flatnonzero(gs[1:] != gs[:-1]) + 1
+                for e in edges:
+                    ax.axvline(e, color="black", linewidth=0.8)
+                starts = np.concatenate([[0], edges])
+                ends = np.concatenate([edges, [len(gs)]])
+                for s0, e0 in zip(starts, ends):
+                    ax.text((s0 + e0) / 2, 1.01, gs[s0], ha="center", va="bottom",
+                            transform=ax.get_xaxis_transform())
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("relative abundance")
+        label = used if used != "feature" else "feature"
+        ax.legend(
+            title=label, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+            reverse=True,
+        )
+    return ax

@@ -1,0 +1,134 @@
+"""Plots for gut–brain indices (dashboard) and module abundances (heatmap)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._errors import DataValueError
+from ._style import palette, style
+
+__all__ = ["index_dashboard", "module_heatmap"]
+
+
+def index_dashboard(
+    adata: AnnData,
+    *,
+    indices: Sequence[str] | None = None,
+    groupby: str | None = None,
+    key: str = "gut_brain_indices",
+    top: int = 5,
+) -> Any:
+    """Dashboard of gut–brain indices: value distributions (by group) and top contributing taxa.
+
+    Parameters
+    ----------
+    adata
+        With results of :func:`gutbrain.tl.gut_brain_indices` (``obs["gbi_*"]``, ``uns[key]``).
+    indices
+        Index names to show (default: those computed).
+    groupby
+        ``obs`` column to split the value distributions.
+    key
+        ``uns`` key of the index results.
+    top
+        Number of contributing taxa per index (by mean absolute contribution).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per index: a box/strip plot of the values and a bar chart of the mean
+        contribution of its top taxa (rodent-derived markers hatched).
+    """
+    import matplotlib.pyplot as plt
+
+    info = adata.uns.get(key)
+    if info is None:
+        raise DataValueError(f"no index results in uns[{key!r}]",
+                             fix="run gutbrain.tl.gut_brain_indices first")
+    names = list(indices) if indices is not None else list(info["params"]["indices"])
+    contrib = info["contributions"]
+    with style():
+        fig, axes = plt.subplots(len(names), 2, figsize=(7.0, 1.6 * len(names) + 0.4), squeeze=False)
+        groups = (adata.obs[groupby].astype(str) if groupby and groupby in adata.obs.columns
+                  else pd.Series("all", index=adata.obs_names))
+        levels = sorted(groups.unique())
+        colors = palette(len(levels))
+        for row, name in enumerate(names):
+            ax = axes[row, 0]
+            vals = adata.obs[f"gbi_{name}"].to_numpy(dtype=float)
+            data = [vals[(groups == g).to_numpy()] for g in levels]
+            ax.boxplot(data, vert=False, widths=0.5, showfliers=False)
+            rng = np.random.default_rng(0)
+            for i, (d, c) in enumerate(zip(data, colors, strict=True)):
+                ax.scatter(d, i + 1 + rng.uniform(-0.15, 0.15, len(d)), s=6, color=c, alpha=0.8)
+            ax.set_yticks(range(1, len(levels) + 1), levels)
+            cov = adata.obs[f"gbi_{name}_coverage"].median()
+            ax.set_title(f"{name} (median coverage {cov:.2f})", loc="left")
+            ax2 = axes[row, 1]
+            sub = contrib[contrib["index"] == name]
+            if len(sub):
+                per = sub.groupby("taxon").agg(contribution=("contribution", "sum"),
+                                               rodent=("rodent_derived", "any"))
+                per["contribution"] /= adata.n_obs
+                per = per.reindex(per["contribution"].abs().sort_values(ascending=False).index)[:top]
+                bars = ax2.barh(range(len(per)), per["contribution"], color="#4c72b0")
+                for b, rod in zip(bars, per["rodent"], strict=True):
+                    if rod:
+                        b.set_hatch("///")
+                ax2.set_yticks(range(len(per)), [f"{t}{' (rodent)' if r else ''}" for t, r in
+                                                 zip(per.index, per["rodent"], strict=True)])
+                ax2.invert_yaxis()
+            ax2.set_title("mean contribution", loc="left")
+        fig.tight_layout()
+    return fig
+
+
+def module_heatmap(
+    abundance: pd.DataFrame,
+    *,
+    groups: pd.Series | None = None,
+    top: int = 30,
+    log: bool = True,
+) -> Any:
+    """Heatmap of module abundances (modules × samples) from :func:`gutbrain.tl.module_abundance`.
+
+    Parameters
+    ----------
+    abundance
+        Modules × samples.
+    groups
+        Sample → group labels; samples are ordered by group.
+    top
+        Show the ``top`` modules with the highest mean abundance.
+    log
+        Colour by ``log10(1 + abundance)``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if abundance.empty:
+        raise DataValueError("no modules to plot", fix="lower the coverage cut-off or check the KO ids")
+    A = abundance.loc[abundance.mean(axis=1).sort_values(ascending=False).index[:top]]
+    if groups is not None:
+        order = groups.reindex(A.columns).astype(str).sort_values(kind="stable").index
+        A = A[order]
+    names = abundance.attrs.get("names", {})
+    labels = [f"{i} {names.get(i if isinstance(i, str) else i[-1], '')}".strip() for i in A.index]
+    M = np.log10(1.0 + A.to_numpy(dtype=float)) if log else A.to_numpy(dtype=float)
+    with style():
+        fig, ax = plt.subplots(figsize=(7.0, 0.18 * len(A) + 1.2))
+        im = ax.imshow(M, aspect="auto", interpolation="nearest", cmap="viridis")
+        ax.set_yticks(range(len(A)), labels)
+        ax.set_xticks([])
+        ax.set_xlabel(f"{A.shape[1]} samples" + (" (ordered by group)" if groups is not None else ""))
+        fig.colorbar(im, ax=ax, label="log10(1 + abundance)" if log else "abundance")
+        fig.tight_layout()
+    return fig

@@ -1,0 +1,74 @@
+"""Deterministic figure style: the same data give byte-identical SVG.
+
+``svg.hashsalt`` fixes the ids matplotlib writes, ``svg.fonttype = "none"`` keeps text as
+text (small files, no glyph paths), and the SVG metadata carry no date or creator version.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib as mpl
+
+__all__ = ["OTHER_COLOR", "RC", "fig_to_svg", "palette", "style"]
+
+#: rcParams applied while gutbrain draws a figure.
+RC: dict[str, Any] = {
+    "svg.hashsalt": "gutbrain",
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 8.0,
+    "axes.titlesize": 9.0,
+    "axes.labelsize": 8.0,
+    "legend.fontsize": 7.0,
+    "xtick.labelsize": 7.0,
+    "ytick.labelsize": 7.0,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 100.0,
+    "savefig.dpi": 100.0,
+}
+
+#: Colour of the "Other" category in composition plots.
+OTHER_COLOR = "#d9d9d9"
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Context manager applying :data:`RC`."""
+    with mpl.rc_context(RC):
+        yield
+
+
+def palette(n: int) -> list[str]:
+    """Return ``n`` distinct, deterministic hex colours (tab20 order, then repeated)."""
+    from matplotlib.colors import to_hex
+
+    cmap = mpl.colormaps["tab20"]
+    base = [to_hex(cmap(i)) for i in (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)]
+    return [base[i % len(base)] for i in range(n)]
+
+
+def fig_to_svg(fig: Any, *, close: bool = True) -> str:
+    """Render a matplotlib figure to deterministic SVG text (no XML prolog).
+
+    Parameters
+    ----------
+    fig
+        A :class:`matplotlib.figure.Figure`.
+    close
+        Close the figure afterwards (frees memory; the pyplot state is untouched otherwise).
+    """
+    buf = io.StringIO()
+    with style():
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    text = buf.getvalue()
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text

@@ -1,0 +1,465 @@
+"""Taxon names across taxonomies: synonyms, canonical names, rank aggregation.
+
+Direction: gutbrain's **canonical** name is the current, validly published name
+(``data/synonyms.tsv``: ``old_name → new_name``), e.g. *Lactobacillus fermentum* →
+*Limosilactobacillus fermentum* (Zheng et al. 2020, doi:10.1099/ijsem.0.004107) and
+Firmicutes → Bacillota (Oren & Garrity 2021, doi:10.1099/ijsem.0.005056).
+:func:`genus_aliases` walks the table backwards so joins with older tables work both ways.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from importlib import resources
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from .._core import RANKS, _as_matrix, get_unit, record
+from .._errors import DataValueError, InputFormatError, UnitError
+from .._taxonomy import normalize_name
+from ._filter import (
+    ADDITIVE_UNITS,
+    _append_step,
+    _check_adata,
+    _check_values,
+    _derive,
+    _row_sums,
+)
+
+__all__ = [
+    "canonical_name",
+    "collapse",
+    "genus_aliases",
+    "normalize_taxonomy",
+    "resolve_synonyms",
+    "synonym_table",
+]
+
+_COLUMNS = ("old_name", "new_name", "rank", "reason", "doi")
+_ROW_RANKS = ("phylum", "genus", "species", "subspecies")
+_DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
+_PREFIX_RE = re.compile(r"^([kdpcofgst])__")
+_PREFIX_RANK = {"k": "domain", "d": "domain", "p": "phylum", "c": "class", "o": "order",
+                "f": "family", "g": "genus", "s": "species", "t": "strain"}
+#: rank argument → row ranks of the synonym table that apply
+_APPLIES = {
+    None: _ROW_RANKS,
+    "phylum": ("phylum",),
+    "genus": ("genus",),
+    "species": ("species", "subspecies"),
+    "strain": ("species", "subspecies"),
+}
+_ABBREV = {"domain": "d", "phylum": "p", "class": "c", "order": "o", "family": "f",
+           "genus": "g", "species": "s"}
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"\s+", " ", name).strip()
+
+
+def _key(name: str) -> str:
+    return _squash(name).lower()
+
+
+@functools.lru_cache(maxsize=1)
+def synonym_table() -> pd.DataFrame:
+    """Return the bundled synonym table (validated; cached).
+
+    Columns ``old_name, new_name, rank, reason, doi``; see ``gutbrain/pp/data/README.md``.
+    """
+    path = resources.files("gutbrain.pp").joinpath("data", "synonyms.tsv")
+    with resources.as_file(path) as p:
+        df = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    if tuple(df.columns) != _COLUMNS:
+        raise InputFormatError(
+            f"synonym table has columns {list(df.columns)}, expected {list(_COLUMNS)}",
+            path=str(path), line=1, fix="restore the header of the bundled synonyms.tsv",
+        )
+    for i, row in enumerate(df.itertuples(index=False), start=2):
+        if row.rank not in _ROW_RANKS:
+            raise InputFormatError(f"unknown rank {row.rank!r}", path=str(path), line=i,
+                                   column="rank", fix=f"use one of {', '.join(_ROW_RANKS)}")
+        if not _DOI_RE.match(row.doi):
+            raise InputFormatError(f"not a DOI: {row.doi!r}", path=str(path), line=i,
+                                   column="doi", fix="give the DOI as 10.xxxx/...")
+        if not row.old_name.strip() or not row.new_name.strip():
+            raise InputFormatError("empty name", path=str(path), line=i,
+                                   fix="fill old_name and new_name")
+    return df
+
+
+@functools.lru_cache(maxsize=1)
+def _lookup() -> dict[str, dict[str, str]]:
+    """``{row_rank: {lower(old_name): new_name}}``."""
+    out: dict[str, dict[str, str]] = {r: {} for r in _ROW_RANKS}
+    for row in synonym_table().itertuples(index=False):
+        out[row.rank][_key(row.old_name)] = _squash(row.new_name)
+        # the canonical name maps to itself (case-insensitive lookups return its spelling)
+        out[row.rank].setdefault(_key(row.new_name), _squash(row.new_name))
+    return out
+
+
+def _find(name: str, rank: str | None) -> str | None:
+    k = _key(name)
+    for r in _APPLIES.get(rank, ()):
+        hit = _lookup()[r].get(k)
+        if hit is not None:
+            return hit
+    return None
+
+
+def canonical_name(name: str | None, *, rank: str | None = None) -> str:
+    """Return the canonical (current) name of a taxon.
+
+    The name is cleaned with :func:`gutbrain._taxonomy.normalize_name` (rank prefixes such as
+    ``s__``, brackets and MetaPhlAn underscores are handled) and looked up,
+    case-insensitively, in the bundled synonym table.  Names with a strain or subspecies
+    suffix are resolved through their binomial (``Lactobacillus rhamnosus GG`` →
+    ``Lacticaseibacillus rhamnosus GG``).  Unknown names are returned cleaned but unchanged.
+
+    Parameters
+    ----------
+    name
+        A taxon name.
+    rank
+        Restrict the lookup to rows of this rank (``phylum``, ``genus``, ``species``,
+        ``strain``); ``None`` searches every row.  Pass it for ambiguous names: the phylum
+        row ``Actinobacteria → Actinomycetota`` must not rename the *class* Actinobacteria.
+        Other ranks (class … family) have no synonym rows and return the cleaned name.
+
+    Examples
+    --------
+    >>> canonical_name("Lactobacillus fermentum")
+    'Limosilactobacillus fermentum'
+    >>> canonical_name("s__Lactobacillus_reuteri")
+    'Limosilactobacillus reuteri'
+    >>> canonical_name("Firmicutes", rank="phylum")
+    'Bacillota'
+    >>> canonical_name("Lactobacillus gasseri")
+    'Lactobacillus gasseri'
+    """
+    if name is None or (isinstance(name, float) and np.isnan(name)):
+        return ""
+    s = str(name).strip()
+    m = _PREFIX_RE.match(s)
+    if m:
+        rank = rank or _PREFIX_RANK[m.group(1)]
+        s = s[m.end():]
+    species_like = rank in (None, "species", "strain")
+    cleaned = normalize_name(s, rank="species" if rank in ("species", "strain") else rank)
+    if not cleaned:
+        return ""
+    candidates = [cleaned]
+    if species_like and "_" in cleaned:
+        candidates.append(_squash(cleaned.replace("_", " ")))
+    for cand in candidates:
+        hit = _find(cand, rank)
+        if hit is not None:
+            return hit
+    if species_like:
+        words = candidates[-1].split(" ")
+        if len(words) > 2:
+            hit = _find(" ".join(words[:2]), "species")
+            if hit is not None:
+                return " ".join([hit, *words[2:]])
+    return cleaned
+
+
+def resolve_synonyms(names: Iterable[str | None], *, rank: str | None = None) -> list[str]:
+    """:func:`canonical_name` of many names (each distinct name is looked up once).
+
+    Examples
+    --------
+    >>> resolve_synonyms(["Lactobacillus plantarum", "Bacteroides vulgatus", "Roseburia"])
+    ['Lactiplantibacillus plantarum', 'Phocaeicola vulgatus', 'Roseburia']
+    """
+    names = list(names)
+    cache: dict[object, str] = {}
+    out = []
+    for nm in names:
+        key = (nm if not (isinstance(nm, float) and np.isnan(nm)) else None)
+        if key not in cache:
+            cache[key] = canonical_name(key, rank=rank)
+        out.append(cache[key])
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _alias_graph() -> dict[str, set[str]]:
+    """Undirected links: old ↔ new names, and old genus ↔ new genus for genus transfers."""
+    graph: dict[str, set[str]] = {}
+
+    def link(a: str, b: str) -> None:
+        graph.setdefault(_key(a), {a}).add(b)
+        graph.setdefault(_key(b), {b}).add(a)
+
+    by_new: dict[str, set[str]] = {}
+    for row in synonym_table().itertuples(index=False):
+        old, new = _squash(row.old_name), _squash(row.new_name)
+        by_new.setdefault(new, {new}).add(old)
+        if row.rank in ("species", "subspecies"):
+            g_old, g_new = old.split(" ")[0], new.split(" ")[0]
+            if g_old != g_new:
+                link(g_old, g_new)
+    # every name of one taxon (old and new) is an alias of every other
+    for group in by_new.values():
+        for a in group:
+            for b in group:
+                link(a, b)
+    return graph
+
+
+def genus_aliases(name: str) -> list[str]:
+    """Return every name that may denote the same taxon in another taxonomy.
+
+    For a **genus**, the genera linked by a species transfer in the synonym table:
+    ``genus_aliases("Limosilactobacillus")`` → ``["Limosilactobacillus", "Lactobacillus"]``
+    and ``genus_aliases("Lactobacillus")`` lists *Lactobacillus* and all 2020 segregate
+    genera (an old "Lactobacillus" result may concern any of them).  Links are one step
+    (not transitive), so *Limosilactobacillus* is not an alias of *Lactiplantibacillus*.
+    For a **species** or **phylum**, its old and current names.  The canonical name comes
+    first, then the others sorted; unknown names return ``[name]``.
+
+    Examples
+    --------
+    >>> genus_aliases("Limosilactobacillus")
+    ['Limosilactobacillus', 'Lactobacillus']
+    >>> genus_aliases("Bacteroidetes")
+    ['Bacteroidota', 'Bacteroidetes']
+    """
+    cleaned = normalize_name(str(name))
+    if not cleaned:
+        return []
+    canon = canonical_name(cleaned)
+    names = set(_alias_graph().get(_key(cleaned), {cleaned})) | {cleaned, canon}
+    names |= _alias_graph().get(_key(canon), set())
+    others = sorted(n for n in names if n != canon)
+    return [canon, *others]
+
+
+# ----------------------------------------------------------------------------- AnnData tools
+def _rank_columns(adata: AnnData) -> list[str]:
+    return [r for r in RANKS if r in adata.var.columns]
+
+
+def _as_str(col: pd.Series) -> pd.Series:
+    return col.astype(object).where(col.notna(), "").astype(str)
+
+
+def normalize_taxonomy(adata: AnnData) -> None:
+    """Clean and canonicalise the taxonomy rank columns of ``adata.var`` in place.
+
+    Every rank column (``domain`` … ``species``; ``strain`` holds ids and is left alone)
+    goes through :func:`~gutbrain._taxonomy.normalize_name` then
+    :func:`canonical_name` with that rank, so ``phylum`` Firmicutes becomes Bacillota but
+    a *class* named Actinobacteria is kept.  When a species is renamed into another genus
+    (*Lactobacillus fermentum* → *Limosilactobacillus fermentum*), that feature's ``genus``
+    becomes the new genus too, so species and genus stay consistent.  Higher ranks
+    (family …) are not changed.  The original lineage stays in ``var["taxonomy"]``.
+
+    Writes ``uns["normalize_taxonomy"]`` with ``n_changed`` (per rank) and ``changes``
+    (a DataFrame: feature_id, rank, old, new).
+    """
+    _check_adata(adata, "normalize_taxonomy")
+    ranks = [r for r in _rank_columns(adata) if r != "strain"]
+    if not ranks:
+        raise DataValueError(
+            "normalize_taxonomy found no rank columns in var "
+            f"(expected some of {', '.join(RANKS[:-1])})",
+            fix="attach a taxonomy first, e.g. gb.io.attach_taxonomy(adata, taxonomy)",
+        )
+    var = adata.var
+    new_cols: dict[str, np.ndarray] = {}
+    old_cols: dict[str, np.ndarray] = {}
+    for r in ranks:
+        old = _as_str(var[r])
+        uniq = pd.unique(old)
+        mapping = {u: canonical_name(normalize_name(u, rank=r), rank=r) for u in uniq}
+        old_cols[r] = old.to_numpy(dtype=object)
+        new_cols[r] = old.map(mapping).to_numpy(dtype=object)
+    if "species" in new_cols and "genus" in new_cols:
+        sp_new = new_cols["species"]
+        sp_clean = np.array(
+            [normalize_name(s, rank="species") for s in old_cols["species"]], dtype=object
+        )
+        renamed = (sp_new != sp_clean) & (sp_new != "")
+        if renamed.any():
+            genus_of = np.array([s.split(" ")[0] for s in sp_new[renamed]], dtype=object)
+            g = new_cols["genus"].copy()
+            g[renamed] = genus_of
+            new_cols["genus"] = g
+    fids = (
+        _as_str(var["feature_id"]).to_numpy(dtype=object)
+        if "feature_id" in var.columns
+        else np.asarray(adata.var_names, dtype=object)
+    )
+    changes = []
+    n_changed: dict[str, int] = {}
+    for r in ranks:
+        diff = old_cols[r] != new_cols[r]
+        n_changed[r] = int(diff.sum())
+        for i in np.flatnonzero(diff):
+            changes.append((str(fids[i]), r, str(old_cols[r][i]), str(new_cols[r][i])))
+        adata.var[r] = pd.Series(new_cols[r], index=var.index, dtype=object).astype(str)
+    table = pd.DataFrame(changes, columns=["feature_id", "rank", "old", "new"])
+    record(
+        adata,
+        "normalize_taxonomy",
+        params={"ranks": ranks, "synonym_rows": len(synonym_table())},
+        references=["doi:10.1099/ijsem.0.004107", "doi:10.1099/ijsem.0.005056"],
+        n_changed=n_changed,
+        changes=table,
+    )
+
+
+def _group_labels(var: pd.DataFrame, rank: str, ranks: list[str]) -> np.ndarray:
+    """Name at ``rank``, or ``unassigned (<r>. <deepest higher name>)`` / ``unassigned``."""
+    names = _as_str(var[rank]).to_numpy(dtype=object)
+    labels = names.copy()
+    missing = names == ""
+    if missing.any():
+        higher = ranks[: ranks.index(rank)]
+        fill = np.full(len(names), "unassigned", dtype=object)
+        done = np.zeros(len(names), dtype=bool)
+        for r in reversed(higher):
+            vals = _as_str(var[r]).to_numpy(dtype=object)
+            take = ~done & (vals != "")
+            if take.any():
+                fill[take] = [f"unassigned ({_ABBREV.get(r, r)}. {v})" for v in vals[take]]
+                done |= take
+        labels[missing] = fill[missing]
+    return labels
+
+
+def collapse(
+    adata: AnnData,
+    rank: str,
+    *,
+    unassigned: Literal["keep", "drop"] = "keep",
+) -> AnnData:
+    """Sum features that share a name at ``rank`` (e.g. ASVs → genera).
+
+    Parameters
+    ----------
+    adata
+        Samples × features with rank columns in ``var`` and additive values in ``X``
+        (counts, relative, percent, cpm, rpk, abundance).  The unit is kept.
+    rank
+        One of ``domain, phylum, class, order, family, genus, species, strain``.
+    unassigned
+        Features with an empty name at ``rank``:
+
+        * ``"keep"`` (default): grouped under ``"unassigned (f. Lachnospiraceae)"`` (the
+          deepest assigned higher rank, abbreviated ``d. p. c. o. f. g. s.``) or plain
+          ``"unassigned"`` when no rank is assigned; per-sample totals are preserved.
+        * ``"drop"``: removed; each sample's removed share of its total goes to
+          ``obs["unassigned_fraction_<rank>"]`` (0 for an all-zero sample).
+
+    Returns
+    -------
+    AnnData
+        One feature per group, ``var_names`` = ``var["feature_id"]`` = the group name,
+        ``var`` holding the ranks from ``domain`` down to ``rank`` (taken from the first
+        feature of each group; ``uns["collapse"]["n_conflicting"]`` counts groups whose
+        features disagree at a higher rank) and ``n_features`` (features summed).
+        Sparse ``X`` stays sparse when sparse enough.  Layers with additive units are
+        collapsed the same way; others are dropped.
+
+    Notes
+    -----
+    Computed as ``X @ G`` with ``G`` a sparse features × groups indicator matrix.
+    """
+    _check_adata(adata, "collapse")
+    if rank not in RANKS:
+        raise DataValueError(f"unknown rank {rank!r}", fix=f"use one of {', '.join(RANKS)}")
+    if unassigned not in ("keep", "drop"):
+        raise DataValueError(f"unassigned must be 'keep' or 'drop', got {unassigned!r}",
+                             fix="pass unassigned='keep' or unassigned='drop'")
+    if rank not in adata.var.columns:
+        raise DataValueError(
+            f"collapse to {rank} needs var[{rank!r}], but var has columns "
+            f"{list(adata.var.columns)}",
+            fix="attach a taxonomy first, e.g. gb.io.attach_taxonomy(adata, taxonomy)",
+        )
+    unit = get_unit(adata)
+    if unit not in ADDITIVE_UNITS:
+        raise UnitError(
+            f"collapse sums features, which needs additive values, but X holds {unit}",
+            fix="collapse the untransformed table, then transform (e.g. gb.pp.clr)",
+        )
+    _check_values(adata.X, what="collapse", layer=None)
+    ranks = [r for r in RANKS if r in adata.var.columns and RANKS.index(r) <= RANKS.index(rank)]
+    labels = _group_labels(adata.var, rank, ranks)
+    assigned = _as_str(adata.var[rank]).to_numpy(dtype=object) != ""
+    use = assigned if unassigned == "drop" else np.ones(adata.n_vars, dtype=bool)
+    codes, groups = pd.factorize(pd.Series(labels[use], dtype=object), sort=False)
+    n_groups = len(groups)
+    feat = np.flatnonzero(use)
+    G = sp.csr_matrix(
+        (np.ones(feat.size), (feat, codes)), shape=(adata.n_vars, n_groups), dtype=np.float64
+    )
+
+    def _apply(M):
+        if sp.issparse(M):
+            return _as_matrix(sp.csr_matrix(M, dtype=np.float64) @ G, "auto")
+        return np.asarray(GT @ np.asarray(M, dtype=np.float64).T).T.copy()
+
+    GT = sp.csr_matrix(G.T)
+    X = _apply(adata.X)
+    # group annotations: ranks from the first feature of each group
+    first = np.full(n_groups, -1, dtype=np.int64)
+    order = np.arange(codes.size)[::-1]
+    first[codes[order]] = feat[order]
+    var_rows = {}
+    n_conflicting = 0
+    for r in ranks:
+        vals = _as_str(adata.var[r]).to_numpy(dtype=object)
+        var_rows[r] = vals[first]
+        if r != rank:
+            per = pd.DataFrame({"g": codes, "v": vals[feat]})
+            n_conflicting += int((per.groupby("g")["v"].nunique() > 1).sum())
+    new_names = pd.Index([str(g) for g in groups])
+    var = pd.DataFrame(index=new_names)
+    var["feature_id"] = list(new_names)
+    for r in ranks:
+        var[r] = [str(v) for v in var_rows[r]]
+    if unassigned == "keep":
+        var[rank] = [str(g) for g in groups]
+    var["n_features"] = np.bincount(codes, minlength=n_groups).astype(np.int64)
+    obs = adata.obs.copy()
+    if unassigned == "drop":
+        totals = _row_sums(adata.X)
+        dropped = (
+            _row_sums(adata.X[:, np.flatnonzero(~assigned)]) if (~assigned).any()
+            else np.zeros(adata.n_obs)
+        )
+        obs[f"unassigned_fraction_{rank}"] = np.divide(
+            dropped, totals, out=np.zeros_like(totals), where=totals > 0
+        )
+    layers = {}
+    dropped_layers = []
+    for name in adata.layers:
+        if get_unit(adata, name) in ADDITIVE_UNITS:
+            layers[name] = _apply(adata.layers[name])
+        else:
+            dropped_layers.append(name)
+    before = adata.shape
+    new = _derive(adata, X, obs=obs, var=var, layers=layers)
+    params = {"rank": rank, "unassigned": unassigned}
+    record(
+        new,
+        "collapse",
+        params=params,
+        n_groups=int(n_groups),
+        n_unassigned_features=int((~assigned).sum()),
+        n_conflicting=int(n_conflicting),
+        dropped_layers=dropped_layers,
+    )
+    _append_step(new, "collapse", params, before)
+    return new

@@ -1,0 +1,413 @@
+"""Beta diversity: pairwise distances between samples.
+
+Object-free kernels return the *condensed* ``n(n-1)/2`` float64 vector (SciPy's
+``pdist``/``squareform`` order); memory is that vector plus one block of rows.
+
+=====================  ===============================================================
+metric                 definition (peer it equals)
+=====================  ===============================================================
+``braycurtis``         ``Σ|x_i - x_j| / Σ(x_i + x_j)`` — compiled kernel
+                       (``scipy.spatial.distance.pdist(X, "braycurtis")``)
+``jaccard``            ``1 - |A∩B| / |A∪B|`` on presence — blocked 0/1 matrix products
+                       (``pdist(X > 0, "jaccard")``, ``skbio.diversity.beta_diversity``)
+``aitchison``          Euclidean distance between CLR vectors — one symmetric matrix
+                       product per block (``pdist(clr(X + pseudocount), "euclidean")``)
+``robust_aitchison``   Euclidean distance between robust-CLR vectors over features
+                       observed in both samples (Martino et al. 2019, mSystems
+                       4:e00016-19, doi:10.1128/mSystems.00016-19)
+``unweighted_unifrac`` see :mod:`gutbrain.tl._unifrac`
+``weighted_unifrac``   idem (``normalized=False``, as scikit-bio)
+``weighted_normalized_unifrac`` idem with ``normalized=True`` (QIIME 1.9.1)
+=====================  ===============================================================
+
+Aitchison pseudocount
+    The Aitchison distance needs strictly positive values (scikit-bio's ``clr`` rejects
+    zeros), so gutbrain computes it on ``X + pseudocount``. Default (``None``): no
+    pseudocount when every value is > 0; otherwise 1 for integer counts, as
+    q2-diversity's ``beta`` action (``pseudocount=1``); non-integer data with zeros
+    must give ``pseudocount`` explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from .. import _core
+from .._errors import DataValueError, UnitError
+from .._version import __version__
+
+__all__ = [
+    "BETA_METRICS",
+    "aitchison",
+    "beta",
+    "beta_diversity",
+    "braycurtis",
+    "jaccard",
+    "robust_aitchison",
+    "squareform",
+]
+
+#: Rows per block of the matrix-product metrics (block memory = block × n × 8 bytes).
+BLOCK = 256
+
+BETA_METRICS: dict[str, str] = {
+    "braycurtis": "Bray–Curtis dissimilarity",
+    "jaccard": "Jaccard distance (presence/absence)",
+    "aitchison": "Aitchison distance (Euclidean on CLR)",
+    "robust_aitchison": "robust Aitchison distance (rCLR on observed values)",
+    "unweighted_unifrac": "unweighted UniFrac",
+    "weighted_unifrac": "weighted UniFrac (not normalised)",
+    "weighted_normalized_unifrac": "weighted normalised UniFrac",
+}
+_PHYLO = {"unweighted_unifrac", "weighted_unifrac", "weighted_normalized_unifrac"}
+_ABUNDANCE_UNITS = ("counts", "relative", "percent", "cpm", "rpk", "abundance")
+
+# ---------------------------------------------------------------- helpers
+
+
+def _dense(X: Any) -> np.ndarray:
+    if sp.issparse(X):
+        X = X.toarray()
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise DataValueError("expected a samples × features matrix", fix="pass a 2-D table")
+    return X
+
+
+def _check_abundance(X: np.ndarray) -> None:
+    if X.size and (not np.all(np.isfinite(X)) or X.min() < 0):
+        raise DataValueError(
+            "abundances must be finite and non-negative",
+            fix="pass counts or proportions (no NaN, no negative values)",
+        )
+
+
+def squareform(d: np.ndarray) -> np.ndarray:
+    """Condensed → square symmetric float64 matrix with an exact-zero diagonal."""
+    from scipy.spatial.distance import squareform as _sf
+
+    return _sf(np.asarray(d, dtype=np.float64), checks=False)
+
+
+def _write_block(out: np.ndarray, D: np.ndarray, i0: int, n: int) -> None:
+    """Copy the upper-triangle part of rows ``i0..`` of a block (columns ``i0..n``)."""
+    for r in range(D.shape[0]):
+        i = i0 + r
+        s = n * i - i * (i + 1) // 2
+        out[s : s + n - i - 1] = D[r, r + 1 :]
+
+
+def _gram_distances(Z: np.ndarray, *, block: int = BLOCK) -> np.ndarray:
+    """Condensed Euclidean distances via ``‖a‖² + ‖b‖² - 2a·b`` (clipped at 0)."""
+    n = Z.shape[0]
+    sq = np.einsum("ij,ij->i", Z, Z)
+    out = np.empty(n * (n - 1) // 2, dtype=np.float64)
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        G = Z[i0:i1] @ Z[i0:].T
+        G *= -2.0
+        G += sq[i0:i1, None]
+        G += sq[None, i0:]
+        np.maximum(G, 0.0, out=G)
+        np.sqrt(G, out=G)
+        _write_block(out, G, i0, n)
+    return out
+
+
+# ---------------------------------------------------------------- kernels
+
+
+def braycurtis(X: Any) -> np.ndarray:
+    """Bray–Curtis dissimilarity (condensed float64, compiled kernel).
+
+    Parameters
+    ----------
+    X
+        Samples × features non-negative abundances.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``Σ_k |x_ik - x_jk| / Σ_k (x_ik + x_jk)``; NaN for two empty samples (as SciPy).
+    """
+    from ._beta_kernels import l1_condensed
+
+    X = _dense(X)
+    _check_abundance(X)
+    return l1_condensed(X, X.sum(axis=1), divide=True)
+
+
+def jaccard(X: Any, *, block: int = BLOCK) -> np.ndarray:
+    """Jaccard distance on presence/absence (condensed float64).
+
+    Intersections are blocked products of 0/1 matrices (float32 when the number of
+    features is below 2²⁴, so every count is exact), giving the same numbers as
+    ``scipy.spatial.distance.pdist(X > 0, "jaccard")``; two empty samples are at 0.
+
+    Parameters
+    ----------
+    X
+        Samples × features abundances (only ``> 0`` matters).
+    block
+        Rows per block.
+
+    Returns
+    -------
+    numpy.ndarray
+        Condensed distances.
+    """
+    if sp.issparse(X):
+        B = (sp.csr_matrix(X) > 0).astype(np.float32).toarray()
+    else:
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise DataValueError("expected a samples × features matrix", fix="pass a 2-D table")
+        B = (X > 0).astype(np.float32 if X.shape[1] < 2**24 else np.float64)
+    n = B.shape[0]
+    cnt = B.sum(axis=1, dtype=np.float64)
+    out = np.empty(n * (n - 1) // 2, dtype=np.float64)
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        inter = (B[i0:i1] @ B[i0:].T).astype(np.float64)
+        union = cnt[i0:i1, None] + cnt[None, i0:] - inter
+        diff = union - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            D = np.where(union > 0, diff / np.where(union > 0, union, 1.0), 0.0)
+        _write_block(out, D, i0, n)
+    return out
+
+
+def _auto_pseudocount(X: np.ndarray, pseudocount: float | None) -> float:
+    if pseudocount is not None:
+        if pseudocount < 0:
+            raise DataValueError("pseudocount must be ≥ 0", fix="pass a positive pseudocount")
+        return float(pseudocount)
+    if X.size == 0 or X.min() > 0:
+        return 0.0
+    if np.all(X == np.round(X)):
+        return 1.0
+    raise DataValueError(
+        "the Aitchison distance needs strictly positive values and the table has zeros "
+        "in non-integer data",
+        fix="pass pseudocount= explicitly (or use robust_aitchison, which skips zeros)",
+    )
+
+
+def clr_matrix(X: np.ndarray) -> np.ndarray:
+    """Row-wise centred log-ratio of a strictly positive matrix."""
+    L = np.log(X)
+    L -= L.mean(axis=1, keepdims=True)
+    return L
+
+
+def aitchison(X: Any, *, pseudocount: float | None = None, block: int = BLOCK) -> np.ndarray:
+    """Aitchison distance: Euclidean distance between CLR-transformed samples.
+
+    Parameters
+    ----------
+    X
+        Samples × features non-negative abundances.
+    pseudocount
+        Added to every value before the CLR (see the module notes for the default).
+    block
+        Rows per block of the Gram product.
+
+    Returns
+    -------
+    numpy.ndarray
+        Condensed distances, equal to
+        ``pdist(skbio.stats.composition.clr(X + pseudocount), "euclidean")``.
+    """
+    X = _dense(X)
+    _check_abundance(X)
+    pc = _auto_pseudocount(X, pseudocount)
+    Y = X + pc if pc else X
+    if Y.size and Y.min() <= 0:
+        raise DataValueError(
+            "the Aitchison distance needs strictly positive values",
+            fix="pass a pseudocount > 0",
+        )
+    return _gram_distances(clr_matrix(Y), block=block)
+
+
+def rclr_matrix(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Robust CLR: log of non-zero values centred on their own mean; zeros stay 0.
+
+    Returns the rCLR matrix (0 where unobserved) and the 0/1 observation mask.
+    """
+    M = X > 0
+    L = np.zeros_like(X)
+    np.log(X, out=L, where=M)
+    k = M.sum(axis=1)
+    mean = np.divide(L.sum(axis=1), k, out=np.zeros(X.shape[0]), where=k > 0)
+    L -= mean[:, None]
+    L[~M] = 0.0
+    return L, M.astype(np.float64)
+
+
+def robust_aitchison(X: Any, *, block: int = BLOCK) -> np.ndarray:
+    """Robust Aitchison distance (Martino et al. 2019, doi:10.1128/mSystems.00016-19).
+
+    Each sample is rCLR-transformed on its non-zero values only (log minus the mean
+    log of that sample's observed features); the distance between two samples is
+    the Euclidean distance over the features observed in *both*:
+    ``d_ij² = Σ_k m_ik m_jk (r_ik - r_jk)²``, computed as three blocked products
+    ``(R∘R)Mᵀ + M(R∘R)ᵀ - 2RRᵀ``. This is the distance on the observed entries;
+    DEICODE/gemelli's RPCA additionally completes the matrix (OptSpace) before
+    computing distances, which gutbrain does not do.
+
+    Parameters
+    ----------
+    X
+        Samples × features non-negative abundances.
+    block
+        Rows per block.
+
+    Returns
+    -------
+    numpy.ndarray
+        Condensed distances.
+    """
+    X = _dense(X)
+    _check_abundance(X)
+    R, M = rclr_matrix(X)
+    R2 = R * R
+    n = X.shape[0]
+    out = np.empty(n * (n - 1) // 2, dtype=np.float64)
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        G = R2[i0:i1] @ M[i0:].T
+        G += M[i0:i1] @ R2[i0:].T
+        G -= 2.0 * (R[i0:i1] @ R[i0:].T)
+        np.maximum(G, 0.0, out=G)
+        np.sqrt(G, out=G)
+        _write_block(out, G, i0, n)
+    return out
+
+
+def beta(
+    X: Any,
+    metric: str = "braycurtis",
+    *,
+    taxa: Any = None,
+    tree: Any = None,
+    pseudocount: float | None = None,
+) -> np.ndarray:
+    """Compute any of :data:`BETA_METRICS` on a samples × features matrix (condensed).
+
+    Parameters
+    ----------
+    X
+        Samples × features abundances.
+    metric
+        Metric name (see :data:`BETA_METRICS`).
+    taxa, tree
+        Feature names and tree (UniFrac only).
+    pseudocount
+        Aitchison only.
+
+    Returns
+    -------
+    numpy.ndarray
+        Condensed ``n(n-1)/2`` float64 distances.
+    """
+    from . import _unifrac
+
+    if metric not in BETA_METRICS:
+        raise DataValueError(
+            f"unknown beta diversity metric {metric!r}",
+            fix=f"use one of {', '.join(BETA_METRICS)}",
+        )
+    if metric in _PHYLO:
+        if tree is None or taxa is None:
+            raise DataValueError(
+                f"{metric} needs a phylogenetic tree", fix="pass tree= (Newick file or skbio.TreeNode)"
+            )
+        if metric == "unweighted_unifrac":
+            return _unifrac.unweighted_unifrac(X, taxa, tree)
+        return _unifrac.weighted_unifrac(
+            X, taxa, tree, normalized=metric == "weighted_normalized_unifrac"
+        )
+    if metric == "braycurtis":
+        return braycurtis(X)
+    if metric == "jaccard":
+        return jaccard(X)
+    if metric == "aitchison":
+        return aitchison(X, pseudocount=pseudocount)
+    return robust_aitchison(X)
+
+
+# ---------------------------------------------------------------- AnnData wrapper
+
+
+def beta_diversity(
+    adata: AnnData,
+    *,
+    metric: str = "braycurtis",
+    tree: Any = None,
+    layer: str | None = None,
+    key_added: str | None = None,
+    pseudocount: float | None = None,
+) -> None:
+    """Pairwise distances between samples into ``obsp``.
+
+    Parameters
+    ----------
+    adata
+        Samples × features AnnData holding abundances (counts, relative, percent …).
+    metric
+        One of :data:`BETA_METRICS`.
+    tree
+        Newick path or :class:`skbio.TreeNode` whose tips are ``var_names`` (UniFrac).
+    layer
+        Use ``layers[layer]`` instead of ``X``.
+    key_added
+        Name of the result (default: the metric name).
+    pseudocount
+        Aitchison only (see module notes).
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.obsp[key]``
+        Square symmetric float64 distance matrix (diagonal exactly 0).
+    ``adata.uns["beta_diversity"][key]``
+        ``{"metric", "pseudocount", "layer", "tree"}`` plus version.
+    """
+    unit = _core.get_unit(adata, layer)
+    allowed = (*_ABUNDANCE_UNITS, "presence") if metric in ("jaccard", "unweighted_unifrac") else _ABUNDANCE_UNITS
+    if unit not in allowed:
+        raise UnitError(
+            f"{metric} needs non-negative abundances ({', '.join(allowed)}), but the data hold {unit}",
+            fix="use the table before CLR or other transformations (X or a counts/relative layer)",
+        )
+    key = key_added or metric
+    M = _core.get_matrix(adata, layer, dense=False)
+    if metric == "aitchison":
+        M = _dense(M)
+        pc = _auto_pseudocount(M, pseudocount)
+    else:
+        pc = None
+    d = beta(M, metric, taxa=list(adata.var_names), tree=tree, pseudocount=pc)
+    adata.obsp[key] = squareform(d)
+    store = dict(adata.uns.get("beta_diversity", {}))
+    params = {
+        "metric": metric,
+        "layer": layer,
+        "pseudocount": pc,
+        "tree": tree if isinstance(tree, str) else (None if tree is None else "TreeNode"),
+        "gutbrain_version": __version__,
+    }
+    store[key] = {"params": _core.clean_uns(params)}
+    adata.uns["beta_diversity"] = store
+
+
+def distance_frame(adata: AnnData, key: str) -> pd.DataFrame:
+    """Return ``obsp[key]`` as a labelled square DataFrame."""
+    return pd.DataFrame(adata.obsp[key], index=adata.obs_names, columns=adata.obs_names)

@@ -1,0 +1,171 @@
+"""GMHI, the Gut Microbiome Health Index (Gupta et al. 2020), exactly as published.
+
+Method (Gupta VK et al. 2020 Nat Commun 11:4635, doi:10.1038/s41467-020-18476-8, Methods):
+
+1. drop unclassified and viral species, renormalise each sample to proportions;
+2. set proportions below 1e-5 to zero;
+3. for the 7 health-prevalent (MH) and 43 health-scarce (MN) species present in a sample,
+   ``psi = (R / R') * H`` with ``R`` the number present, ``H = -sum(p ln p)`` over the present
+   species (proportions of the whole sample, not re-closed within the set), ``R'_MH = 7`` and
+   ``R'_MN = 31``;
+4. ``GMHI = log10((psi_MH + 1e-5) / (psi_MN + 1e-5))``; GMHI > 0 is classed healthy.
+
+Species names are matched across MetaPhlAn 2/3/4 through :mod:`gutbrain.tl._match`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._core import get_matrix, record
+from .._errors import DataValueError
+from ._match import clade_parts, feature_lineages, name_keys, read_data_table
+
+__all__ = ["gmhi", "gmhi_species"]
+
+GMHI_DOI = "10.1038/s41467-020-18476-8"
+GMHI_CITATION = (
+    "Gupta VK, Kim M, Bakshi U, et al. A predictive index for health status using species-level "
+    "gut microbiome profiling. Nat Commun 11, 4635 (2020). doi:10.1038/s41467-020-18476-8"
+)
+#: Median richness constants and thresholds of the published method (Gupta 2020, Methods).
+R_PRIME_MH = 7.0
+R_PRIME_MN = 31.0
+PRESENCE_CUTOFF = 1e-5
+PSEUDO = 1e-5
+
+
+def gmhi_species() -> pd.DataFrame:
+    """Return the shipped MH/MN species table (columns ``set``, ``species``)."""
+    return read_data_table("gmhi_species.tsv")
+
+
+def _species_features(adata: AnnData) -> tuple[np.ndarray, list[str]]:
+    """Indices and names of the species-level features that GMHI keeps."""
+    lin = feature_lineages(adata)
+    names = [str(n) for n in adata.var_names]
+    if "clade_rank" in adata.var.columns:
+        ranks = adata.var["clade_rank"].astype(str).tolist()
+    else:
+        ranks = []
+        for n, sp in zip(names, lin["species"], strict=True):
+            deepest = clade_parts(n)[0] if "__" in n else ""
+            ranks.append(deepest or ("species" if sp else ""))
+    keep: list[int] = []
+    species: list[str] = []
+    for i, (raw, rank, sp, dom) in enumerate(
+        zip(names, ranks, lin["species"], lin["domain"], strict=True)
+    ):
+        if rank != "species" or not sp:
+            continue
+        low = f"{raw} {sp}".lower()
+        if "unclassified" in low or "virus" in low or str(dom).lower() == "viruses":
+            continue
+        keep.append(i)
+        species.append(str(sp))
+    return np.asarray(keep, dtype=int), species
+
+
+def _match_sets(species: list[str]) -> tuple[dict[str, list[int]], pd.DataFrame]:
+    table = gmhi_species()
+    index: dict[str, str] = {}
+    for sp in table["species"]:
+        for k in name_keys(sp):
+            index.setdefault(k, sp)
+    hits: dict[str, list[int]] = {}
+    for j, sp in enumerate(species):
+        for k in name_keys(sp):
+            if k in index:
+                hits.setdefault(index[k], []).append(j)
+                break
+    rows = [
+        {"set": s, "species": sp, "matched": sp in hits,
+         "table_names": "; ".join(species[j] for j in hits.get(sp, []))}
+        for s, sp in zip(table["set"], table["species"], strict=True)
+    ]
+    return hits, pd.DataFrame(rows)
+
+
+def _psi(P: np.ndarray, r_prime: float) -> np.ndarray:
+    pos = P > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logp = np.where(pos, np.log(np.where(pos, P, 1.0)), 0.0)
+    shannon = -(P * logp).sum(axis=1)
+    richness = pos.sum(axis=1)
+    return (richness / r_prime) * shannon
+
+
+def gmhi(adata: AnnData, *, key_added: str = "gmhi", layer: str | None = None) -> pd.Series:
+    """Gut Microbiome Health Index per sample (Gupta et al. 2020), exactly as published.
+
+    Parameters
+    ----------
+    adata
+        Samples × features with species-level features (MetaPhlAn 2/3/4 profiles, a merged
+        MetaPhlAn table, or any table whose ``var`` has a ``species`` column).  Values may be
+        percentages, proportions or counts: each sample is renormalised.
+    key_added
+        Name of the ``obs`` column and ``uns`` entry.
+    layer
+        Use ``layers[layer]`` instead of ``X``.
+
+    Returns
+    -------
+    pandas.Series
+        GMHI per sample (0 when neither set is present).
+
+    Notes
+    -----
+    Sets ``obs[key_added]``, ``obs[key_added + "_n_matched"]`` (number of the 50 species whose
+    names exist in the table), ``obs[key_added + "_coverage"]`` (that number / 50) and
+    ``uns[key_added]`` (``params``, ``species`` matching table, ``psi_MH``/``psi_MN``).
+    Species matching uses names and known renamings, so MetaPhlAn 3/4 names (e.g.
+    ``Enterocloster bolteae`` for ``Clostridium bolteae``) are found.  Reference:
+    Gupta VK et al. 2020 Nat Commun 11:4635, doi:10.1038/s41467-020-18476-8.
+    """
+    X = get_matrix(adata, layer)
+    if not np.isfinite(X).all() or (X < 0).any():
+        raise DataValueError("GMHI needs non-negative abundances",
+                             fix="give species relative abundances or counts")
+    cols, species = _species_features(adata)
+    if cols.size == 0:
+        raise DataValueError(
+            "no species-level features found for GMHI",
+            fix="give a species table (MetaPhlAn profile or a table with a species column)",
+        )
+    S = X[:, cols]
+    tot = S.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        S = np.where(tot > 0, S / np.where(tot > 0, tot, 1.0), 0.0)
+    S[S < PRESENCE_CUTOFF] = 0.0
+    hits, table = _match_sets(species)
+    sets = dict(zip(gmhi_species()["species"], gmhi_species()["set"], strict=True))
+
+    def set_matrix(label: str) -> np.ndarray:
+        members = [sp for sp, s in sets.items() if s == label and sp in hits]
+        if not members:
+            return np.zeros((S.shape[0], 0))
+        return np.column_stack([S[:, hits[sp]].sum(axis=1) for sp in members])
+
+    psi_mh = _psi(set_matrix("MH"), R_PRIME_MH)
+    psi_mn = _psi(set_matrix("MN"), R_PRIME_MN)
+    value = np.log10((psi_mh + PSEUDO) / (psi_mn + PSEUDO))
+    n_matched = int(table["matched"].sum())
+    result = pd.Series(value, index=adata.obs_names, name=key_added)
+    adata.obs[key_added] = value
+    adata.obs[f"{key_added}_n_matched"] = n_matched
+    adata.obs[f"{key_added}_coverage"] = n_matched / len(table)
+    record(
+        adata,
+        key_added,
+        params={"layer": layer, "presence_cutoff": PRESENCE_CUTOFF, "r_prime_mh": R_PRIME_MH,
+                "r_prime_mn": R_PRIME_MN},
+        references=[GMHI_CITATION],
+        species=table,
+        n_matched_mh=int(table.loc[table["set"] == "MH", "matched"].sum()),
+        n_matched_mn=int(table.loc[table["set"] == "MN", "matched"].sum()),
+        psi=pd.DataFrame({"psi_MH": psi_mh, "psi_MN": psi_mn}, index=adata.obs_names),
+    )
+    return result

@@ -1,0 +1,328 @@
+"""The standard cohort analysis as one function: ``gutbrain run`` and ``gutbrain demo``.
+
+``run`` reads a table (or takes an AnnData), attaches taxonomy and metadata, runs every
+registered analysis step (:data:`gutbrain._registry.STEPS`) in order, and writes
+
+* ``out/report.html``: one self-contained report (:mod:`gutbrain.report`);
+* ``out/tables/<name>.tsv``: every table of every section, plus ``tables/provenance.json``;
+* ``out/gutbrain.h5ad``: the full record (results and provenance).
+
+Every file is written to a temporary name and renamed, so nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from anndata import AnnData
+
+from ._core import add_input, provenance, record
+from ._errors import GutbrainError, InputFormatError, MetadataMismatchError
+from ._registry import STEPS
+from ._utils import atomic_path, atomic_write, sha256_file
+from ._version import __version__
+
+__all__ = ["load", "run"]
+
+PathLike = str | os.PathLike[str]
+
+
+def _existing(path: PathLike, role: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputFormatError(f"{role} file not found", path=p, fix="check the path")
+    if p.is_dir() and not p.suffix == ".zarr":
+        raise InputFormatError(
+            f"{role} path is a directory, expected a file", path=p, fix="give a file path"
+        )
+    return p
+
+
+def _read_taxonomy(path: Path) -> Any:
+    from . import io
+
+    if path.suffix.lower() == ".qza":
+        return io.read_qza(path)
+    reader = getattr(io, "read_taxonomy", None)
+    if reader is None:
+        raise InputFormatError(
+            "reading taxonomy tables needs gutbrain.io.read_taxonomy, not available in this build",
+            path=path,
+            fix="give the taxonomy inside the BIOM/QIIME 2 table",
+        )
+    return reader(path)
+
+
+def load(
+    table: PathLike | AnnData,
+    *,
+    taxonomy: PathLike | None = None,
+    metadata: PathLike | None = None,
+) -> AnnData:
+    """Read a table (any format :func:`gutbrain.io.read` sniffs) and attach taxonomy/metadata.
+
+    Parameters
+    ----------
+    table
+        Path of the feature table, or an AnnData (copied).
+    taxonomy
+        Taxonomy table (TSV/CSV or QIIME 2 ``FeatureData[Taxonomy]`` ``.qza``).
+    metadata
+        Sample metadata (QIIME 2 metadata TSV, CSV/TSV, xlsx).
+
+    Returns
+    -------
+    AnnData
+    """
+    from . import io
+
+    if isinstance(table, AnnData):
+        adata = table.copy()
+    else:
+        path = _existing(table, "table")
+        reader = getattr(io, "read", None)
+        if reader is None:  # the sniffing reader is not in this build: BIOM / .qza / .h5ad only
+            suffix = "".join(path.suffixes).lower()
+            if suffix.endswith(".qza"):
+                adata = io.read_qza(path)
+            elif suffix.endswith(".h5ad"):
+                adata = io.read_h5ad(path)
+            else:
+                adata = io.read_biom(path)
+        else:
+            adata = reader(path)
+        if not isinstance(adata, AnnData):
+            raise InputFormatError(
+                f"expected a feature table, but the file holds {type(adata).__name__}",
+                path=path,
+                fix="pass the feature table as TABLE and the taxonomy with --taxonomy",
+            )
+        inputs = dict(provenance(adata).get("inputs", {}))
+        if "table" not in inputs or Path(dict(inputs["table"]).get("path", "")) != path.resolve():
+            fmt = "".join(path.suffixes).lstrip(".").lower() or "unknown"
+            add_input(adata, "table", path, fmt)
+    if taxonomy is not None:
+        tpath = _existing(taxonomy, "taxonomy")
+        tax = _read_taxonomy(tpath)
+        attach = getattr(io, "attach_taxonomy", None)
+        if attach is None:
+            raise InputFormatError(
+                "attaching a taxonomy needs gutbrain.io.attach_taxonomy, not available in this build",
+                path=tpath,
+                fix="give the taxonomy inside the BIOM/QIIME 2 table",
+            )
+        result = attach(adata, tax, path=tpath)
+        adata = result if isinstance(result, AnnData) else adata
+        if "taxonomy" not in dict(provenance(adata).get("inputs", {})):
+            add_input(adata, "taxonomy", tpath, "taxonomy")
+    if metadata is not None:
+        mpath = _existing(metadata, "metadata")
+        adata = io.attach_metadata(adata, io.read_metadata(mpath), path=mpath)
+        if "metadata" not in dict(provenance(adata).get("inputs", {})):
+            add_input(adata, "metadata", mpath, "metadata")
+    return adata
+
+
+def _check_group(adata: AnnData, group: str | None, metadata: PathLike | None) -> None:
+    if group is None:
+        return
+    if group not in adata.obs.columns:
+        cols = [str(c) for c in adata.obs.columns]
+        where = f"the metadata {os.fspath(metadata)}" if metadata is not None else "the sample metadata"
+        raise MetadataMismatchError(
+            f"group column {group!r} is not in {where}; columns are: "
+            + (", ".join(cols) if cols else "(none)"),
+            path=None if metadata is None else metadata,
+            fix="pass --group with one of the listed columns (names are case-sensitive)"
+            if cols
+            else "pass --metadata with a sample metadata file",
+        )
+    levels = adata.obs[group].dropna().astype(str).unique()
+    if len(levels) < 2:
+        raise MetadataMismatchError(
+            f"group column {group!r} has {len(levels)} distinct value(s); group comparisons need 2 or more",
+            path=None if metadata is None else metadata,
+            fix="choose a column that splits the samples into groups",
+        )
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not (enabled and console.is_terminal),
+    )
+
+
+def run(
+    table: PathLike | AnnData,
+    *,
+    taxonomy: PathLike | None = None,
+    metadata: PathLike | None = None,
+    group: str | None = None,
+    out: PathLike,
+    seed: int = 0,
+    tree: PathLike | None = None,
+    rank: str = "genus",
+    min_depth: float | None = None,
+    progress: bool = True,
+    generated_at: str | datetime | None = None,
+) -> AnnData:
+    """Run the cohort analysis and write report, tables and h5ad to ``out``.
+
+    Parameters
+    ----------
+    table
+        Feature table path (format sniffed by :func:`gutbrain.io.read`) or an AnnData.
+    taxonomy, metadata
+        Optional taxonomy and sample-metadata files.
+    group
+        Metadata column that defines the groups compared (e.g. ``"diagnosis"``).
+    out
+        Output directory (created).
+    seed
+        Random seed passed to every step (permutations, rarefaction …).
+    tree
+        Rooted phylogeny (``.qza``/Newick) for phylogenetic metrics, if any.
+    rank
+        Rank for composition summaries.
+    min_depth
+        QC depth threshold (default :data:`gutbrain.report._sections_core.DEFAULT_MIN_DEPTH`).
+    progress
+        Show a progress bar (only on a terminal).
+    generated_at
+        Timestamp written into the report (pin it for byte-identical output).
+
+    Returns
+    -------
+    AnnData
+        The analysed object (also written to ``out/gutbrain.h5ad``).
+
+    Raises
+    ------
+    GutbrainError
+        For bad input (unreadable table, metadata not matching, unknown group column) or a
+        step that rejects the data; nothing is written then.
+    """
+    from . import report  # noqa: F401  (registers the core steps and sections)
+    from .report._build import _generated_at, collect_sections, render, write_tables
+    from .report._sections_core import DEFAULT_MIN_DEPTH
+
+    if tree is not None:
+        tree = _existing(tree, "tree")
+    adata = load(table, taxonomy=taxonomy, metadata=metadata)
+    _check_group(adata, group, metadata)
+    outdir = Path(out)
+    if outdir.exists() and not outdir.is_dir():
+        raise InputFormatError("output path exists and is not a directory", path=outdir,
+                               fix="pass a directory for --out")
+    stamp = _generated_at(generated_at)
+    config: dict[str, Any] = {
+        "group": group,
+        "seed": int(seed),
+        "tree": None if tree is None else Path(tree),
+        "out": outdir,
+        "rank": rank,
+        "min_depth": float(DEFAULT_MIN_DEPTH if min_depth is None else min_depth),
+    }
+    if tree is not None:
+        add_input(adata, "tree", tree, "tree")
+    steps = sorted(STEPS.items(), key=lambda kv: (kv[1][0], kv[0]))
+    done: list[str] = []
+    errors: dict[str, str] = {}
+    with _progress(progress) as bar:
+        task = bar.add_task("gutbrain run", total=len(steps) + 2)
+        for key, (_, fn) in steps:
+            bar.update(task, description=f"step: {key}")
+            try:
+                fn(adata, config)
+            except GutbrainError:
+                raise
+            except Exception as exc:  # a broken step must not lose the other results
+                errors[key] = f"{type(exc).__name__}: {exc}"
+                warnings.warn(f"gutbrain run: step {key!r} failed: {exc!r}", RuntimeWarning,
+                              stacklevel=2)
+            else:
+                done.append(key)
+            bar.advance(task)
+        record(
+            adata,
+            "workflow",
+            params={
+                "group": group,
+                "seed": int(seed),
+                "rank": rank,
+                "min_depth": config["min_depth"],
+                "tree": None if tree is None else os.path.abspath(tree),
+            },
+            random_state=int(seed),
+            steps=done,
+            step_errors=errors,
+            generated_at=stamp,
+        )
+        bar.update(task, description="report")
+        context = {"config": config, "generated_at": stamp, "tables_dir": "tables"}
+        built = collect_sections(adata, context)
+        warn_lines = [f"Analysis step “{k}” failed and its results are missing: {v}" for k, v in errors.items()]
+        warn_lines += [f"Report section “{b.key}” failed: {b.error}" for b in built if b.error]
+        html = render(adata, built, generated_at=stamp, tables_dir="tables", warnings_=warn_lines)
+        bar.advance(task)
+        bar.update(task, description="writing outputs")
+        outdir.mkdir(parents=True, exist_ok=True)
+        _write_h5ad(adata, outdir / "gutbrain.h5ad")
+        paths = write_tables(built, outdir / "tables")
+        _write_sidecar(adata, outdir, paths, stamp)
+        with atomic_write(outdir / "report.html") as fh:
+            fh.write(html)
+        bar.advance(task)
+    return adata
+
+
+def _write_h5ad(adata: AnnData, path: Path) -> None:
+    from . import io
+
+    writer = getattr(io, "write_h5ad", None)
+    if writer is not None:
+        writer(adata, path)
+        return
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp)
+
+
+def _write_sidecar(adata: AnnData, outdir: Path, tables: list[Path], stamp: str) -> None:
+    prov = provenance(adata)
+    synthetic = bool(prov.get("synthetic", False))
+    inputs = {
+        str(k): {str(a): str(b) for a, b in dict(v).items()} for k, v in dict(prov.get("inputs", {})).items()
+    }
+    doc = {
+        "generated_by": f"gutbrain {__version__}",
+        "generated_at": stamp,
+        "synthetic": synthetic,
+        "note": (
+            "SYNTHETIC DATA simulated by gutbrain; not measurements from people. "
+            if synthetic
+            else ""
+        )
+        + "Research software; not medical advice.",
+        "reader": str(prov.get("reader", "unknown")),
+        "inputs": inputs,
+        "tables": {p.name: sha256_file(p) for p in tables},
+    }
+    with atomic_write(outdir / "tables" / "provenance.json") as fh:
+        json.dump(doc, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+

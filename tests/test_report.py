@@ -1,0 +1,147 @@
+"""The HTML report: self-contained, deterministic, robust to failing sections; golden file.
+
+Update the golden file with ``GUTBRAIN_UPDATE_GOLDEN=1 pytest tests/test_report.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import gutbrain as gb
+from gutbrain import _registry
+from gutbrain.report import _build
+from gutbrain.report._build import format_number
+from gutbrain.report._sections_core import composition_summary, qc_metrics
+
+GOLDEN = Path(__file__).parent / "golden" / "report_demo_core.html"
+STAMP = "2024-01-01T00:00:00+00:00"
+CORE = ("qc", "composition", "provenance")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    adata = gb.datasets.demo_cohort(seed=0, n_samples=80, n_genera=120)
+    qc_metrics(adata)
+    composition_summary(adata, rank="genus", groupby="group", top=10)
+    return adata
+
+
+@pytest.fixture
+def core_sections_only(monkeypatch):
+    """Pin the registered sections to the core ones (other features add theirs later)."""
+    pinned = {k: v for k, v in _registry.SECTIONS.items() if k in CORE}
+    monkeypatch.setattr(_build, "SECTIONS", pinned)
+    return pinned
+
+
+def _section(html: str, key: str) -> str:
+    m = re.search(rf"<!-- section:{key} -->.*?<!-- /section:{key} -->", html, flags=re.S)
+    assert m, f"section {key} missing"
+    return m.group(0)
+
+
+def _strip_svg(text: str) -> str:
+    # figure SVG depends on the matplotlib version: compare it by determinism, not golden
+    return re.sub(r"<svg.*?</svg>", "<svg/>", text, flags=re.S)
+
+
+def test_report_is_self_contained_and_labelled(demo, tmp_path, core_sections_only):
+    path = gb.report.build(demo, tmp_path / "r.html", generated_at=STAMP,
+                           context={"config": {"group": "group", "seed": 0}})
+    html = path.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert "SYNTHETIC DATA" in html
+    assert "Research software; not medical advice; does not recommend treatments" in html
+    # no external resources and no script
+    assert "<script" not in html and "<link" not in html
+    assert not re.search(r"""(src|href)=["']https?:""", html)
+    assert "@import" not in html
+    # table of contents in registry order, one entry per section
+    toc = re.findall(r'<li><a href="#sec-([a-z_]+)">', html)
+    assert toc == ["qc", "composition", "provenance"]
+    assert html.count("<svg") == 4  # depth, prevalence, composition per group and per sample
+    assert STAMP in html
+
+
+def test_report_numbers_match_data(demo, tmp_path, core_sections_only):
+    html = gb.report.build(demo, tmp_path / "r.html", generated_at=STAMP).read_text()
+    X = demo.X.toarray() if sp.issparse(demo.X) else np.asarray(demo.X)
+    depth = X.sum(axis=1)
+    qc = _section(html, "qc")
+    assert f"median {format_number(np.median(depth))})" in qc
+    assert f"from {format_number(depth.min())} to {format_number(depth.max())} reads" in qc
+    zeros = 100 * (X == 0).mean()
+    assert f"{zeros:.1f} % of the entries are zero" in qc
+    # two planted failed libraries are flagged by name
+    low = demo.obs_names[depth < 1000]
+    assert len(low) == 2 and all(s in qc for s in low)
+    # capped table: 25 of 80 rows shown, the full table named
+    assert "Showing 25 of 80 rows." in qc
+    # composition: the top genus and its mean relative abundance (in %)
+    rel = X / depth[:, None]
+    j = int(np.argmax(rel.mean(0)))
+    comp = _section(html, "composition")
+    top = demo.var_names[j]
+    assert f"{top} ({100 * rel.mean(0)[j]:.1f} %)" in comp
+
+
+def test_byte_identical_with_pinned_timestamp(demo, tmp_path):
+    a = gb.report.build(demo, tmp_path / "a.html", generated_at=STAMP).read_bytes()
+    b = gb.report.build(demo, tmp_path / "b.html", generated_at=STAMP).read_bytes()
+    assert a == b
+    c = gb.report.build(demo, tmp_path / "c.html", generated_at="2025-05-05T00:00:00+00:00")
+    assert c.read_bytes() != a
+
+
+def test_failing_section_becomes_error_box(demo, tmp_path, core_sections_only):
+    def broken(adata, context):
+        raise RuntimeError("boom in section")
+
+    core_sections_only["zz_broken"] = (55, broken)
+    with pytest.warns(RuntimeWarning, match="zz_broken"):
+        html = gb.report.build(demo, tmp_path / "r.html", generated_at=STAMP).read_text()
+    box = _section(html, "zz_broken")
+    assert "could not be built: RuntimeError: boom in section" in box
+    # sections after it still render
+    assert "<!-- section:provenance -->" in html
+
+
+def test_provenance_section_lists_versions_seed_and_effects(demo, tmp_path, core_sections_only):
+    html = gb.report.build(
+        demo, tmp_path / "r.html", generated_at=STAMP,
+        context={"config": {"group": "group", "seed": 7}},
+    ).read_text()
+    prov = _section(html, "provenance")
+    assert f"<td>gutbrain</td><td>{gb.__version__}</td>" in prov
+    assert "Random seed: 7." in prov
+    assert "Planted effects of the synthetic cohort" in prov
+    assert "doi:10.3389/fimmu.2024.1342833" in prov
+    assert "No input files" in prov
+
+
+def test_format_number():
+    assert format_number(32380.5) == "32380.5"
+    assert format_number(3.0) == "3"
+    assert format_number(0.123456) == "0.1235"
+    assert format_number(2.5e-5) == "2.500e-05"
+    assert format_number(float("nan")) == ""
+
+
+def test_golden_core_sections(demo, tmp_path, core_sections_only):
+    html = gb.report.build(
+        demo, tmp_path / "r.html", generated_at=STAMP,
+        context={"config": {"group": "group", "seed": 0}},
+    ).read_text(encoding="utf-8")
+    got = "\n".join(_strip_svg(_section(html, key)) for key in ("qc", "composition")) + "\n"
+    if os.environ.get("GUTBRAIN_UPDATE_GOLDEN") == "1" or not GOLDEN.exists():
+        if os.environ.get("GUTBRAIN_UPDATE_GOLDEN") != "1":
+            pytest.fail(f"golden file {GOLDEN} missing; create it with GUTBRAIN_UPDATE_GOLDEN=1")
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(got, encoding="utf-8")
+    assert got == GOLDEN.read_text(encoding="utf-8")

@@ -1,0 +1,86 @@
+"""UniFrac and the tree machinery: QIIME 1.9.1 reference outputs and scikit-bio 0.7.4."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import squareform
+
+import gutbrain.tl as tl
+from gutbrain import DataValueError
+
+REFS = {
+    "unweighted_unifrac": "unweighted_unifrac_dm.txt",
+    "weighted_unifrac": "weighted_unifrac_dm.txt",
+    "weighted_normalized_unifrac": "weighted_normalized_unifrac_dm.txt",
+}
+
+
+def _qiime(shared):
+    d = shared / "reference" / "qiime191_unifrac_faithpd"
+    t = pd.read_csv(d / "otu-table.tsv", sep="\t", skiprows=1, index_col=0).T
+    return d, t
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("metric", list(REFS))
+def test_unifrac_equals_qiime191(shared, metric):
+    d, t = _qiime(shared)
+    # not16S.1 (empty after removing non-16S OTUs) is in QIIME's matrix but not in the table
+    ref = pd.read_csv(d / REFS[metric], sep="\t", index_col=0).loc[t.index, t.index].to_numpy()
+    ours = squareform(tl.beta(t.to_numpy(float), metric, taxa=list(t.columns), tree=str(d / "tree.nwk")))
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.shared
+def test_unifrac_equals_skbio_on_giloteaux(shared):
+    from skbio import TreeNode
+    from skbio.diversity import beta_diversity
+
+    d = shared / "data" / "giloteaux2016_mecfs_16s"
+    ft = pd.read_csv(d / "feature_table.tsv", sep="\t", skiprows=1, index_col=0).T
+    seq2id, name = {}, None
+    for line in (d / "refseq.fasta").read_text().splitlines():
+        if line.startswith(">"):
+            name = line[1:].strip()
+        elif line.strip():
+            seq2id[line.strip()] = name
+    taxa = [seq2id[s] for s in ft.columns]
+    X = ft.to_numpy()
+    tree = TreeNode.read(str(d / "tree.nwk"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        uw = beta_diversity("unweighted_unifrac", X.astype(np.int64), taxa=taxa, tree=tree).condensed_form()
+        w = beta_diversity("weighted_unifrac", X.astype(np.int64), taxa=taxa, tree=tree).condensed_form()
+        wn = beta_diversity("weighted_unifrac", X.astype(np.int64), taxa=taxa, tree=tree,
+                            normalized=True).condensed_form()
+    np.testing.assert_allclose(tl.unweighted_unifrac(X, taxa, tree), uw, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(tl.weighted_unifrac(X, taxa, tree), w, rtol=1e-10)
+    np.testing.assert_allclose(tl.weighted_unifrac(X, taxa, tree, normalized=True), wn, rtol=1e-10)
+    # relative abundances give the same weighted distances
+    P = X / X.sum(1, keepdims=True)
+    np.testing.assert_allclose(tl.weighted_unifrac(P, taxa, tree), w, rtol=1e-10)
+
+
+def test_unifrac_small_tree_by_hand():
+    # ((a:1,b:2):1,c:3);  sample 1 = {a}, sample 2 = {b}, sample 3 = {} (empty)
+    tree = "((a:1,b:2):1,c:3);"
+    X = np.array([[1.0, 0, 0], [0, 4.0, 0], [0, 0, 0]])
+    d = squareform(tl.unweighted_unifrac(X, ["a", "b", "c"], tree))
+    assert d[0, 1] == pytest.approx(3 / 4)  # unique a(1)+b(2) over union a+b+internal(1)
+    assert d[0, 2] == 1.0
+    w = squareform(tl.weighted_unifrac(X, ["a", "b", "c"], tree))
+    assert w[0, 1] == pytest.approx(1 + 2)
+    assert tl.faith_pd(X, ["a", "b", "c"], tree).tolist() == pytest.approx([2.0, 3.0, 0.0])
+
+
+def test_tree_errors():
+    with pytest.raises(DataValueError, match="not tips of the tree"):
+        tl.faith_pd(np.ones((2, 2)), ["a", "zz"], "((a:1,b:2):1,c:3);")
+    with pytest.raises(DataValueError, match="needs a phylogenetic tree"):
+        tl.beta(np.ones((2, 2)), "unweighted_unifrac")
+    with pytest.raises(FileNotFoundError):
+        tl.faith_pd(np.ones((2, 2)), ["a", "b"], "/nonexistent/tree.nwk")
