@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from gutbrain.cli import app
 from tests.conftest import shared_path
 
 runner = CliRunner()
+
+
+@pytest.fixture
+def kbdir(tmp_path, monkeypatch):
+    """A fresh user evidence directory."""
+    d = tmp_path / "kb"
+    monkeypatch.setenv("GUTBRAIN_KB_DIR", str(d))
+    return d
 
 
 def _json(args):

@@ -133,7 +133,7 @@ def _check_group(adata: AnnData, group: str | None, metadata: PathLike | None) -
         return
     if group not in adata.obs.columns:
         cols = [str(c) for c in adata.obs.columns]
-        where = f"the metadata {os.fspath(metadata)}" if metadata is not None else "the sample metadata"
+        where = "this metadata file" if metadata is not None else "the sample metadata"
         raise MetadataMismatchError(
             f"group column {group!r} is not in {where}; columns are: "
             + (", ".join(cols) if cols else "(none)"),

@@ -279,7 +279,7 @@ def ag_pair():
 
 
 def test_american_gut_table(ag_pair):
-    path, adata, table = ag_pair
+    _path, adata, table = ag_pair
     assert adata.shape == (1962, 19236)
     assert sp.isspmatrix_csr(adata.X) or sp.issparse(adata.X)
     depth = np.asarray(adata.X.sum(axis=1)).ravel()

@@ -288,6 +288,13 @@ def _base(tmp_path: Path) -> Path:
     return p
 
 
+def _species_rows(lines: list[str]) -> list[int]:
+    """0-based indices of the species-level rows (the rows parsed at rank='species')."""
+    return [
+        i for i, ln in enumerate(lines) if ln.split("\t")[0].rsplit("|", 1)[-1].startswith("s__")
+    ]
+
+
 def _assert_err(exc_info, path: Path, *, line: int | None = None):
     msg = str(exc_info.value)
     assert path.name in msg
@@ -299,26 +306,36 @@ def _assert_err(exc_info, path: Path, *, line: int | None = None):
 def test_broken_non_numeric(tmp_path):
     p = _base(tmp_path)
     lines = p.read_text().splitlines()
-    lines[4] = lines[4].rsplit("\t", 1)[0] + "\tabc"
+    i = _species_rows(lines)[1]
+    lines[i] = lines[i].rsplit("\t", 1)[0] + "\tabc"
     p.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataValueError, match="non-numeric value 'abc'") as e:
         gb.io.read_metaphlan(p)
-    _assert_err(e, p, line=5)
+    _assert_err(e, p, line=i + 1)
 
 
 def test_broken_negative_and_nan(tmp_path):
     p = _base(tmp_path)
     lines = p.read_text().splitlines()
-    lines[3] = lines[3].rsplit("\t", 1)[0] + "\t-1.5"
+    i = _species_rows(lines)[2]
+    lines[i] = lines[i].rsplit("\t", 1)[0] + "\t-1.5"
     p.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataValueError, match="negative") as e:
         gb.io.read_metaphlan(p)
-    _assert_err(e, p, line=4)
-    lines[3] = lines[3].rsplit("\t", 1)[0] + "\t"
+    _assert_err(e, p, line=i + 1)
+    lines[i] = lines[i].rsplit("\t", 1)[0] + "\t"
     p.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataValueError, match="empty or NA") as e:
         gb.io.read_metaphlan(p)
-    _assert_err(e, p, line=4)
+    _assert_err(e, p, line=i + 1)
+    # a row at another rank with a missing cell is still caught (shape check)
+    j = _species_rows(lines)[0] - 1
+    lines[i] = lines[i].rsplit("\t", 1)[0] + "\t1.0"
+    lines[j] = lines[j].rsplit("\t", 1)[0]
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputFormatError, match="fields") as e:
+        gb.io.read_metaphlan(p)
+    _assert_err(e, p, line=j + 1)
 
 
 def test_broken_truncated(tmp_path):
@@ -339,7 +356,7 @@ def test_broken_truncated(tmp_path):
 def test_broken_duplicates_and_empty(tmp_path):
     p = _base(tmp_path)
     lines = p.read_text().splitlines()
-    p.write_text("\n".join([*lines, lines[3]]) + "\n")
+    p.write_text("\n".join([*lines, lines[_species_rows(lines)[0]]]) + "\n")
     with pytest.raises(InputFormatError, match="duplicate clade") as e:
         gb.io.read_metaphlan(p)
     _assert_err(e, p, line=len(lines) + 1)

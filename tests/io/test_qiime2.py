@@ -166,7 +166,7 @@ def test_zip_that_is_not_a_qza(tmp_path):
     p = tmp_path / "plain.qza"
     with zipfile.ZipFile(p, "w") as zf:
         zf.writestr("readme.txt", "hello")
-    with pytest.raises(InputFormatError, match="metadata.yaml") as exc:
+    with pytest.raises(InputFormatError, match=r"metadata\.yaml") as exc:
         gb.io.read_qza(p)
     _assert_error(exc, p)
 
@@ -175,7 +175,7 @@ def test_qza_missing_metadata_yaml(tmp_path):
     t = biom.Table(np.ones((2, 2)), ["f1", "f2"], ["s1", "s2"])
     p = make_qza(tmp_path / "nometa.qza", "FeatureTable[Frequency]", "BIOMV210DirFmt",
                  {"feature-table.biom": _biom_bytes(t)}, with_metadata=False)
-    with pytest.raises(InputFormatError, match="metadata.yaml") as exc:
+    with pytest.raises(InputFormatError, match=r"metadata\.yaml") as exc:
         gb.io.read_qza(p)
     _assert_error(exc, p)
 
@@ -198,7 +198,7 @@ def test_not_a_zip_and_truncated_zip(tmp_path):
 
 def test_missing_payload_and_negative_counts(tmp_path):
     p = make_qza(tmp_path / "empty.qza", "FeatureTable[Frequency]", "BIOMV210DirFmt", {})
-    with pytest.raises(InputFormatError, match="feature-table.biom") as exc:
+    with pytest.raises(InputFormatError, match=r"feature-table\.biom") as exc:
         gb.io.read_qza(p)
     _assert_error(exc, p)
     t = biom.Table(np.array([[1.0, -2.0], [3.0, 4.0]]), ["f1", "f2"], ["s1", "s2"])

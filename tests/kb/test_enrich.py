@@ -42,7 +42,7 @@ def test_rank_test_matches_mannwhitneyu(kbdir):
     scores.loc[list(planted)] += 3.0
     res = gb.kb.rank_enrichment(scores, signatures_from=sigs).set_index("sig_id")
     assert res["p_value"].idxmin() == "planted_UP" and res.loc["planted_UP", "shift"] == "up"
-    for sig in list(sigs)[:10] + ["planted_UP"]:
+    for sig in [*list(sigs)[:10], "planted_UP"]:
         m = scores.index.isin(list(sigs[sig]))
         ref = stats.mannwhitneyu(scores[m], scores[~m], method="asymptotic", use_continuity=False)
         assert np.isclose(res.loc[sig, "p_value"], ref.pvalue, rtol=1e-9)

@@ -39,8 +39,9 @@ def test_disbiome_import_counts(kbdir):
     # re-import replaces, it does not duplicate
     gb.kb.import_disbiome(path)
     assert gb.kb.load().counts()["observation"] == 28 + kept
-    fm = gb.kb.query("Faecalibacterium", condition="fibromyalgia", host="human")
-    assert len(fm) and set(fm["evidence_level"]) == {"human_observational"}
+    fm = gb.kb.query("Lachnoclostridium", condition="fibromyalgia", host="human")
+    assert len(fm) == 1 and fm["direction"].iloc[0] == "increased"  # Disbiome 'elevated'
+    assert set(fm["evidence_level"]) == {"human_observational"}
     assert set(fm["verification"]) == {"database_record"}
 
 

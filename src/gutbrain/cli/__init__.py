@@ -52,25 +52,17 @@ _load_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning gutbrain errors into one line and exit code 2."""
+    """Entry point: run the app, turning gutbrain errors into one line and exit code 2.
+
+    Usage errors (unknown command, bad option) are handled by Typer: a short message and
+    exit code 2.  Commands are also decorated with :func:`gutbrain.cli._common.guarded`;
+    this outer guard catches what escapes them.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except GutbrainError as exc:
         typer.echo(f"gutbrain: error: {exc}", err=True)
         sys.exit(2)
     except FileNotFoundError as exc:
         typer.echo(f"gutbrain: error: {exc.filename}: file not found. Fix: check the path", err=True)
         sys.exit(2)
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code or 0)
-    except typer.Abort:
-        typer.echo("Aborted.", err=True)
-        sys.exit(1)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

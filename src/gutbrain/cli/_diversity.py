@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -60,12 +60,12 @@ def _metrics(text: str, allowed: dict[str, str], what: str) -> list[str]:
 @diversity_app.command("alpha")
 @guarded
 def alpha_cmd(
-    table: Path = typer.Argument(..., help="Feature table (BIOM, QIIME 2 .qza, TSV …)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output TSV: sample, one column per metric."),
-    metric: str = typer.Option(
-        "observed_features,shannon", "--metric", "-m", help="Comma-separated metrics."
+    table: Annotated[Path, typer.Argument(help="Feature table (BIOM, QIIME 2 .qza, TSV …).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output TSV: sample, one column per metric.")],
+    metric: Annotated[str, typer.Option("--metric", "-m", help="Comma-separated metrics.")] = (
+        "observed_features,shannon"
     ),
-    tree: Path | None = typer.Option(None, "--tree", "-t", help="Newick tree (faith_pd)."),
+    tree: Annotated[Path | None, typer.Option("--tree", "-t", help="Newick tree (faith_pd).")] = None,
 ) -> None:
     """Alpha diversity of every sample: one row per sample."""
     from .._utils import atomic_write
@@ -85,10 +85,10 @@ def alpha_cmd(
 @diversity_app.command("beta")
 @guarded
 def beta_cmd(
-    table: Path = typer.Argument(..., help="Feature table (BIOM, QIIME 2 .qza, TSV …)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output TSV: square distance matrix."),
-    metric: str = typer.Option("braycurtis", "--metric", "-m", help="Distance metric."),
-    tree: Path | None = typer.Option(None, "--tree", "-t", help="Newick tree (UniFrac)."),
+    table: Annotated[Path, typer.Argument(help="Feature table (BIOM, QIIME 2 .qza, TSV …).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output TSV: square distance matrix.")],
+    metric: Annotated[str, typer.Option("--metric", "-m", help="Distance metric.")] = "braycurtis",
+    tree: Annotated[Path | None, typer.Option("--tree", "-t", help="Newick tree (UniFrac).")] = None,
 ) -> None:
     """Pairwise distances between samples as a square matrix with sample ids."""
     from .._utils import atomic_write

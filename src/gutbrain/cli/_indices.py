@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -69,10 +69,10 @@ def register(app: typer.Typer) -> None:
     @app.command("index")
     @guarded
     def index_cmd(
-        name: str = typer.Argument(..., help="Index name, or 'list' to list them."),
-        table: Path | None = typer.Argument(None, help="Taxon table (MetaPhlAn, BIOM, TSV …)."),
-        taxonomy: Path | None = typer.Option(None, "--taxonomy", "-t", help="Feature taxonomy TSV."),
-        out: Path | None = typer.Option(None, "--out", "-o", help="Output TSV (one row per sample)."),
+        name: Annotated[str, typer.Argument(help="Index name, or 'list' to list them.")],
+        table: Annotated[Path | None, typer.Argument(help="Taxon table (MetaPhlAn, BIOM, TSV …).")] = None,
+        taxonomy: Annotated[Path | None, typer.Option("--taxonomy", "-t", help="Feature taxonomy TSV.")] = None,
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output TSV (one row per sample).")] = None,
     ) -> None:
         """Compute one index per sample (columns sample, value, coverage, …); 'list' lists names."""
         cat = _catalogue()
@@ -98,18 +98,19 @@ def register(app: typer.Typer) -> None:
     @app.command("modules")
     @guarded
     def modules_cmd(
-        ko_table: Path = typer.Argument(..., help="KO × samples TSV (first column = KO ids)."),
-        definitions: Path = typer.Option(..., "--definitions", "-d",
-                                         help="Module definition file (GMM/GBM format; user-supplied)."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output TSV (module, name, then samples)."),
-        coverage: str = typer.Option("0.66", "--coverage", "-c",
-                                     help="Minimum module coverage in [0, 1], or 'auto'."),
-        score: str = typer.Option("median", "--score", "-s", help="median or average."),
-        normalize_by_length: bool = typer.Option(False, "--normalize-by-length",
-                                                 help="Count missing steps (Omixer-RPM -n)."),
-        names: Path | None = typer.Option(None, "--names", help="Optional .names file (ID<TAB>name)."),
-        coverage_out: Path | None = typer.Option(None, "--coverage-out",
-                                                 help="Also write the coverage matrix here."),
+        ko_table: Annotated[Path, typer.Argument(help="KO × samples TSV (first column = KO ids).")],
+        definitions: Annotated[Path, typer.Option(
+            "--definitions", "-d", help="Module definition file (GMM/GBM format; user-supplied).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Output TSV (module, name, then samples).")],
+        coverage: Annotated[str, typer.Option(
+            "--coverage", "-c", help="Minimum module coverage in [0, 1], or 'auto'.")] = "0.66",
+        score: Annotated[str, typer.Option("--score", "-s", help="median or average.")] = "median",
+        normalize_by_length: Annotated[bool, typer.Option(
+            "--normalize-by-length", help="Count missing steps (Omixer-RPM -n).")] = False,
+        names: Annotated[Path | None, typer.Option(
+            "--names", help="Optional .names file (ID<TAB>name).")] = None,
+        coverage_out: Annotated[Path | None, typer.Option(
+            "--coverage-out", help="Also write the coverage matrix here.")] = None,
     ) -> None:
         """Module abundances from a KO table (Omixer-RPM algorithm, definitions supplied by you)."""
         import pandas as pd

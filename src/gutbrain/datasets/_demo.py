@@ -10,8 +10,9 @@ The simulator draws, for each sample *i* and genus *j*:
 3. counts ``x_i ~ Multinomial(N_i, p_i)`` with library size ``N_i ~ LogNormal(log median, σ)``.
 
 All draws are vectorised over samples × genera.  Fold changes act on the Dirichlet
-parameters, so after closure the realised ratio of mean proportions is close to, but not
-exactly, ``2^L``.
+parameters, so the realised ratio of mean proportions is attenuated by closure (other
+genera change too) and by per-sample scaling; in the demo a planted −1 (log2) is realised
+as about −0.6 to −0.9.
 """
 
 from __future__ import annotations
@@ -39,9 +40,31 @@ DEMO_PRECISION = 40.0
 DEMO_DEPTH_MEDIAN = 30_000
 DEMO_DEPTH_SIGMA = 0.5
 #: Log-normal rank-abundance tail: σ of log abundance over the synthetic genera.
-TAIL_SIGMA = 1.5
+TAIL_SIGMA = 1.0
 #: Prevalence of the synthetic tail, from its most to its least abundant genus.
 TAIL_PREVALENCE = (0.60, 0.05)
+
+#: Largest mean relative abundance of a synthetic genus (mass above it is spread over the
+#: rest of the tail), so named genera keep their published rank order at the top.
+TAIL_CAP = 0.0025
+
+
+def _water_fill(w: np.ndarray, cap: float) -> np.ndarray:
+    """Clip ``w`` at ``cap`` and spread the clipped mass proportionally over the rest."""
+    total = float(w.sum())
+    if cap * w.size <= total:
+        return np.full_like(w, total / w.size)
+    w = w.copy()
+    for _ in range(w.size):
+        over = w > cap
+        if not over.any():
+            break
+        excess = float((w[over] - cap).sum())
+        w[over] = cap
+        free = w < cap
+        w[free] += excess * w[free] / w[free].sum()
+    return w
+
 
 _TAIL_FAMILIES: tuple[tuple[str, str, str, str, str], ...] = (
     ("Bacteria", "Firmicutes", "Clostridia", "Clostridiales", "Lachnospiraceae"),
@@ -93,10 +116,7 @@ def _template_cached(n_genera: int) -> pd.DataFrame:
         # deterministic log-normal rank-abundance: quantiles of N(0, σ) in decreasing order
         q = ndtri(1.0 - (np.arange(n_tail) + 0.5) / n_tail)
         w = np.exp(TAIL_SIGMA * q)
-        w = w / w.sum() * tail_mass
-        # never exceed the least abundant named genus
-        w = np.minimum(w, named["mean_relative_abundance"].min())
-        w = w / w.sum() * tail_mass
+        w = _water_fill(w / w.sum() * tail_mass, TAIL_CAP)
         hi, lo = TAIL_PREVALENCE
         prev = np.round(hi + (lo - hi) * np.arange(n_tail) / max(1, n_tail - 1), 4)
         ranks = [_TAIL_FAMILIES[k % len(_TAIL_FAMILIES)] for k in range(n_tail)]
@@ -118,9 +138,9 @@ def healthy_gut_template(n_genera: int = 300) -> pd.DataFrame:
     The first rows are named genera with approximate published healthy-gut mean relative
     abundances and prevalences (``gutbrain/datasets/data/healthy_gut_genera.tsv``, each row
     with its DOI); the remaining ``n_genera - n_named`` rows are clearly synthetic genera
-    (``Synthetic_genus_NNNN``) forming a log-normal rank-abundance tail (σ = 1.5 on the log
-    scale) that carries the mass the named genera leave, with prevalence falling linearly from
-    0.60 to 0.05 down the tail.
+    (``Synthetic_genus_NNNN``) forming a log-normal rank-abundance tail (σ = 1.0 on the log
+    scale, capped at a mean of 0.25 % per genus) that carries the mass the named genera
+    leave, with prevalence falling linearly from 0.60 to 0.05 down the tail.
 
     Parameters
     ----------

@@ -293,16 +293,17 @@ def _collect_md(entries: list[Any]) -> dict[str, list[Any]]:
             for k in md:
                 if k not in keys:
                     keys.append(k)
-    return {
-        k: [md.get(k) if isinstance(md, dict) else None for md in entries] for k in keys
-    }
+    return {k: [md.get(k) if isinstance(md, dict) else None for md in entries] for k in keys}
 
 
 def _h5_strings(ds: Any) -> list[Any]:
     if ds.dtype.kind in ("S", "O", "U"):
-        if ds.ndim == 2:
-            return [_decode(row) for row in ds[()]]
-        return _decode(ds[()])
+        try:
+            return ds.asstr()[()].tolist()  # 2-D (taxonomy) → list of lists of str
+        except (TypeError, ValueError, UnicodeDecodeError):
+            if ds.ndim == 2:
+                return [_decode(row) for row in ds[()]]
+            return _decode(ds[()])
     return list(np.asarray(ds[()]).tolist())
 
 
@@ -462,9 +463,11 @@ def parts_to_adata(
             var[col] = ranks[col].to_numpy()
     extra_var = _typed_md(obs_md, parts.feature_ids, exclude=set(var.columns))
     for col in extra_var.columns:
-        var[col] = extra_var[col].to_numpy() if not isinstance(
-            extra_var[col].dtype, pd.CategoricalDtype
-        ) else extra_var[col].array
+        var[col] = (
+            extra_var[col].to_numpy()
+            if not isinstance(extra_var[col].dtype, pd.CategoricalDtype)
+            else extra_var[col].array
+        )
     obs = _typed_md(parts.sample_md, parts.sample_ids, exclude=set())
     p = dict(params)
     p["biom_format"] = parts.fmt

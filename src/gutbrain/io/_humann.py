@@ -114,8 +114,10 @@ def read_humann(path: PathLike, *, stratified: bool | str = False) -> AnnData:
             header_line, first, header_lineno, _ = _sniff_header(fh, p, "\t")
             header = _split_header(header_line, "\t")
             if len(header) < 2:
+                found = next((c for c in (",", ";") if c in header_line), None)
                 raise InputFormatError(
-                    "only one column found; HUMAnN tables are tab-separated",
+                    "only one column found; HUMAnN tables are tab-separated"
+                    + (f" but the header contains {found!r}" if found else ""),
                     path=p,
                     line=header_lineno,
                     fix="pass the tab-separated table written by humann / humann_join_tables",

@@ -123,7 +123,9 @@ def _read_text(path: Path) -> str:
             return raw.decode(enc)
         except UnicodeDecodeError:
             continue
-    raise InputFormatError("cannot decode text", path=path, fix="save it as UTF-8")  # pragma: no cover
+    raise InputFormatError(
+        "cannot decode text", path=path, fix="save it as UTF-8"
+    )  # pragma: no cover
 
 
 def _sniff_delimiter(header_line: str, path: Path) -> str:
@@ -555,9 +557,11 @@ def attach_metadata(
     obs = out.obs.copy()
     obs.index = ids
     for col in joined.columns:
-        obs[col] = joined[col].to_numpy() if not isinstance(
-            joined[col].dtype, pd.CategoricalDtype
-        ) else joined[col].array
+        obs[col] = (
+            joined[col].to_numpy()
+            if not isinstance(joined[col].dtype, pd.CategoricalDtype)
+            else joined[col].array
+        )
     obs.index = out.obs_names
     out.obs = obs
     prov = provenance(out)

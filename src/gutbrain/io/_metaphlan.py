@@ -37,7 +37,6 @@ from ._tables import (
     _check_file,
     _open_text,
     _parser_error,
-    _PrefixedReader,
     _truncated_error,
     _type_obs,
 )
@@ -91,8 +90,89 @@ class _Profile:
     reads: pd.DataFrame | None  # clades × samples estimated reads
     obs: pd.DataFrame  # samples × metadata
     fmt: str
+    n_rows: int = 0
     database: str | None = None
     comments: list[str] = field(default_factory=list)
+
+
+_RANK_PREFIXES = {
+    "domain": ("k__", "d__"),
+    "phylum": ("p__",),
+    "class": ("c__",),
+    "order": ("o__",),
+    "family": ("f__",),
+    "genus": ("g__",),
+    "species": ("s__",),
+    "strain": ("t__",),
+}
+
+
+class _RowFilter:
+    """File-like stream of the clade rows at one rank (plus UNKNOWN rows), for pandas.
+
+    Skipping the other ranks before parsing saves most of the parse time on all-rank
+    tables such as MetAML; the file line of every row passed on is remembered for errors.
+    """
+
+    def __init__(
+        self, first: str, handle: IO[str], first_lineno: int, sep: str, rank: str, path: Path
+    ) -> None:
+        self._pending: list[str] = [first]
+        self._path = path
+        self._n_sep = first.rstrip("\r\n").count(sep)
+        self._handle = handle
+        self._lineno = first_lineno - 1
+        self._sep = sep
+        self._prefixes = _RANK_PREFIXES.get(rank)
+        self.lines: list[int] = []
+        self.n_seen = 0
+        self.ranks_seen: set[str] = set()
+
+    def _keep(self, line: str) -> bool:
+        if not line.strip():
+            return False
+        self.n_seen += 1
+        if self._prefixes is None:
+            return True
+        head = line.split(self._sep, 1)[0].strip().strip('"')
+        last = head.rsplit("|", 1)[-1]
+        self.ranks_seen.add(_PREFIX_RANK.get(last[:1], "") if last[1:3] == "__" else "")
+        if last.startswith(self._prefixes) or head.lower() in _UNCLASSIFIED:
+            return True
+        if line.count(self._sep) != self._n_sep:  # rows not parsed are still checked for shape
+            raise InputFormatError(
+                f"expected {self._n_sep + 1} fields but found {line.count(self._sep) + 1}"
+                f" (separator {self._sep!r}); the file may be truncated",
+                path=self._path,
+                line=self._lineno,
+                fix="make every row have one cell per column (re-export a truncated file)",
+            )
+        return False
+
+    def read(self, n: int = -1) -> str:
+        out: list[str] = []
+        size = 0
+        while n is None or n < 0 or size < n:
+            line = self._pending.pop() if self._pending else self._handle.readline()
+            if not line:
+                break
+            self._lineno += 1
+            if self._keep(line):
+                if not line.endswith("\n"):
+                    line += "\n"
+                out.append(line)
+                self.lines.append(self._lineno)
+                size += len(line)
+        return "".join(out)
+
+    def __iter__(self) -> _RowFilter:
+        return self
+
+    def __next__(self) -> str:
+        line = self.read(1)
+        if not line:
+            raise StopIteration
+        return line
 
 
 def sample_name_from_path(path: Path) -> str:
@@ -111,16 +191,16 @@ def _split(line: str, sep: str) -> list[str]:
     return line.rstrip("\r\n").split(sep)
 
 
-def _parse_profile(path: Path) -> _Profile:
+def _parse_profile(path: Path, rank: str = "all") -> _Profile:
     try:
         fh = _open_text(path)
         with fh:
-            return _parse_stream(fh, path)
+            return _parse_stream(fh, path, rank)
     except _DECOMPRESS_ERRORS as exc:
         raise _truncated_error(path, exc) from exc
 
 
-def _parse_stream(fh: IO[str], path: Path) -> _Profile:
+def _parse_stream(fh: IO[str], path: Path, rank: str) -> _Profile:
     preamble: list[tuple[int, str]] = []
     lineno = 0
     sep = "\t"
@@ -153,8 +233,10 @@ def _parse_stream(fh: IO[str], path: Path) -> _Profile:
     meta_rows: list[list[str]] = []
     comments: list[str] = []
     for ln, line in preamble:
-        fields = [f.strip().strip('"') for f in _split(line, sep)]
-        key = fields[0]
+        fields = _split(line, sep)
+        if len(fields) < 50:  # wide metadata rows (MetAML) are stripped later, vectorised
+            fields = [f.strip().strip('"') for f in fields]
+        key = fields[0].strip().strip('"')
         if key.startswith("#mpa_"):
             database = key[1:].strip()
             continue
@@ -166,12 +248,12 @@ def _parse_stream(fh: IO[str], path: Path) -> _Profile:
             sample_label = fields[1]
             continue
         if key.lstrip("#").strip().lower() in _HEADER_NAMES and len(fields) >= 2:
-            header = fields
+            header = [f.strip().strip('"') for f in fields]
             continue
         if len(fields) == n and n > 2:
             if all(_DEFAULT_SAMPLE_RE.match(v) for v in fields[1:] if v):
                 continue  # MetaPhlAn 2 merged tables repeat "#SampleID Metaphlan2_Analysis"
-            meta_rows.append(fields)
+            meta_rows.append([key, *fields[1:]])
             continue
         if key.startswith("#"):
             comments.append(line.strip())
@@ -233,9 +315,10 @@ def _parse_stream(fh: IO[str], path: Path) -> _Profile:
     dtypes: dict[int, Any] = {0: str}
     if taxid_col is not None:
         dtypes[taxid_col] = str
+    rows = _RowFilter(first, fh, first_lineno, sep, rank, path)
     try:
         frame = pd.read_csv(
-            _PrefixedReader(first, fh),
+            rows,
             sep=sep,
             header=None,
             usecols=None if len(usecols) == n else usecols,
@@ -247,9 +330,17 @@ def _parse_stream(fh: IO[str], path: Path) -> _Profile:
             quotechar='"',
         )
     except pd.errors.ParserError as exc:
-        raise _parser_error(path, exc, first_lineno - 1, sep) from exc
+        raise _parser_error(path, exc, 0, sep, line_map=rows.lines) from exc
+    except pd.errors.EmptyDataError as exc:
+        present = sorted((r for r in rows.ranks_seen if r), key=RANKS.index)
+        raise DataValueError(
+            f"no clade at rank {rank!r}; ranks present: {present}",
+            path=path,
+            fix=f"pass rank= one of {present}",
+        ) from exc
     clades = frame[0].astype(str).str.strip()
-    vals = _to_float(frame, value_cols, sample_names, clades, path, first_lineno)
+    line_of_row = np.asarray(rows.lines, dtype=np.int64)
+    vals = _to_float(frame, value_cols, sample_names, clades, path, line_of_row)
     values = pd.DataFrame(vals, index=pd.Index(clades), columns=sample_names)
     if values.index.has_duplicates:
         dup = values.index[values.index.duplicated()][0]
@@ -257,7 +348,7 @@ def _parse_stream(fh: IO[str], path: Path) -> _Profile:
         raise InputFormatError(
             f"duplicate clade {dup!r}",
             path=path,
-            line=first_lineno + i,
+            line=int(line_of_row[i]),
             column=1,
             fix="keep one row per clade (merge the tables with merge_metaphlan_tables.py)",
         )
@@ -280,6 +371,7 @@ def _parse_stream(fh: IO[str], path: Path) -> _Profile:
     if reads_processed is not None and len(sample_names) == 1:
         obs["reads_processed"] = reads_processed
     return _Profile(
+        n_rows=rows.n_seen,
         path=path,
         values=values,
         taxid=taxid,
@@ -331,7 +423,7 @@ def _to_float(
     names: Sequence[str],
     clades: pd.Series,
     path: Path,
-    first_lineno: int,
+    line_of_row: np.ndarray,
 ) -> np.ndarray:
     if frame.shape[0] == 0:
         raise DataValueError("the table has no clade rows", path=path, fix="pass a non-empty table")
@@ -354,7 +446,7 @@ def _to_float(
             raise DataValueError(
                 f"non-numeric value {s.iloc[i]!r} for sample {names[j]!r}, clade {clades.iloc[i]!r}",
                 path=path,
-                line=first_lineno + i,
+                line=int(line_of_row[i]),
                 column=c + 1,
                 fix="replace it with a number (0 for absent)",
             )
@@ -366,7 +458,7 @@ def _to_float(
             f"empty or NA value for sample {names[j]!r}, clade {clades.iloc[i]!r}"
             + (" (the row may be truncated)" if bad_nan[i, j:].all() else ""),
             path=path,
-            line=first_lineno + i,
+            line=int(line_of_row[i]),
             column=cols[j] + 1,
             fix="fill the cell with a number (0 for absent)",
         )
@@ -376,7 +468,7 @@ def _to_float(
         raise DataValueError(
             f"negative abundance {out[i, j]:g} for sample {names[j]!r}, clade {clades.iloc[i]!r}",
             path=path,
-            line=first_lineno + i,
+            line=int(line_of_row[i]),
             column=cols[j] + 1,
             fix="MetaPhlAn abundances are ≥ 0; pass the untransformed profile",
         )
@@ -442,7 +534,7 @@ def read_metaphlan(
             f"rank must be one of {list(RANK_CHOICES)}, not {rank!r}", fix="pass rank='species'"
         )
     rank = "domain" if rank == "kingdom" else rank
-    profiles = [_parse_profile(_check_file(p)) for p in paths]
+    profiles = [_parse_profile(_check_file(p), rank) for p in paths]
     return _profiles_to_adata(profiles, rank=rank, keep_unclassified=keep_unclassified)
 
 

@@ -63,7 +63,9 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise InputFormatError(
-            "not a QIIME 2 artifact (not a zip archive, or a truncated one)", path=path, fix=_FIX_QZA
+            "not a QIIME 2 artifact (not a zip archive, or a truncated one)",
+            path=path,
+            fix=_FIX_QZA,
         ) from None
 
 
@@ -98,9 +100,7 @@ def _artifact_metadata(zf: zipfile.ZipFile, path: Path) -> dict[str, str]:
             f"unreadable {root}/metadata.yaml ({exc})", path=path, fix=_FIX_QZA
         ) from None
     if not isinstance(meta, dict) or "type" not in meta:
-        raise InputFormatError(
-            f"{root}/metadata.yaml has no 'type' entry", path=path, fix=_FIX_QZA
-        )
+        raise InputFormatError(f"{root}/metadata.yaml has no 'type' entry", path=path, fix=_FIX_QZA)
     out = {k: str(v) for k, v in meta.items()}
     out["root"] = root
     out.setdefault("uuid", root)
@@ -221,9 +221,7 @@ def _read_table(
 def _read_taxonomy(raw: bytes, path: Path, info: dict[str, str]) -> pd.DataFrame:
     label = f"{path}:data/taxonomy.tsv"
     try:
-        df = pd.read_csv(
-            io.BytesIO(raw), sep="\t", dtype=str, keep_default_na=False, comment=None
-        )
+        df = pd.read_csv(io.BytesIO(raw), sep="\t", dtype=str, keep_default_na=False, comment=None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputFormatError(
             f"cannot parse taxonomy.tsv ({exc})", path=label, fix="re-export the artifact"
@@ -264,7 +262,9 @@ def _read_tree(raw: bytes, path: Path, info: dict[str, str]) -> Any:
     text = raw.decode("utf-8", "replace").strip()
     if not text.endswith(";"):
         raise InputFormatError(
-            "truncated Newick tree (does not end with ';')", path=label, fix="re-export the artifact"
+            "truncated Newick tree (does not end with ';')",
+            path=label,
+            fix="re-export the artifact",
         )
     try:
         tree = skbio.TreeNode.read(io.StringIO(text), format="newick")

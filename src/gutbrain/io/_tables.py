@@ -149,10 +149,14 @@ class _PrefixedReader:
 _PARSER_LINE_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-def _parser_error(path: Path, exc: Exception, line_offset: int, sep: str) -> GutbrainError:
+def _parser_error(
+    path: Path, exc: Exception, line_offset: int, sep: str, line_map: Sequence[int] | None = None
+) -> GutbrainError:
     m = _PARSER_LINE_RE.search(str(exc))
     if m:
         expected, line, saw = (int(g) for g in m.groups())
+        if line_map is not None and 0 < line <= len(line_map):
+            line = int(line_map[line - 1]) - line_offset
         return InputFormatError(
             f"expected {expected} fields but found {saw} (separator {sep!r})",
             path=path,
@@ -323,6 +327,15 @@ def _guess_unit(X: np.ndarray) -> tuple[str, str]:
 
 
 NA_TOKENS = {"", "na", "nan", "n/a", "nd", "none", "null", "-", "missing", "not applicable"}
+_NA_VARIANTS = (
+    NA_TOKENS
+    | {t.upper() for t in NA_TOKENS}
+    | {t.title() for t in NA_TOKENS}
+    | {
+        "NaN",
+        "N/a",
+    }
+)
 
 
 def _type_obs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -336,7 +349,7 @@ def _type_obs(frame: pd.DataFrame) -> pd.DataFrame:
     block = frame.to_numpy(dtype=object)
     flat = pd.Series(block.ravel(order="F"), dtype=object)
     text = flat.where(flat.notna(), "").astype(str).str.strip()
-    na = text.str.lower().isin(NA_TOKENS).to_numpy().reshape(block.shape, order="F")
+    na = text.isin(_NA_VARIANTS).to_numpy().reshape(block.shape, order="F")
     text_block = text.to_numpy(dtype=object).reshape(block.shape, order="F")
     out: dict[str, Any] = {}
     for j, col in enumerate(frame.columns):
@@ -485,7 +498,7 @@ def _sniff_header(fh: IO[str], path: Path, sep: str | None) -> tuple[str, str, i
         test_sep = sep or _choose_sep(line, path)
         fields = _split_header(line, test_sep)
         next_fields = _split_header(nxt, test_sep) if nxt.strip() else []
-        if len(fields) >= 2 and (not next_fields or len(fields) >= len(next_fields) - 1):
+        if len(next_fields) < 2 or len(fields) >= len(next_fields) - 1 >= 1:
             # the last comment line is the header (e.g. "#OTU ID<TAB>S1<TAB>S2")
             return line, nxt, lineno - 1, comments
         comments.append(line)

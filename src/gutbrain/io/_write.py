@@ -151,13 +151,18 @@ def _lineages(var: pd.DataFrame) -> list[str]:
     (ranks edited after reading, or no original string) a prefixed lineage is built.
     """
     ranks = _rank_frame(var)
-    built = _built_lineages(ranks)
     if "taxonomy" not in var.columns:
-        return built
-    orig = var["taxonomy"].astype(object).where(var["taxonomy"].notna(), "").astype(str)
-    parsed = lineage_frame(orig.tolist(), index=var.index)
+        return _built_lineages(ranks)
+    orig = var["taxonomy"].astype(object).where(var["taxonomy"].notna(), "").astype(str).tolist()
+    parsed = lineage_frame(orig, index=var.index)
     same = (parsed[list(RANKS)].to_numpy() == ranks.to_numpy()).all(axis=1)
-    return [o if ok else b for o, b, ok in zip(orig.tolist(), built, same)]
+    if same.all():
+        return orig
+    out = list(orig)
+    redo = np.flatnonzero(~same)
+    for i, text in zip(redo, _built_lineages(ranks.iloc[redo])):
+        out[i] = text
+    return out
 
 
 def _built_lineages(ranks: pd.DataFrame) -> list[str]:
@@ -194,7 +199,9 @@ def _feature_blocks(M: Any, integral: bool) -> Any:
 
 
 # --------------------------------------------------------------------------- h5ad
-def write_h5ad(adata: AnnData, path: str | os.PathLike[str], *, compression: str | None = "gzip") -> Path:
+def write_h5ad(
+    adata: AnnData, path: str | os.PathLike[str], *, compression: str | None = "gzip"
+) -> Path:
     """Write the complete AnnData (all slots, provenance) to ``.h5ad`` atomically.
 
     Parameters
@@ -391,18 +398,20 @@ def write_biom(adata: AnnData, path: str | os.PathLike[str], *, layer: str | Non
     data = sp.csr_matrix(M.T) if not sp.issparse(M) else M.T.tocsr()
     obs_md = None
     if _has_taxonomy(adata.var):
-        obs_md = [{"taxonomy": _split_lineage(t)} for t in _lineages(adata.var)]
+        cache: dict[str, list[str]] = {}
+        obs_md = []
+        for t in _lineages(adata.var):
+            parts = cache.get(t)
+            if parts is None:
+                parts = cache[t] = _split_lineage(t)
+            obs_md.append({"taxonomy": parts})
     sample_md = None
     if adata.obs.shape[1]:
         cols = {}
         for col in adata.obs.columns:
             s = adata.obs[col]
-            cols[str(col)] = [
-                "" if pd.isna(v) else str(v) for v in s.astype(object).tolist()
-            ]
-        sample_md = [
-            {c: cols[c][i] for c in cols} for i in range(adata.n_obs)
-        ]
+            cols[str(col)] = ["" if pd.isna(v) else str(v) for v in s.astype(object).tolist()]
+        sample_md = [{c: cols[c][i] for c in cols} for i in range(adata.n_obs)]
     unit = get_unit(adata, layer)
     table = biom.Table(
         data,

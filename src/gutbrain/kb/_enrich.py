@@ -361,7 +361,7 @@ def annotate(
                           "decreased": 0, "no_change": 0, "disputed": 0, "dois": ""})
             continue
         extra.append({
-            "kb_taxon": rec["matched_name"], "kb_match": rec["match"], "n_rows": int(len(q)),
+            "kb_taxon": rec["matched_name"], "kb_match": rec["match"], "n_rows": len(q),
             "n_studies": int(q["pub_id"].nunique()),
             "n_human": int((q["host_class"] == "human").sum()),
             "n_animal": int((q["host_class"] == "animal").sum()),

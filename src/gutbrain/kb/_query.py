@@ -198,7 +198,7 @@ def consistency(rows: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (tx, hc, cond), g in per_study.groupby(["taxon", "host_class", "condition"]):
         vc = g["direction"].value_counts()
-        n = int(len(g))
+        n = len(g)
         inc, dec, nc = (int(vc.get(k, 0)) for k in ("increased", "decreased", "no_change"))
         other = n - inc - dec - nc
         out.append([tx, hc, cond, n, inc, dec, nc, other, float(vc.iloc[0]) / n if n else np.nan])

@@ -29,8 +29,8 @@ Q_MAX = 0.1
 
 def top_taxa(adata: AnnData, *, kb: Any = None) -> tuple[list[str], str]:
     """Return ``(taxa, rule)`` chosen as described in the module docstring."""
-    from ._taxa import taxon_index
     from ._store import load
+    from ._taxa import taxon_index
 
     da = adata.uns.get("diff_abundance")
     res = da.get("results") if isinstance(da, dict) else None

@@ -67,7 +67,7 @@ def parse_name(text: Any) -> tuple[str, str, int | None]:
         return "", "", None
     rank = guess_rank(s)
     name = normalize_name(s, rank=rank)
-    return name, (guess_rank(name) if name else rank), None
+    return name, (guess_rank(name) if name else ""), None
 
 
 def _canonical(name: str) -> str:

@@ -171,18 +171,23 @@ class _RoadRunnerRun:
         integ.absolute_tolerance = atol
         integ.maximum_num_steps = 200000
         self.defaults = {k: v for k, v in model.values.items() if k not in model.rules}
-        self.touched: set[str] = set()
+        self.init_exprs = _initial_expressions(model)
         self._sel: tuple[str, ...] = ()
 
     def run(self, exp: Experiment, values: Mapping[str, float], outputs: Sequence[str]) -> np.ndarray:
         rr = self.rr
-        vals = {k: self.defaults[k] for k in self.touched}
-        vals.update(exp.parameters)
-        vals.update(values)
-        for k, v in vals.items():
-            rr.setValue(f"init({k})", float(v))
-        self.touched = set(vals)
         rr.resetAll()
+        vals = dict(exp.parameters)
+        vals.update(values)
+        # Setting init(...) values makes libRoadRunner regenerate the model (~0.5 s), so
+        # current values are set instead and the initial state is recomputed here from the
+        # model's initial-assignment lines (state = number | parameter).
+        for k, v in vals.items():
+            rr.setValue(k, float(v))
+        if vals:
+            p = {**self.defaults, **vals}
+            for state, expr in self.init_exprs:
+                rr.setValue(state, p[expr] if expr in p else float(expr))
         sel = ("time", *outputs)
         if sel != self._sel:
             rr.timeCourseSelections = list(sel)
@@ -205,6 +210,19 @@ class _RoadRunnerRun:
                 if idx < len(grid) and abs(grid[idx] - row[0]) <= 1e-9 * max(1.0, exp.t_end):
                     out[idx] = row[1:]
         return out
+
+
+def _initial_expressions(model: Model) -> list[tuple[str, str]]:
+    """``(state, expression)`` of each state's initial value (a number or a parameter)."""
+    import re
+
+    states = set(model.states)
+    out = []
+    for m in re.finditer(r"^\s*([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*|[-+0-9.eE]+)\s*$",
+                         model.body, re.M):
+        if m.group(1) in states:
+            out.append((m.group(1), m.group(2)))
+    return out
 
 
 _RR_CACHE: dict[tuple[str, int], _RoadRunnerRun] = {}

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+from . import (
+    _diversity_report,  # noqa: F401  (registers run steps + report sections)
+    _indices_report,  # noqa: F401  (registers index steps + report sections)
+)
+
 # --- diversity (helper DIV): AnnData tools + object-free kernels (condensed distances)
 from ._alpha import alpha, alpha_diversity, chao1, observed_features, pielou_e, shannon, simpson
 from ._beta import aitchison, beta, beta_diversity, braycurtis, jaccard, robust_aitchison
-from ._ordination import pcoa, pcoa_kernel
-from ._stats import (
-    alpha_group_test,
-    anosim,
-    anosim_kernel,
-    permanova,
-    permanova_kernel,
-    permdisp,
-    permdisp_kernel,
-)
-from ._unifrac import faith_pd, unweighted_unifrac, weighted_unifrac
-from . import _diversity_report  # noqa: F401  (registers run steps + report sections)
 
 # --- gut-brain indices, health indices, modules (helper IDX)
 from ._gmhi import gmhi
@@ -33,23 +26,20 @@ from ._indices import (
     tryptophan_metabolisers,
 )
 from ._modules import module_abundance, read_module_definitions, read_module_names
-from . import _indices_report  # noqa: F401  (registers index steps + report sections)
+from ._ordination import pcoa, pcoa_kernel
+from ._stats import (
+    alpha_group_test,
+    anosim,
+    anosim_kernel,
+    permanova,
+    permanova_kernel,
+    permdisp,
+    permdisp_kernel,
+)
+from ._unifrac import faith_pd, unweighted_unifrac, weighted_unifrac
 
 __all__: list[str] = [
     "INDEX_NAMES",
-    "butyrate_capacity",
-    "endotoxin_potential",
-    "gaba_balance",
-    "gmhi",
-    "gmwi2",
-    "gut_brain_indices",
-    "module_abundance",
-    "mucin_degrader_load",
-    "pain_marker_panel",
-    "read_module_definitions",
-    "read_module_names",
-    "scfa_capacity",
-    "tryptophan_metabolisers",
     "aitchison",
     "alpha",
     "alpha_diversity",
@@ -59,10 +49,19 @@ __all__: list[str] = [
     "beta",
     "beta_diversity",
     "braycurtis",
+    "butyrate_capacity",
     "chao1",
+    "endotoxin_potential",
     "faith_pd",
+    "gaba_balance",
+    "gmhi",
+    "gmwi2",
+    "gut_brain_indices",
     "jaccard",
+    "module_abundance",
+    "mucin_degrader_load",
     "observed_features",
+    "pain_marker_panel",
     "pcoa",
     "pcoa_kernel",
     "permanova",
@@ -70,9 +69,13 @@ __all__: list[str] = [
     "permdisp",
     "permdisp_kernel",
     "pielou_e",
+    "read_module_definitions",
+    "read_module_names",
     "robust_aitchison",
+    "scfa_capacity",
     "shannon",
     "simpson",
+    "tryptophan_metabolisers",
     "unweighted_unifrac",
     "weighted_unifrac",
 ]

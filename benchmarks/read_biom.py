@@ -1,0 +1,133 @@
+"""Benchmark: gb.io.read_biom vs biom.load_table on the American Gut table (1,962 × 19,236).
+
+Each measurement runs in a fresh child process so that peak resident memory (ru_maxrss)
+is measured fairly: the child imports its libraries, records its RSS, reads the table and
+reports the wall time and the RSS growth.  A separate child per reader measures the peak
+of Python-level allocations with tracemalloc (tracemalloc slows allocation-heavy code, so
+it is never on while timing).
+
+The peer does the minimum a user needs for a samples × features SciPy matrix:
+``biom.load_table(path)`` then ``table.matrix_data.T.tocsr()``.  gutbrain additionally
+parses the taxonomy into rank columns, types the metadata and hashes the file.
+
+Both the original BIOM 1.0 JSON (gzipped) and a BIOM 2.1 HDF5 copy (written to a temp
+directory with biom-format) are measured.
+
+Usage::
+
+    python benchmarks/read_biom.py [--repeats 5]
+
+Skips (exit 0) when ../shared is not beside the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+AG = SHARED / "data" / "americangut2014_migraine_selfreport_16s" / "AG_100nt_even10k.biom.gz"
+
+CHILD = r"""
+import json, resource, sys, time, tracemalloc
+method, path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+import biom, numpy, scipy.sparse
+import gutbrain as gb
+
+def run():
+    if method == "gutbrain":
+        a = gb.io.read_biom(path)
+        return a.shape, a.X.nnz
+    t = biom.load_table(path)
+    X = t.matrix_data.T.tocsr()
+    return X.shape, X.nnz
+
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if mode == "trace":
+    tracemalloc.start()
+    shape, nnz = run()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(json.dumps({"py_peak_mb": peak / 2**20}))
+else:
+    t0 = time.perf_counter()
+    shape, nnz = run()
+    wall = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"wall_s": wall, "rss_growth_mb": (rss - base) / 1024,
+                      "shape": list(shape), "nnz": int(nnz)}))
+"""
+
+
+def _child(method: str, path: Path, mode: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, method, str(path), mode],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _measure(path: Path, repeats: int) -> dict[str, dict]:
+    res: dict[str, dict] = {}
+    for method in ("gutbrain", "biom"):
+        runs = [_child(method, path, "time") for _ in range(repeats)]
+        trace = _child(method, path, "trace")
+        res[method] = {
+            "wall_s": statistics.median(r["wall_s"] for r in runs),
+            "rss_growth_mb": statistics.median(r["rss_growth_mb"] for r in runs),
+            "py_peak_mb": trace["py_peak_mb"],
+            "shape": runs[0]["shape"],
+            "nnz": runs[0]["nnz"],
+        }
+    g, b = res["gutbrain"], res["biom"]
+    if g["shape"] != b["shape"][:2] or g["nnz"] != b["nnz"]:
+        raise SystemExit(f"readers disagree: {g['shape']} nnz {g['nnz']} vs {b['shape']} nnz {b['nnz']}")
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    if not AG.exists():
+        print(f"skipped: {AG} not found (needs ../shared beside the repository)")
+        return
+    import biom
+    import h5py
+
+    with tempfile.TemporaryDirectory() as tmp:
+        h5 = Path(tmp) / "AG_100nt_even10k.h5.biom"
+        with h5py.File(h5, "w") as fh:
+            biom.load_table(str(AG)).to_hdf5(fh, "gutbrain benchmark")
+        results = {
+            "BIOM 1.0 JSON (.gz)": _measure(AG, args.repeats),
+            "BIOM 2.1 HDF5": _measure(h5, args.repeats),
+        }
+    shape = results["BIOM 1.0 JSON (.gz)"]["gutbrain"]["shape"]
+    print(f"American Gut table, {shape[0]} samples x {shape[1]} features; "
+          f"median of {args.repeats} fresh processes")
+    head = f"{'file':22} {'reader':34} {'wall s':>8} {'RSS+ MB':>9} {'py peak MB':>11}"
+    print(head)
+    print("-" * len(head))
+    names = {"gutbrain": "gb.io.read_biom",
+             "biom": "biom.load_table + .matrix_data.T.tocsr()"}
+    for fmt, res in results.items():
+        for method in ("gutbrain", "biom"):
+            r = res[method]
+            print(f"{fmt:22} {names[method]:34} {r['wall_s']:8.3f} {r['rss_growth_mb']:9.1f} "
+                  f"{r['py_peak_mb']:11.1f}")
+        g, b = res["gutbrain"], res["biom"]
+        print(f"{'':22} {'ratio gutbrain / biom':34} {g['wall_s'] / b['wall_s']:8.2f} "
+              f"{g['rss_growth_mb'] / max(b['rss_growth_mb'], 1e-9):9.2f} "
+              f"{g['py_peak_mb'] / max(b['py_peak_mb'], 1e-9):11.2f}")
+
+
+if __name__ == "__main__":
+    main()
