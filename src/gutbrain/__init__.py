@@ -18,7 +18,7 @@ Research software: it does not give medical or treatment advice.
 
 from __future__ import annotations
 
-from . import datasets, get, io, kb, pl, pp, report, sim, tl
+from . import datasets, get, io, kb, pl, pp, report, sim, tl, workflow
 from ._errors import (
     DataValueError,
     GutbrainError,
@@ -44,4 +44,5 @@ __all__ = [
     "report",
     "sim",
     "tl",
+    "workflow",
 ]

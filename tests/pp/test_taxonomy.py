@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import anndata
 import numpy as np
@@ -57,6 +58,8 @@ def test_uncertain_dois_are_flagged():
     confident = {
         "10.1099/ijsem.0.004107", "10.1016/j.anaerobe.2016.06.008", "10.3389/fmicb.2019.02083",
         "10.1099/ijsem.0.001367", "10.1099/ijsem.0.005056",
+        "10.1099/ijsem.0.003698",  # Haas & Blanchard 2020, Enterocloster
+        "10.1099/ijsem.0.005528",  # Oren, Mares & Rippka 2022, Cyanobacteriota
     }
     flagged = df["reason"].str.contains("not verified")
     assert (flagged | df["doi"].isin(confident)).all()
@@ -97,12 +100,25 @@ def test_uncertain_dois_are_flagged():
         ("Ruminococcus gnavus", "Mediterraneibacter gnavus"),
         ("Bacteroides vulgatus", "Phocaeicola vulgatus"),
         ("Bacteroides dorei", "Phocaeicola dorei"),
+        ("Bacteroides salanitronis", "Phocaeicola salanitronis"),
+        ("Clostridium bolteae", "Enterocloster bolteae"),
+        ("Clostridium clostridioforme", "Enterocloster clostridioformis"),
+        ("Clostridium citroniae", "Enterocloster citroniae"),
+        ("Clostridium asparagiforme", "Enterocloster asparagiformis"),
+        ("Clostridium aldenense", "Enterocloster aldenensis"),
+        ("Clostridium hathewayi", "Hungatella hathewayi"),
+        ("Clostridium ramosum", "Thomasclavelia ramosa"),
+        ("Erysipelatoclostridium ramosum", "Thomasclavelia ramosa"),
+        ("Ruminococcus productus", "Blautia producta"),
+        ("Atopobium parvulum", "Lancefieldella parvula"),
         ("Propionibacterium acnes", "Cutibacterium acnes"),
         ("Bifidobacterium infantis", "Bifidobacterium longum subsp. infantis"),
         ("Firmicutes", "Bacillota"),
         ("Bacteroidetes", "Bacteroidota"),
         ("Proteobacteria", "Pseudomonadota"),
         ("Actinobacteria", "Actinomycetota"),
+        ("Tenericutes", "Mycoplasmatota"),
+        ("Cyanobacteria", "Cyanobacteriota"),
     ],
 )
 def test_canonical_name_published_renames(old, new):
@@ -144,6 +160,23 @@ def test_canonical_name_is_idempotent_on_every_table_name():
         c = gb.pp.canonical_name(name)
         assert gb.pp.canonical_name(c) == c
         assert c == df.loc[df["old_name"].eq(name) | df["new_name"].eq(name), "new_name"].iloc[0]
+
+
+def test_one_synonym_table_in_the_package():
+    """pp/data/synonyms.tsv is the only rename table; tl and kb resolve names through it."""
+    import gutbrain
+    from gutbrain.kb import _taxa
+    from gutbrain.tl import _match
+
+    root = Path(gutbrain.__file__).parent
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("synonyms*.tsv")) == [
+        "pp/data/synonyms.tsv"]
+    assert not hasattr(_match, "synonym_table")
+    df = synonym_table()
+    for old, new in zip(df["old_name"], df["new_name"], strict=True):
+        # tl: an old and a current name share a matching key (the current name)
+        assert _match.name_keys(old) & _match.name_keys(new) == {new.lower()}
+        assert _taxa._canonical(old) == gb.pp.canonical_name(old) == new
 
 
 def test_resolve_synonyms_matches_elementwise():

@@ -96,3 +96,24 @@ def test_gmwi2_species_only_table_aggregates_lineage(tmp_path):
     genus_hit = "k__Bacteria|p__Firmicutes|c__Clostridia|o__Clostridiales|f__Lachnospiraceae|g__Butyrivibrio"
     assert matching.loc[genus_hit, "matched_by"] == "rank+name"
     assert genus_hit in set(taxa["clade"])
+
+
+def test_gmwi2_matches_renamed_species_through_the_pp_synonym_table():
+    """MetaPhlAn 4 names of renamed species score the MetaPhlAn 3 coefficients.
+
+    The renamings come from gutbrain's one synonym table (``gb.pp.canonical_name``):
+    Erysipelatoclostridium ramosum -> Thomasclavelia ramosa, Clostridium bolteae ->
+    Enterocloster bolteae (Haas & Blanchard 2020), Ruminococcus gnavus -> Mediterraneibacter gnavus.
+    """
+    from gutbrain._core import new_adata
+    from gutbrain._taxonomy import lineage_frame
+
+    v3 = ["Erysipelatoclostridium_ramosum", "Clostridium_bolteae", "Ruminococcus_gnavus",
+          "Roseburia_hominis"]
+    v4 = ["s__Thomasclavelia_ramosa", "s__Enterocloster_bolteae", "s__Mediterraneibacter_gnavus",
+          "s__Roseburia_hominis"]
+    adata = new_adata(np.array([[10.0, 20.0, 30.0, 40.0]]), obs_names=["s"], var_names=v4,
+                      unit="percent", reader="t", var=lineage_frame(v4, index=v4), sparse=False)
+    coef = gmwi2_coefficients().set_index("name")["coefficient"]
+    assert gmwi2(adata).iloc[0] == pytest.approx(coef[v3].sum(), rel=1e-12)
+    assert adata.uns["gmwi2"]["n_features_matched"] == 4

@@ -34,6 +34,8 @@ _COMMAND_MODULES: list[str] = [
     "gutbrain.cli._diversity",
     "gutbrain.cli._evidence",
     "gutbrain.cli._indices",
+    "gutbrain.cli._da",
+    "gutbrain.cli._simulate",
 ]
 
 

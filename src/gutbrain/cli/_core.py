@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
     @app.command("inspect")
     @guarded
     def inspect_cmd(
-        table: Annotated[Path, typer.Argument(help=_TABLE_HELP, show_default=False)],
+        table: Annotated[Path, typer.Argument(help=_TABLE_HELP, show_default=False, metavar="TABLE")],
         taxonomy: Annotated[Path | None, typer.Option("--taxonomy", "-t", help=_TAX_HELP)] = None,
         metadata: Annotated[Path | None, typer.Option("--metadata", "-m", help=_META_HELP)] = None,
         as_json: Annotated[
@@ -151,12 +151,13 @@ def register(app: typer.Typer) -> None:
     @app.command("convert")
     @guarded
     def convert_cmd(
-        table: Annotated[Path, typer.Argument(help=_TABLE_HELP, show_default=False)],
+        table: Annotated[Path, typer.Argument(help=_TABLE_HELP, show_default=False, metavar="TABLE")],
         out: Annotated[
             Path,
             typer.Argument(
                 help="Output file; its suffix picks the format: .biom (BIOM 2.1), .h5ad, .tsv, .parquet.",
                 show_default=False,
+                metavar="OUT",
             ),
         ],
         rank: Annotated[
@@ -189,7 +190,7 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     @guarded
     def run_cmd(
-        table: Annotated[Path, typer.Argument(help=_TABLE_HELP, show_default=False)],
+        table: Annotated[Path, typer.Argument(help=_TABLE_HELP, show_default=False, metavar="TABLE")],
         taxonomy: Annotated[Path | None, typer.Option("--taxonomy", "-t", help=_TAX_HELP)] = None,
         metadata: Annotated[Path | None, typer.Option("--metadata", "-m", help=_META_HELP)] = None,
         group: Annotated[

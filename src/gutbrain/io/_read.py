@@ -22,7 +22,6 @@ from ._tables import (
     MAGIC_HDF5,
     MAGIC_ZIP,
     _check_file,
-    _compression,
     _open_binary,
     _truncated_error,
     attach_taxonomy,
@@ -152,7 +151,7 @@ def sniff_format(path: PathLike) -> str:
             path=p,
             fix=f"pass one of the supported formats ({_supported()})",
         )
-    head = _head(p) if _compression(p) else raw + _read_more(p)
+    head = _head(p)
     if head.startswith(MAGIC_HDF5):
         return "biom"
     stripped = head.lstrip()
@@ -172,12 +171,6 @@ def sniff_format(path: PathLike) -> str:
             fix=f"pass one of the supported formats ({_supported()})",
         )
     return _sniff_text(head.decode("utf-8", errors="replace").lstrip("\ufeff"))
-
-
-def _read_more(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        fh.seek(16)
-        return fh.read(_SNIFF_BYTES - 16)
 
 
 def _io_function(name: str) -> Any:

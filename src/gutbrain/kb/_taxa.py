@@ -4,9 +4,12 @@ Matching is rank-aware and tried in this order:
 
 1. NCBI taxid (when the input carries one);
 2. exact current name at the same rank;
-3. synonym at the same rank (e.g. *Lactobacillus fermentum* → *Limosilactobacillus
-   fermentum*, Proteobacteria → Pseudomonadota, Ruminococcaceae → Oscillospiraceae);
-4. ``gb.pp.canonical_name`` (helper PP's synonym table) when it is available;
+3. synonym at the same rank, from the evidence ``taxon`` table's ``synonyms`` column
+   (the names each evidence taxon was recorded under, e.g. Ruminococcaceae →
+   Oscillospiraceae);
+4. the current name from :func:`gutbrain.pp.canonical_name` (gutbrain's one synonym
+   table, ``gutbrain/pp/data/synonyms.tsv``: *Lactobacillus fermentum* →
+   *Limosilactobacillus fermentum*, Proteobacteria → Pseudomonadota, …);
 5. GTDB placeholder suffixes removed (``Ruminococcus_B`` → *Ruminococcus*);
 6. for a species without evidence, its genus (``match="genus_of_species"``).
 
@@ -28,6 +31,7 @@ import pandas as pd
 
 from .._core import RANKS
 from .._taxonomy import normalize_name, parse_lineage
+from ..pp._taxonomy import canonical_name
 
 __all__ = ["TaxonIndex", "guess_rank", "parse_name", "reconcile"]
 
@@ -71,17 +75,8 @@ def parse_name(text: Any) -> tuple[str, str, int | None]:
 
 
 def _canonical(name: str) -> str:
-    """``gb.pp.canonical_name`` when helper PP has landed it, else the name unchanged."""
-    try:
-        from .. import pp
-
-        fn = getattr(pp, "canonical_name", None)
-        if fn is None:
-            return name
-        out = fn(name)
-        return str(out) if out else name
-    except Exception:  # the helper's module may be mid-edit; fall back quietly
-        return name
+    """Current name of ``name`` (:func:`gutbrain.pp.canonical_name`); the name itself if none."""
+    return canonical_name(name) or name
 
 
 @dataclass

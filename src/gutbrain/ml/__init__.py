@@ -1,5 +1,38 @@
-"""gutbrain.ml."""
+"""gutbrain.ml: classifiers, regressors and a health index with leakage-safe cross-validation.
+
+``classify``             cross-validated binary classification (L1/elastic-net logistic, RF, GB)
+``regress``              cross-validated regression of continuous outcomes (pain scores)
+``cross_validate_model`` the object-free kernel (matrix + labels)
+``make_pipeline``        filter → transform → [scale] → model, refitted inside every fold
+``CLRTransformer``, ``LogRelative``, ``PresenceAbsence``, ``PrevalenceFilter``,
+``RelativeAbundance``    scikit-learn transformers for compositional tables
+``health_index``         gutbrain's own sparse genus-level health index (value > 0: healthy)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._classify import CVResult, classify, cross_validate_model, make_pipeline, regress
+from ._cv import bootstrap_ci, fast_auc, iter_splits
+from ._transformers import (
+    CLRTransformer,
+    LogRelative,
+    PresenceAbsence,
+    PrevalenceFilter,
+    RelativeAbundance,
+)
+
+__all__: list[str] = [
+    "CLRTransformer",
+    "CVResult",
+    "LogRelative",
+    "PresenceAbsence",
+    "PrevalenceFilter",
+    "RelativeAbundance",
+    "bootstrap_ci",
+    "classify",
+    "cross_validate_model",
+    "fast_auc",
+    "iter_splits",
+    "make_pipeline",
+    "regress",
+]

@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import (
     GroupKFold,
-    KFold,
+
     LeaveOneGroupOut,
     RepeatedKFold,
     RepeatedStratifiedKFold,
@@ -176,10 +176,3 @@ def bootstrap_ci(
     boots = boots[np.isfinite(boots)]
     lo, hi = np.quantile(boots, [alpha, 1 - alpha]) if boots.size else (np.nan, np.nan)
     return point, float(lo), float(hi)
-
-
-def _splits_list(**kwargs: Any) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    return list(iter_splits(**kwargs))
-
-
-_ = KFold  # re-exported name kept for type checkers of callers

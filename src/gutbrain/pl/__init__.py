@@ -5,5 +5,11 @@ from __future__ import annotations
 from ._composition import taxa_barplot
 from ._diversity import alpha, pcoa
 from ._indices import index_dashboard, module_heatmap
+from ._sim import sim_bands, sim_chain, sim_lps_validation
 
-__all__: list[str] = ["alpha", "index_dashboard", "module_heatmap", "pcoa", "taxa_barplot"]
+__all__: list[str] = ["alpha", "index_dashboard", "module_heatmap", "pcoa", "sim_bands", "sim_chain", "sim_lps_validation", "taxa_barplot"]
+
+# --- differential abundance (helper DA)
+from ._da import consensus_heatmap, da_forest, da_volcano  # noqa: E402
+
+__all__ += ["consensus_heatmap", "da_forest", "da_volcano"]

@@ -284,25 +284,47 @@ def _antimony_to_sbml(text: str, model_id: str) -> str:
     return sbml
 
 
-def to_sbml(model: str | Model) -> str:
+def _antimony_hash(model: Model) -> str:
+    import hashlib
+
+    return hashlib.sha256(model.antimony().encode("utf-8")).hexdigest()
+
+
+def _stored_sbml_path(name: str) -> Any:
+    return resources.files("gutbrain.sim").joinpath("models", "sbml", f"{name}.xml")
+
+
+def to_sbml(model: str | Model, *, use_stored: bool = True) -> str:
     """Convert a model to SBML Level 3 text (antimony → libsbml) with provenance notes.
 
     Each parameter's SBML ``notes`` record its unit, evidence level, prior/bounds and source
-    DOI; the model notes carry the description, the references and the gutbrain version.
+    DOI; the model notes carry the description, the references and a hash of the Antimony
+    text.  Shipped, unmodified models are read from the stored SBML (``models/sbml/``) when
+    its hash matches, so the Antimony/libsbml toolchain is only needed for modified models.
     """
+    model = load_model(model)
+    digest = _antimony_hash(model)
+    if use_stored:
+        path = _stored_sbml_path(model.name)
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            if f"antimony-sha256: {digest}" in text:
+                return text
+    return _build_sbml(model, digest)
+
+
+def _build_sbml(model: Model, digest: str) -> str:
     import libsbml
 
-    from .._version import __version__
-
-    model = load_model(model)
     raw = _antimony_to_sbml(model.antimony(), model.name)
     doc = libsbml.readSBMLFromString(raw)
     m = doc.getModel()
     refs = ", ".join(f"doi:{d}" for d in model.references)
     m.setNotes(
         '<body xmlns="http://www.w3.org/1999/xhtml"><p>'
-        + escape(f"{model.description}. References: {refs}. Exported by gutbrain {__version__}. "
-                 "Links with evidence 'hypothesis' are not calibrated: not predictions.")
+        + escape(f"{model.description}. References: {refs}. Built by gutbrain from Antimony "
+                 f"(antimony-sha256: {digest}). Links with evidence 'hypothesis' are not "
+                 "calibrated: not predictions.")
         + "</p></body>"
     )
     for name, row in model.parameters.iterrows():
@@ -316,6 +338,24 @@ def to_sbml(model: str | Model) -> str:
         )
         p.setNotes(f'<body xmlns="http://www.w3.org/1999/xhtml"><p>{escape(text)}</p></body>')
     return libsbml.writeSBMLToString(doc)
+
+
+def write_stored_sbml(directory: str | None = None) -> list[str]:
+    """(Developer tool) regenerate ``models/sbml/<model>.xml`` for every shipped model."""
+    import os
+
+    out = []
+    base = directory or os.fspath(_stored_sbml_path("x").parent)
+    os.makedirs(base, exist_ok=True)
+    from .._utils import atomic_write
+
+    for name in MODELS:
+        model = load_model(name)
+        path = os.path.join(base, f"{name}.xml")
+        with atomic_write(path) as fh:
+            fh.write(_build_sbml(model, _antimony_hash(model)))
+        out.append(path)
+    return out
 
 
 def validate_sbml(sbml: str) -> dict[str, Any]:

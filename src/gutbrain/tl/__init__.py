@@ -79,3 +79,10 @@ __all__: list[str] = [
     "unweighted_unifrac",
     "weighted_unifrac",
 ]
+
+# --- differential abundance + medication confounders (helper DA)
+from . import _da_report  # noqa: E402,F401  (registers the DA run step + report section)
+from ._confounders import check_confounding, declare_medications, medication_classes  # noqa: E402
+from ._da import diff_abundance  # noqa: E402
+
+__all__ += ["check_confounding", "declare_medications", "diff_abundance", "medication_classes"]

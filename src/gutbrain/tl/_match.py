@@ -5,13 +5,11 @@ releases: a 16S genus table (``g__Faecalibacterium``), MetaPhlAn 2/3 species
 (``s__Faecalibacterium_prausnitzii``, ``s__Bacteroides_vulgatus``), MetaPhlAn 4 species and
 SGB rows (``s__Phocaeicola_vulgatus``, ``t__SGB1814``) and literature lists.  Matching works
 on *keys*: a name is lower-cased, MetaPhlAn underscores become spaces, brackets are
-removed, and renamed taxa are mapped to one representative through
-
-* :func:`gutbrain.pp.canonical_name` when helper PP's function is available, and
-* the small synonym table ``tl/data/synonyms.tsv`` (renamings with their source),
-
-so that ``Lactobacillus fermentum`` and ``Limosilactobacillus fermentum`` share a key.
-Matching never guesses beyond these tables: two names match only when one of their keys
+removed, and renamed taxa are mapped to their current name with
+:func:`gutbrain.pp.canonical_name`, i.e. through gutbrain's one synonym table
+(``gutbrain/pp/data/synonyms.tsv``, every row with the DOI of the renaming paper), so that
+``Lactobacillus fermentum`` and ``Limosilactobacillus fermentum`` share a key.
+Matching never guesses beyond that table: two names match only when one of their keys
 is identical.
 """
 
@@ -30,13 +28,13 @@ from anndata import AnnData
 from .._core import RANKS, get_matrix, new_adata, provenance
 from .._errors import DataValueError, InputFormatError
 from .._taxonomy import lineage_frame
+from ..pp._taxonomy import canonical_name
 
 __all__ = [
     "clade_parts",
     "feature_lineages",
     "name_keys",
     "read_clade_table",
-    "synonym_table",
 ]
 
 _PREFIX = {
@@ -63,13 +61,6 @@ def read_data_table(name: str) -> pd.DataFrame:
     return pd.read_csv(data_path(name), sep="\t", comment="#", dtype=str, keep_default_na=False)
 
 
-@functools.lru_cache(maxsize=1)
-def synonym_table() -> dict[str, str]:
-    """Return ``{key(old name): key(current name)}`` from ``tl/data/synonyms.tsv``."""
-    df = read_data_table("synonyms.tsv")
-    return {_base_key(o): _base_key(n) for o, n in zip(df["name"], df["current_name"], strict=True)}
-
-
 def _base_key(name: str) -> str:
     s = str(name).strip()
     m = _PREFIX_RE.match(s)
@@ -80,43 +71,27 @@ def _base_key(name: str) -> str:
     return s
 
 
-def _pp_canonical(name: str) -> str | None:
-    try:
-        from .. import pp
-    except Exception:  # pragma: no cover - pp namespace broken mid-development
-        return None
-    fn = getattr(pp, "canonical_name", None)
-    if fn is None:
-        return None
-    try:
-        out = fn(name)
-    except Exception:
-        return None
-    return str(out) if out else None
-
-
 @functools.lru_cache(maxsize=65536)
 def name_keys(name: str) -> frozenset[str]:
-    """Return the matching keys of a taxon name (itself, its canonical and synonym forms).
+    """Return the matching keys of a taxon name: itself and its canonical (current) name.
+
+    The canonical name comes from :func:`gutbrain.pp.canonical_name` (gutbrain's one
+    synonym table), so an old and a current name of one taxon share a key.
 
     Examples
     --------
-    >>> sorted(name_keys("s__Lactobacillus_fermentum"))[-1]
-    'limosilactobacillus fermentum'
+    >>> sorted(name_keys("s__Lactobacillus_fermentum"))
+    ['lactobacillus fermentum', 'limosilactobacillus fermentum']
+    >>> name_keys("Clostridium bolteae") & name_keys("s__Enterocloster_bolteae")
+    frozenset({'enterocloster bolteae'})
     """
     base = _base_key(name)
     if not base:
         return frozenset()
     keys = {base}
-    syn = synonym_table()
-    if base in syn:
-        keys.add(syn[base])
-    pp_name = _pp_canonical(base.capitalize())
-    if pp_name:
-        k = _base_key(pp_name)
-        keys.add(k)
-        if k in syn:
-            keys.add(syn[k])
+    canon = canonical_name(base)
+    if canon:
+        keys.add(_base_key(canon))
     return frozenset(keys)
 
 
