@@ -67,7 +67,7 @@ def main() -> None:
                          ("model", RandomForestClassifier(n_estimators=200 if args.quick else 500,
                                                           max_features="sqrt", n_jobs=2, random_state=0))])
 
-    print("## MetAML (species, RF, 10-fold stratified CV, %d repeat(s))" % n_rep)
+    print(f"## MetAML (species, RF, 10-fold stratified CV, {n_rep} repeat(s))")
     print(f"{'task':10s} {'n':>5s} {'pos':>4s} {'published':>9s} {'gutbrain RF':>12s} {'95% CI':>16s} {'gutbrain L1':>12s} {'sec':>6s}")
     t0 = time.perf_counter()
     ad = load_metaml(SHARED / "metaml_pasolli2016_metaphlan2" / "abundance.txt.bz2")

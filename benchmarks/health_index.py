@@ -110,7 +110,7 @@ def main() -> None:
     gm = gb.tl.gmhi(ad).reindex(P.index)
     try:
         gw = gb.tl.gmwi2(ad).reindex(P.index)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"GMWI2 failed: {exc}")
         gw = pd.Series(np.nan, index=P.index)
     rows = []

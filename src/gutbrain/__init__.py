@@ -18,7 +18,7 @@ Research software: it does not give medical or treatment advice.
 
 from __future__ import annotations
 
-from . import datasets, get, io, kb, pl, pp, report, sim, tl, workflow
+from . import datasets, get, io, kb, ml, pl, pp, report, sim, tl, workflow
 from ._errors import (
     DataValueError,
     GutbrainError,
@@ -39,6 +39,7 @@ __all__ = [
     "get",
     "io",
     "kb",
+    "ml",
     "pl",
     "pp",
     "report",

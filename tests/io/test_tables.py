@@ -399,6 +399,12 @@ def test_giloteaux_feature_table_and_greengenes_taxonomy():
     out = gb.io.attach_taxonomy(ad, tax)
     assert out.uns["gutbrain"]["params"]["taxonomy_missing"] == 0
     assert (out.var["domain"] != "").all()
+    # a plain frame with a QIIME 2 "Taxon" column gives the same ranks
+    raw = pd.read_csv(
+        _shared("giloteaux2016_mecfs_16s", "taxonomy_table_features.tsv"), sep="\t", index_col=0
+    )
+    same = gb.io.attach_taxonomy(ad, raw)
+    pd.testing.assert_frame_equal(same.var, out.var)
 
 
 def test_kang2017_curated_gtdb():

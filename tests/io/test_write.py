@@ -152,6 +152,32 @@ def test_parquet_round_trip(tmp_path):
     assert meta["provenance"]["params"] == {"answer": 42}
     assert str(table.schema.field("S1").type) == "int64"
     _assert_same_table(a, _frame_to_adata(table.to_pandas()))
+    b = gb.io.read_parquet(p)
+    _assert_same_table(a, b)
+    assert b.uns["gutbrain"]["X_unit"] == "counts"
+    assert b.uns["gutbrain"]["params"]["source"]["params"] == {"answer": 42}
+
+
+def test_parquet_float_layer_and_broken(tmp_path):
+    a = _example(tmp_path, integral=False)
+    a.X = get_matrix(a) * np.pi
+    b = gb.io.read_parquet(gb.io.write_parquet(a, tmp_path / "f.parquet"))
+    _assert_same_table(a, b)
+    assert b.uns["gutbrain"]["X_unit"] == "relative"  # from the stored provenance
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("PAR1 not really")
+    with pytest.raises(InputFormatError) as exc:
+        gb.io.read_parquet(bad)
+    assert str(bad) in str(exc.value) and "Fix:" in str(exc.value)
+    neg = tmp_path / "neg.parquet"
+    pd.DataFrame({"feature_id": ["f1", "f2"], "S1": [1.0, -1.0]}).to_parquet(neg)
+    with pytest.raises(gb._errors.DataValueError, match="negative") as exc:
+        gb.io.read_parquet(neg)
+    assert str(neg) in str(exc.value)
+    nofid = tmp_path / "nofid.parquet"
+    pd.DataFrame({"x": ["f1"], "S1": [1.0]}).to_parquet(nofid)
+    with pytest.raises(InputFormatError, match="feature_id"):
+        gb.io.read_parquet(nofid)
 
 
 def test_layer_written_and_sidecar(tmp_path):
@@ -214,7 +240,7 @@ def test_round_trip_property(tmp_path, adata, fmt):
     elif fmt == ".tsv":
         back = _read_tsv(p)
     else:
-        back = _frame_to_adata(pq.read_table(p).to_pandas())
+        back = gb.io.read_parquet(p)
     _assert_same_table(adata, back)
     assert np.asarray(get_matrix(back).sum(axis=1)).tolist() == np.asarray(
         get_matrix(adata).sum(axis=1)).tolist()

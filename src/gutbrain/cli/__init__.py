@@ -36,6 +36,7 @@ _COMMAND_MODULES: list[str] = [
     "gutbrain.cli._indices",
     "gutbrain.cli._da",
     "gutbrain.cli._simulate",
+    "gutbrain.cli._ml",
 ]
 
 

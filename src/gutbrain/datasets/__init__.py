@@ -3,10 +3,20 @@
 ``demo_cohort``          the SYNTHETIC chronic-pain case/control cohort of ``gutbrain demo``
 ``simulate_cohort``      zero-inflated Dirichlet-multinomial cohort simulator (genus counts)
 ``healthy_gut_template`` published healthy-gut genus figures (cited) + a synthetic tail
+``fit_template``         fit a simulator template to a real count table
+``simulate_planted``     case/control cohort with planted taxon effects and confounders
 """
 
 from __future__ import annotations
 
 from ._demo import demo_cohort, healthy_gut_template, simulate_cohort
+from ._template import fit_template, simulate_planted, template_params
 
-__all__ = ["demo_cohort", "healthy_gut_template", "simulate_cohort"]
+__all__ = [
+    "demo_cohort",
+    "fit_template",
+    "healthy_gut_template",
+    "simulate_cohort",
+    "simulate_planted",
+    "template_params",
+]

@@ -215,7 +215,7 @@ def simulate_planted(
         raise DataValueError(f"case_fraction={case_fraction} is outside (0, 1)", fix="use e.g. 0.5")
     rng = check_random_state(seed)
     taxa = set(template["genus"].astype(str))
-    n_case = int(round(n_samples * case_fraction))
+    n_case = round(n_samples * case_fraction)
     is_case = np.zeros(n_samples, dtype=bool)
     is_case[rng.permutation(n_samples)[:n_case]] = True
     obs = pd.DataFrame(index=[f"sim{i + 1:05d}" for i in range(n_samples)])

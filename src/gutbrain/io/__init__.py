@@ -8,6 +8,7 @@ read_qza         QIIME 2 artifact without QIIME 2 (FeatureTable → AnnData,
 read_metadata    QIIME 2 metadata TSV (#q2:types), CSV/TSV, xlsx → typed DataFrame
 attach_metadata  join sample metadata onto obs (MetadataMismatchError when no id matches)
 read_h5ad        AnnData .h5ad (provenance checked / created)
+read_parquet     tables written by write_parquet (features as rows)
 read             any of the formats, detected from the bytes (sniff_format); optional
                  taxonomy= and metadata= are attached
 read_metaphlan   MetaPhlAn 2/3/4 profiles (single, merged, several files), MetAML tables
@@ -32,7 +33,15 @@ from ._metaphlan import read_metaphlan
 from ._qiime2 import read_qza
 from ._read import read, sniff_format
 from ._tables import attach_taxonomy, read_table, read_taxonomy
-from ._write import read_h5ad, write, write_biom, write_h5ad, write_parquet, write_tsv
+from ._write import (
+    read_h5ad,
+    read_parquet,
+    write,
+    write_biom,
+    write_h5ad,
+    write_parquet,
+    write_tsv,
+)
 
 __all__: list[str] = [
     "attach_metadata",
@@ -43,6 +52,7 @@ __all__: list[str] = [
     "read_humann",
     "read_metadata",
     "read_metaphlan",
+    "read_parquet",
     "read_qza",
     "read_table",
     "read_taxonomy",

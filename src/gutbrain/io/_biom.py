@@ -451,6 +451,8 @@ def parts_to_adata(
     unit: str | None = None,
 ) -> AnnData:
     """Validate parsed BIOM parts and build the gutbrain AnnData."""
+    parts.X.eliminate_zeros()
+    parts.X.sort_indices()
     _validate(parts, label)
     var = pd.DataFrame(index=pd.Index(parts.feature_ids))
     var.insert(0, "feature_id", parts.feature_ids)
@@ -470,7 +472,8 @@ def parts_to_adata(
         )
     obs = _typed_md(parts.sample_md, parts.sample_ids, exclude=set())
     p = dict(params)
-    p["biom_format"] = parts.fmt
+    if parts.fmt.startswith("biom"):
+        p["biom_format"] = parts.fmt
     if parts.table_type:
         p["biom_type"] = parts.table_type
     return new_adata(

@@ -40,6 +40,7 @@ FORMATS: dict[str, str] = {
     "humann": "HUMAnN gene-family / pathway table (read_humann)",
     "table": "TSV/CSV feature table, DADA2/biom-convert/QIIME 1/curated (read_table)",
     "xlsx": "Excel workbook (read_table)",
+    "parquet": "Parquet table written by gutbrain (read_parquet)",
 }
 _SNIFF_BYTES = 1 << 16
 
@@ -132,6 +133,8 @@ def sniff_format(path: PathLike) -> str:
         raw = fh.read(16)
     if raw.startswith(MAGIC_HDF5):
         return "h5ad" if _is_h5ad(p) else "biom"
+    if raw.startswith(b"PAR1"):
+        return "parquet"
     if raw.startswith(MAGIC_ZIP):
         try:
             with zipfile.ZipFile(p) as zf:
@@ -253,6 +256,8 @@ def read(
         adata = _io_function("read_biom")(p, **kwargs)
     elif fmt == "h5ad":
         adata = _io_function("read_h5ad")(p, **kwargs)
+    elif fmt == "parquet":
+        adata = _io_function("read_parquet")(p, **kwargs)
     else:  # qza
         obj = _io_function("read_qza")(p, **kwargs)
         if not isinstance(obj, AnnData):

@@ -548,6 +548,7 @@ def _read_text_grid(path: Path, sep: str | None) -> _Grid:
                     names=names,
                     dtype={"__id__": str},
                     engine="c",
+                    float_precision="round_trip",
                     low_memory=False,
                     skip_blank_lines=True,
                     quotechar='"',
@@ -1192,6 +1193,19 @@ def attach_taxonomy(
             tax = read_taxonomy(tp)
     label = "the taxonomy" if path is None else os.fspath(path)
     tax = tax.copy()
+    if not any(r in tax.columns for r in RANKS):
+        lin = next((c for c in tax.columns if str(c).strip().lower() in _LINEAGE_NAMES), None)
+        if lin is None:
+            raise InputFormatError(
+                f"the taxonomy frame has no rank or lineage column; columns: {list(tax.columns)}",
+                path=path,
+                fix="pass the frame returned by gb.io.read_taxonomy (or a 'Taxon' column)",
+            )
+        conf = next((c for c in tax.columns if str(c).strip().lower() in _CONF_NAMES), None)
+        parsed = lineage_frame(tax[lin].fillna("").astype(str).tolist(), index=tax.index)
+        if conf is not None:
+            parsed["confidence"] = pd.to_numeric(tax[conf], errors="coerce").to_numpy(np.float64)
+        tax = parsed
     tax.index = pd.Index([str(i).strip() for i in tax.index])
     if tax.index.has_duplicates:
         raise MetadataMismatchError(

@@ -1,4 +1,4 @@
-"""Writers (h5ad, BIOM 2.1 HDF5, TSV, parquet) and the h5ad reader.
+"""Writers (h5ad, BIOM 2.1 HDF5, TSV, parquet) and the h5ad / parquet readers.
 
 Every file is written to a temporary file beside the target and renamed onto it when
 complete (:func:`gutbrain._utils.atomic_path`), so nothing is ever left half-written.
@@ -23,7 +23,7 @@ Formats
 ``.parquet``
     The same columns as the TSV (``feature_id``, optional ``taxonomy``, one column per
     sample), int64 or float64; the provenance JSON is also kept in the schema metadata
-    under the key ``gutbrain``.
+    under the key ``gutbrain``.  :func:`read_parquet` reads it back.
 
 TSV, parquet and BIOM cannot hold ``uns``: each is accompanied by a sidecar
 ``<path>.provenance.json`` (gutbrain version, inputs with sha256, parameters, unit).
@@ -42,8 +42,8 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._core import RANKS, get_unit, new_adata, provenance
-from .._errors import GutbrainError, InputFormatError
+from .._core import RANKS, UNITS, get_unit, new_adata, provenance
+from .._errors import DataValueError, GutbrainError, InputFormatError
 from .._taxonomy import lineage_frame
 from .._utils import atomic_path, atomic_write
 from .._version import __version__
@@ -52,6 +52,7 @@ from ._biom import infer_unit
 __all__ = [
     "WRITERS",
     "read_h5ad",
+    "read_parquet",
     "write",
     "write_biom",
     "write_h5ad",
@@ -231,6 +232,16 @@ def read_h5ad(path: str | os.PathLike[str]) -> AnnData:
     Files written by gutbrain keep their provenance; other h5ad files get a fresh record
     (unit inferred from ``X``, the file recorded as input ``table``).
 
+    Parameters
+    ----------
+    path
+        The ``.h5ad`` file.
+
+    Returns
+    -------
+    AnnData
+        With a complete ``uns["gutbrain"]`` record.
+
     Raises
     ------
     InputFormatError
@@ -365,6 +376,95 @@ def write_parquet(
     return target
 
 
+def read_parquet(path: str | os.PathLike[str]) -> AnnData:
+    """Read a table written by :func:`write_parquet` (features as rows) back into AnnData.
+
+    The unit is taken from the provenance kept in the file's schema metadata (else
+    inferred); the original provenance is kept under ``params["source"]``.
+
+    Parameters
+    ----------
+    path
+        The ``.parquet`` file.
+
+    Returns
+    -------
+    AnnData
+        Samples × features (CSR when sparse), ``var`` ranks from the ``taxonomy`` column.
+
+    Raises
+    ------
+    InputFormatError
+        Not a parquet file, or no ``feature_id`` column.
+    DataValueError
+        Non-numeric, negative or NaN values, empty table.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ._biom import _BiomParts, parts_to_adata
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputFormatError("file not found", path=p, fix="check the path of the table")
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputFormatError(
+            f"not a readable parquet file ({exc})",
+            path=p,
+            fix="pass a file written by gutbrain.io.write_parquet",
+        ) from None
+    names = table.column_names
+    if "feature_id" not in names:
+        raise InputFormatError(
+            f"no 'feature_id' column (columns: {names[:5]})",
+            path=p,
+            fix="pass a features × samples table whose first column is feature_id",
+        )
+    samples = [n for n in names if n not in _RESERVED]
+    bad = [n for n in samples if not pa.types.is_integer(table.schema.field(n).type)
+           and not pa.types.is_floating(table.schema.field(n).type)]
+    if bad:
+        raise DataValueError(
+            f"sample column {bad[0]!r} is not numeric ({table.schema.field(bad[0]).type})",
+            path=p,
+            column=bad[0],
+            fix="every column other than feature_id/taxonomy must hold numbers",
+        )
+    record: dict[str, Any] = {}
+    meta = table.schema.metadata or {}
+    if b"gutbrain" in meta:
+        try:
+            record = json.loads(meta[b"gutbrain"])
+        except ValueError:
+            record = {}
+    if samples:
+        dense = np.column_stack(
+            [table.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in samples]
+        )
+    else:
+        dense = np.zeros((table.num_rows, 0))
+    parts = _BiomParts(
+        X=sp.csr_matrix(dense.T),  # NaN entries are kept (NaN != 0) and rejected
+        sample_ids=samples,
+        feature_ids=[str(f) for f in table.column("feature_id").to_pylist()],
+        fmt="parquet",
+        obs_md=(
+            {"taxonomy": table.column("taxonomy").to_pylist()} if "taxonomy" in names else {}
+        ),
+    )
+    unit = record.get("unit")
+    return parts_to_adata(
+        parts,
+        label=str(p),
+        reader="read_parquet",
+        inputs={"table": (p, "parquet")},
+        params={"path": os.fspath(p), "source": record.get("provenance", {})},
+        unit=unit if unit in UNITS else None,
+    )
+
+
 # --------------------------------------------------------------------------- BIOM
 def _split_lineage(text: str) -> list[str]:
     if not text:
@@ -442,7 +542,21 @@ def write(adata: AnnData, path: str | os.PathLike[str], **kwargs: Any) -> Path:
     """Write ``adata`` in the format named by the suffix of ``path``.
 
     ``.biom`` → :func:`write_biom`, ``.h5ad`` → :func:`write_h5ad`, ``.tsv``/``.txt`` →
-    :func:`write_tsv`, ``.parquet`` → :func:`write_parquet`; ``kwargs`` go to the writer.
+    :func:`write_tsv`, ``.parquet`` → :func:`write_parquet`.
+
+    Parameters
+    ----------
+    adata
+        The table.
+    path
+        Target file; its suffix picks the format.
+    **kwargs
+        Passed to the writer (e.g. ``layer=``).
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
 
     Raises
     ------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ._classify import CVResult, classify, cross_validate_model, make_pipeline, regress
 from ._cv import bootstrap_ci, fast_auc, iter_splits
+from ._health_index import health_index, health_index_coefficients
 from ._transformers import (
     CLRTransformer,
     LogRelative,
@@ -32,6 +33,8 @@ __all__: list[str] = [
     "classify",
     "cross_validate_model",
     "fast_auc",
+    "health_index",
+    "health_index_coefficients",
     "iter_splits",
     "make_pipeline",
     "regress",

@@ -38,8 +38,8 @@ from ._transformers import (
 
 __all__ = [
     "CLASSIFIERS",
-    "CVResult",
     "REGRESSORS",
+    "CVResult",
     "classify",
     "cross_validate_model",
     "make_pipeline",
@@ -415,12 +415,12 @@ def cross_validate_model(
     for r in range(n_rep):
         preds[f"repeat_{r}"] = pred[r]
     if imps:
-        I = np.vstack(imps)
+        imp = np.vstack(imps)
         importances = pd.DataFrame({
             "feature": feature_names,
-            "importance": I.mean(axis=0),
-            "sd": I.std(axis=0, ddof=1) if I.shape[0] > 1 else 0.0,
-            "selected_fraction": (I != 0).mean(axis=0),
+            "importance": imp.mean(axis=0),
+            "sd": imp.std(axis=0, ddof=1) if imp.shape[0] > 1 else 0.0,
+            "selected_fraction": (imp != 0).mean(axis=0),
         })
         importances = importances.reindex(
             importances["importance"].abs().sort_values(ascending=False).index

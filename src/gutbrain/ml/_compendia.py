@@ -24,7 +24,7 @@ from .._core import get_matrix, new_adata
 from .._errors import DataValueError, InputFormatError
 from .._taxonomy import lineage_frame
 
-__all__ = ["genus_matrix", "genus_key", "load_metaml", "load_mlrepo"]
+__all__ = ["genus_key", "genus_matrix", "load_metaml", "load_mlrepo"]
 
 _N_META_MAX = 400
 
@@ -113,7 +113,7 @@ def genus_key(name: str) -> str:
         from ..pp import canonical_name
 
         s = canonical_name(s, rank="genus") or s
-    except Exception:  # noqa: BLE001 - synonym table optional
+    except Exception:
         pass
     return s
 

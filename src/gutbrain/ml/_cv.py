@@ -16,7 +16,6 @@ from sklearn.base import clone
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import (
     GroupKFold,
-
     LeaveOneGroupOut,
     RepeatedKFold,
     RepeatedStratifiedKFold,

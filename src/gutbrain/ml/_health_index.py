@@ -177,7 +177,7 @@ def fit_health_index(
             c0, s0 = X[tr].mean(axis=0), X[tr].std(axis=0)
             s0[s0 == 0] = 1.0
             mdl = LogisticRegression(C=C, l1_ratio=1.0, solver="liblinear", class_weight="balanced",
-                                     max_iter=5000, random_state=random_state)
+                                     intercept_scaling=100.0, max_iter=5000, random_state=random_state)
             mdl.fit((X[tr] - c0) / s0, healthy[tr])
             pred = mdl.decision_function((X[te] - c0) / s0) > 0
             yt = healthy[te]
@@ -187,7 +187,7 @@ def fit_health_index(
         if s > best + 1e-3:
             best, best_c = s, C
     mdl = LogisticRegression(C=best_c, l1_ratio=1.0, solver="liblinear", class_weight="balanced",
-                             max_iter=5000, random_state=random_state)
+                             intercept_scaling=100.0, max_iter=5000, random_state=random_state)
     mdl.fit((X - center) / scale, healthy)
     coef = mdl.coef_.ravel()
     nz = coef != 0

@@ -13,6 +13,7 @@ inside folds, SIAMCAT).
 from __future__ import annotations
 
 from numbers import Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -37,12 +38,12 @@ def _closure(X: np.ndarray) -> np.ndarray:
 class _RowTransformer(TransformerMixin, BaseEstimator):
     """Stateless row-wise transform of non-negative abundances."""
 
-    def fit(self, X, y=None):  # noqa: D102
+    def fit(self, X, y=None):
         self._validate_params()
         validate_data(self, X, reset=True, ensure_non_negative=True, dtype=np.float64)
         return self
 
-    def transform(self, X):  # noqa: D102
+    def transform(self, X):
         check_is_fitted(self, "n_features_in_")
         X = validate_data(self, X, reset=False, ensure_non_negative=True, dtype=np.float64)
         return self._transform(np.array(X, dtype=np.float64, copy=True))
@@ -50,13 +51,13 @@ class _RowTransformer(TransformerMixin, BaseEstimator):
     def _transform(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def __sklearn_tags__(self):  # noqa: D105
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         tags.requires_fit = True
         return tags
 
-    def get_feature_names_out(self, input_features=None):  # noqa: D102
+    def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "n_features_in_")
         if input_features is not None:
             return np.asarray(input_features, dtype=object)
@@ -74,7 +75,7 @@ class RelativeAbundance(_RowTransformer):
     [[0.25, 0.75], [0.0, 0.0]]
     """
 
-    _parameter_constraints: dict = {}
+    _parameter_constraints: ClassVar[dict] = {}
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         return _closure(X)
@@ -95,7 +96,7 @@ class CLRTransformer(_RowTransformer):
         Close rows to proportions before adding the pseudocount.
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "pseudocount": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "closure": ["boolean"],
     }
@@ -126,7 +127,7 @@ class LogRelative(_RowTransformer):
         Gupta 2020 doi:10.1038/s41467-020-18476-8).
     """
 
-    _parameter_constraints: dict = {"floor": [Interval(Real, 0, 1, closed="neither")]}
+    _parameter_constraints: ClassVar[dict] = {"floor": [Interval(Real, 0, 1, closed="neither")]}
 
     def __init__(self, floor: float = 1e-5) -> None:
         self.floor = floor
@@ -138,7 +139,7 @@ class LogRelative(_RowTransformer):
 class PresenceAbsence(_RowTransformer):
     """1 where the proportion exceeds ``threshold``, else 0."""
 
-    _parameter_constraints: dict = {"threshold": [Interval(Real, 0, 1, closed="left")]}
+    _parameter_constraints: ClassVar[dict] = {"threshold": [Interval(Real, 0, 1, closed="left")]}
 
     def __init__(self, threshold: float = 0.0) -> None:
         self.threshold = threshold
@@ -169,7 +170,7 @@ class PrevalenceFilter(SelectorMixin, BaseEstimator):
         Kept features.
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "min_prevalence": [Interval(Real, 0, 1, closed="both")],
         "min_abundance": [Interval(Real, 0, 1, closed="left")],
     }
@@ -178,7 +179,7 @@ class PrevalenceFilter(SelectorMixin, BaseEstimator):
         self.min_prevalence = min_prevalence
         self.min_abundance = min_abundance
 
-    def fit(self, X, y=None):  # noqa: D102
+    def fit(self, X, y=None):
         self._validate_params()
         X = validate_data(self, X, reset=True, ensure_non_negative=True, dtype=np.float64)
         P = _closure(np.asarray(X, dtype=np.float64))
@@ -193,7 +194,7 @@ class PrevalenceFilter(SelectorMixin, BaseEstimator):
         check_is_fitted(self, "support_")
         return self.support_
 
-    def __sklearn_tags__(self):  # noqa: D105
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         return tags

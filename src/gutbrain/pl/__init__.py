@@ -10,6 +10,11 @@ from ._sim import sim_bands, sim_chain, sim_lps_validation
 __all__: list[str] = ["alpha", "index_dashboard", "module_heatmap", "pcoa", "sim_bands", "sim_chain", "sim_lps_validation", "taxa_barplot"]
 
 # --- differential abundance (helper DA)
-from ._da import consensus_heatmap, da_forest, da_volcano  # noqa: E402
+from ._da import consensus_heatmap, da_forest, da_volcano
 
 __all__ += ["consensus_heatmap", "da_forest", "da_volcano"]
+
+# --- classifiers and mediation (helper ML)
+from ._ml import mediation_diagram, pr_curve, roc_curve  # noqa: E402
+
+__all__ += ["mediation_diagram", "pr_curve", "roc_curve"]

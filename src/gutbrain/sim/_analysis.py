@@ -91,11 +91,15 @@ def sobol(
     exp = _with_antibiotic(sc)
     Y = ensemble(model, exp, X, outputs=outputs, n_jobs=n_jobs)
     rows = []
+    constant: list[str] = []
     for mname, (var, red) in metrics.items():
         y = _REDUCE[red](Y[:, :, outputs.index(var)])
         ok = np.isfinite(y)
         if not ok.all():
             y = np.where(ok, y, np.nanmedian(y))
+        if not np.std(y) > 0:  # the metric does not vary (e.g. a fixed baseline)
+            constant.append(mname)
+            continue
         res = sobol_analyze.analyze(problem, y, calc_second_order=False, print_to_console=False,
                                     seed=random_state)
         for j, p in enumerate(names):
@@ -110,6 +114,7 @@ def sobol(
         "n": int(n), "runs": int(X.shape[0]), "random_state": int(random_state),
         "parameters": names, "metrics": {k: list(v) for k, v in metrics.items()},
         "failed_runs": int(np.sum(~np.isfinite(Y).all(axis=(1, 2)))),
+        "constant_metrics": constant,
     }
     return pd.DataFrame(rows), prov
 
@@ -219,8 +224,8 @@ def calibrate(
     table = pd.DataFrame({
         "estimate": est,
         "se_log": se,
-        "ci_low": np.exp(fit.x - 1.96 * se),
-        "ci_high": np.exp(fit.x + 1.96 * se),
+        "ci_low": np.exp(np.clip(fit.x - 1.96 * se, -700, 700)),
+        "ci_high": np.exp(np.clip(fit.x + 1.96 * se, -700, 700)),
         "initial": np.exp(p0),
         "max_abs_corr": off.max(axis=1) if len(parameters) > 1 else np.zeros(1),
     }, index=list(parameters))

@@ -129,8 +129,8 @@ SCENARIOS: dict[str, Scenario] = {
         antibiotic={"start": 0.0, "days": 1.0},
     ),
     "dysbiosis": _chronic(
-        "dysbiosis", "butyrate capacity halved and luminal endotoxin doubled from day 0",
-        [Event(0.0, "but_capacity", 0.5), Event(0.0, "E_lumen", 2.0)],
+        "dysbiosis", "butyrate capacity halved and luminal endotoxin +50 % from day 0",
+        [Event(0.0, "but_capacity", 0.5), Event(0.0, "E_lumen", 1.5)],
     ),
 }
 
@@ -335,7 +335,8 @@ def run_scenario(
     if parameters:
         exp = Experiment(exp.t_end, exp.n_points, exp.events, exp.warmup,
                          {**exp.parameters, **parameters}, exp.name)
-    names = uncertain_parameters(model.parameters, sc.vary)
+    names = [p for p in uncertain_parameters(model.parameters, sc.vary)
+             if p not in (parameters or {})]
     samples = (sample_parameters(model.parameters, n, names=names, random_state=random_state)
                if names else pd.DataFrame(index=range(n)))
     draws: dict[str, np.ndarray] = {}

@@ -81,8 +81,14 @@ __all__: list[str] = [
 ]
 
 # --- differential abundance + medication confounders (helper DA)
-from . import _da_report  # noqa: E402,F401  (registers the DA run step + report section)
-from ._confounders import check_confounding, declare_medications, medication_classes  # noqa: E402
-from ._da import diff_abundance  # noqa: E402
+from . import _da_report  # noqa: F401  (registers the DA run step + report section)
+from ._confounders import check_confounding, declare_medications, medication_classes
+from ._da import diff_abundance
 
 __all__ += ["check_confounding", "declare_medications", "diff_abundance", "medication_classes"]
+
+# --- mediation and DA power on planted-truth cohorts (helper ML)
+from ._mediation import mediation, mediation_kernel  # noqa: E402
+from ._power import power_analysis  # noqa: E402
+
+__all__ += ["mediation", "mediation_kernel", "power_analysis"]

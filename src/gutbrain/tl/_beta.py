@@ -52,8 +52,9 @@ __all__ = [
     "squareform",
 ]
 
-#: Rows per block of the matrix-product metrics (block memory = block × n × 8 bytes).
-BLOCK = 256
+#: Rows per block of the matrix-product metrics (block memory = block × n × 8 bytes);
+#: ``None`` sizes blocks to ~64 MiB (see ``_block_rows``).
+BLOCK: int | None = None
 
 BETA_METRICS: dict[str, str] = {
     "braycurtis": "Bray–Curtis dissimilarity",
@@ -94,28 +95,31 @@ def squareform(d: np.ndarray) -> np.ndarray:
     return _sf(np.asarray(d, dtype=np.float64), checks=False)
 
 
-def _write_block(out: np.ndarray, D: np.ndarray, i0: int, n: int) -> None:
-    """Copy the upper-triangle part of rows ``i0..`` of a block (columns ``i0..n``)."""
-    for r in range(D.shape[0]):
-        i = i0 + r
-        s = n * i - i * (i + 1) // 2
-        out[s : s + n - i - 1] = D[r, r + 1 :]
+def _block_rows(n: int, block: int | None, itemsize: int = 8) -> int:
+    """Rows per block: as given, or enough for a ~64 MiB block (at least 64, at most 1,024)."""
+    if block is not None:
+        if block < 1:
+            raise DataValueError("block must be ≥ 1", fix="pass a positive number of rows")
+        return int(block)
+    return int(min(1024, max(64, (64 * 2**20) // max(1, n * itemsize))))
 
 
-def _gram_distances(Z: np.ndarray, *, block: int = BLOCK) -> np.ndarray:
-    """Condensed Euclidean distances via ``‖a‖² + ‖b‖² - 2a·b`` (clipped at 0)."""
+def _gram_distances(Z: np.ndarray, *, block: int | None = None) -> np.ndarray:
+    """Condensed Euclidean distances via ``‖a‖² + ‖b‖² - 2a·b`` (clipped at 0).
+
+    Only the upper triangle is multiplied (``Z[i0:i1] @ Z[i0:].T`` per row block) and
+    each block goes straight into the condensed result: memory is the result plus one
+    block of ``block × n`` float64.
+    """
+    from ._beta_kernels import gram_block_to_condensed
+
     n = Z.shape[0]
     sq = np.einsum("ij,ij->i", Z, Z)
     out = np.empty(n * (n - 1) // 2, dtype=np.float64)
-    for i0 in range(0, n, block):
-        i1 = min(n, i0 + block)
-        G = Z[i0:i1] @ Z[i0:].T
-        G *= -2.0
-        G += sq[i0:i1, None]
-        G += sq[None, i0:]
-        np.maximum(G, 0.0, out=G)
-        np.sqrt(G, out=G)
-        _write_block(out, G, i0, n)
+    b = _block_rows(n, block)
+    for i0 in range(0, n, b):
+        i1 = min(n, i0 + b)
+        gram_block_to_condensed(Z[i0:i1] @ Z[i0:].T, sq, i0, n, out)
     return out
 
 
@@ -125,44 +129,75 @@ def _gram_distances(Z: np.ndarray, *, block: int = BLOCK) -> np.ndarray:
 def braycurtis(X: Any) -> np.ndarray:
     """Bray–Curtis dissimilarity (condensed float64, compiled kernel).
 
+    Integer counts (the usual case) go through a sparse kernel that only visits
+    features non-zero in one of the two samples and gives SciPy's numbers bit for
+    bit; other data (and tables that are mostly non-zero) through a dense float64
+    kernel (a few ulps from SciPy). See :mod:`gutbrain.tl._beta_kernels`.
+
     Parameters
     ----------
     X
-        Samples × features non-negative abundances.
+        Samples × features non-negative abundances (dense or SciPy sparse).
 
     Returns
     -------
     numpy.ndarray
         ``Σ_k |x_ik - x_jk| / Σ_k (x_ik + x_jk)``; NaN for two empty samples (as SciPy).
     """
-    from ._beta_kernels import l1_condensed
+    from ._beta_kernels import (
+        F32_EXACT,
+        braycurtis_sparse,
+        dense_to_csr,
+        integer_valued,
+        l1_condensed,
+    )
 
-    X = _dense(X)
-    _check_abundance(X)
+    if sp.issparse(X):
+        C = sp.csr_matrix(X, dtype=np.float64)
+        C.sum_duplicates()  # also sorts the indices
+        _check_abundance(C.data)
+        n, f = C.shape
+        indptr, indices, data = C.indptr, C.indices, C.data
+    else:
+        X = _dense(X)
+        _check_abundance(X)
+        n, f = X.shape
+        if X.size and np.count_nonzero(X) > 0.5 * X.size:
+            return l1_condensed(X, X.sum(axis=1), divide=True)  # mostly non-zero: dense
+        indptr, indices, data = dense_to_csr(X)
+    exact = integer_valued(data, F32_EXACT) and (data.size == 0 or data.sum() < 2.0**53)
+    if exact:
+        return braycurtis_sparse(indptr, indices, data, n, f)
+    if sp.issparse(X):
+        X = X.toarray().astype(np.float64)
     return l1_condensed(X, X.sum(axis=1), divide=True)
 
 
-def jaccard(X: Any, *, block: int = BLOCK) -> np.ndarray:
+def jaccard(X: Any, *, block: int | None = BLOCK) -> np.ndarray:
     """Jaccard distance on presence/absence (condensed float64).
 
-    Intersections are blocked products of 0/1 matrices (float32 when the number of
-    features is below 2²⁴, so every count is exact), giving the same numbers as
-    ``scipy.spatial.distance.pdist(X > 0, "jaccard")``; two empty samples are at 0.
+    Intersections are blocked products of 0/1 matrices over the upper triangle
+    (float32 when the number of features is below 2²⁴, so every count is exact),
+    giving the same numbers as ``scipy.spatial.distance.pdist(X > 0, "jaccard")``;
+    two empty samples are at 0. Memory: the result, the 0/1 matrix and one block.
 
     Parameters
     ----------
     X
         Samples × features abundances (only ``> 0`` matters).
     block
-        Rows per block.
+        Rows per block (default: ~64 MiB blocks).
 
     Returns
     -------
     numpy.ndarray
         Condensed distances.
     """
+    from ._beta_kernels import jaccard_block_to_condensed
+
     if sp.issparse(X):
-        B = (sp.csr_matrix(X) > 0).astype(np.float32).toarray()
+        C = sp.csr_matrix(X)
+        B = (C > 0).astype(np.float32 if C.shape[1] < 2**24 else np.float64).toarray()
     else:
         X = np.asarray(X)
         if X.ndim != 2:
@@ -171,14 +206,10 @@ def jaccard(X: Any, *, block: int = BLOCK) -> np.ndarray:
     n = B.shape[0]
     cnt = B.sum(axis=1, dtype=np.float64)
     out = np.empty(n * (n - 1) // 2, dtype=np.float64)
-    for i0 in range(0, n, block):
-        i1 = min(n, i0 + block)
-        inter = (B[i0:i1] @ B[i0:].T).astype(np.float64)
-        union = cnt[i0:i1, None] + cnt[None, i0:] - inter
-        diff = union - inter
-        with np.errstate(invalid="ignore", divide="ignore"):
-            D = np.where(union > 0, diff / np.where(union > 0, union, 1.0), 0.0)
-        _write_block(out, D, i0, n)
+    b = _block_rows(n, block, B.itemsize)
+    for i0 in range(0, n, b):
+        i1 = min(n, i0 + b)
+        jaccard_block_to_condensed(B[i0:i1] @ B[i0:].T, cnt, i0, n, out)
     return out
 
 
@@ -189,7 +220,9 @@ def _auto_pseudocount(X: np.ndarray, pseudocount: float | None) -> float:
         return float(pseudocount)
     if X.size == 0 or X.min() > 0:
         return 0.0
-    if np.all(X == np.round(X)):
+    from ._beta_kernels import integer_valued
+
+    if integer_valued(np.ravel(X), np.inf):
         return 1.0
     raise DataValueError(
         "the Aitchison distance needs strictly positive values and the table has zeros "
@@ -205,7 +238,21 @@ def clr_matrix(X: np.ndarray) -> np.ndarray:
     return L
 
 
-def aitchison(X: Any, *, pseudocount: float | None = None, block: int = BLOCK) -> np.ndarray:
+def _clr_centred(X: np.ndarray, pc: float) -> np.ndarray:
+    """CLR of ``X + pc`` with every column centred (one working copy of ``X``).
+
+    Centring the columns moves all samples by the same vector, so Euclidean
+    distances are unchanged, but the squared norms entering ``‖a‖² + ‖b‖² - 2a·b``
+    become small, which keeps the cancellation error of the Gram form low.
+    """
+    L = np.add(X, pc) if pc else np.array(X, dtype=np.float64, copy=True)
+    np.log(L, out=L)
+    L -= L.mean(axis=1, keepdims=True)
+    L -= L.mean(axis=0, keepdims=True)
+    return L
+
+
+def aitchison(X: Any, *, pseudocount: float | None = None, block: int | None = BLOCK) -> np.ndarray:
     """Aitchison distance: Euclidean distance between CLR-transformed samples.
 
     Parameters
@@ -215,24 +262,30 @@ def aitchison(X: Any, *, pseudocount: float | None = None, block: int = BLOCK) -
     pseudocount
         Added to every value before the CLR (see the module notes for the default).
     block
-        Rows per block of the Gram product.
+        Rows per block of the Gram product (default: ~64 MiB blocks).
 
     Returns
     -------
     numpy.ndarray
         Condensed distances, equal to
         ``pdist(skbio.stats.composition.clr(X + pseudocount), "euclidean")``.
+
+    Notes
+    -----
+    CLR once (vectorised log, row means; columns then centred, which leaves distances
+    unchanged), squared norms, then blocked products over the upper triangle written
+    straight into the condensed result: memory is the result, one CLR copy of ``X``
+    and one ``block × n`` float64 block.
     """
     X = _dense(X)
     _check_abundance(X)
     pc = _auto_pseudocount(X, pseudocount)
-    Y = X + pc if pc else X
-    if Y.size and Y.min() <= 0:
+    if X.size and X.min() + pc <= 0:
         raise DataValueError(
             "the Aitchison distance needs strictly positive values",
             fix="pass a pseudocount > 0",
         )
-    return _gram_distances(clr_matrix(Y), block=block)
+    return _gram_distances(_clr_centred(X, pc), block=block)
 
 
 def rclr_matrix(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +303,7 @@ def rclr_matrix(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return L, M.astype(np.float64)
 
 
-def robust_aitchison(X: Any, *, block: int = BLOCK) -> np.ndarray:
+def robust_aitchison(X: Any, *, block: int | None = BLOCK) -> np.ndarray:
     """Robust Aitchison distance (Martino et al. 2019, doi:10.1128/mSystems.00016-19).
 
     Each sample is rCLR-transformed on its non-zero values only (log minus the mean
@@ -276,17 +329,18 @@ def robust_aitchison(X: Any, *, block: int = BLOCK) -> np.ndarray:
     X = _dense(X)
     _check_abundance(X)
     R, M = rclr_matrix(X)
+    from ._beta_kernels import sqrt_block_to_condensed
+
     R2 = R * R
     n = X.shape[0]
     out = np.empty(n * (n - 1) // 2, dtype=np.float64)
-    for i0 in range(0, n, block):
-        i1 = min(n, i0 + block)
+    b = _block_rows(n, block)
+    for i0 in range(0, n, b):
+        i1 = min(n, i0 + b)
         G = R2[i0:i1] @ M[i0:].T
         G += M[i0:i1] @ R2[i0:].T
         G -= 2.0 * (R[i0:i1] @ R[i0:].T)
-        np.maximum(G, 0.0, out=G)
-        np.sqrt(G, out=G)
-        _write_block(out, G, i0, n)
+        sqrt_block_to_condensed(G, i0, n, out)
     return out
 
 

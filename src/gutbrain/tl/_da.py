@@ -96,9 +96,12 @@ def maaslin_filter(
 ) -> np.ndarray:
     """MaAsLin2's feature filter on the input values; returns a boolean mask of features."""
     n = Y.shape[0]
-    Yz = np.nan_to_num(Y, nan=0.0)
-    prev = (Yz > min_abundance).sum(axis=0) > n * min_prevalence
-    sd = np.std(Y, axis=0, ddof=1) if n > 1 else np.zeros(Y.shape[1])
+    prev = np.count_nonzero(Y > min_abundance, axis=0) > n * min_prevalence  # NaN counts as 0
+    if n < 2:
+        return prev & False
+    if min_variance <= 0:  # sd > 0 ⇔ not constant (cheaper than the variance)
+        return prev & (np.nanmax(Y, axis=0) > np.nanmin(Y, axis=0))
+    sd = np.nanstd(Y, axis=0, ddof=1)
     return prev & (np.nan_to_num(sd, nan=0.0) > min_variance)
 
 
@@ -187,17 +190,22 @@ def transform_features(Y: np.ndarray, transform: str = "LOG") -> np.ndarray:
     """Transform each feature (column) as MaAsLin2's ``transformFeatures``."""
     tr = transform.upper()
     if tr == "LOG":
-        pos = np.where(Y > 0, Y, np.inf)
-        half_min = pos.min(axis=0) / 2.0
-        if np.any(~np.isfinite(half_min)):
-            raise DataValueError(
-                "LOG transform: a feature has no positive value", fix="filter features first"
-            )
-        if np.any(Y < 0):
+        if Y.min() < 0:
             raise DataValueError(
                 "LOG transform needs non-negative values", fix="use normalization TSS or transform NONE"
             )
-        return np.log2(np.where(Y == 0, half_min[None, :], Y))
+        zero = Y == 0
+        big = np.finfo(np.float64).max
+        out = np.multiply(zero, big)  # zeros → huge, so the column minimum is the smallest positive
+        out += Y
+        half_min = out.min(axis=0) / 2.0
+        if np.any(half_min >= big / 2):
+            raise DataValueError(
+                "LOG transform: a feature has no positive value", fix="filter features first"
+            )
+        np.multiply(zero, half_min[None, :], out=out)
+        out += Y
+        return np.log2(out, out=out)
     if tr == "LOGIT":
         mx = np.nanmax(Y, axis=0)
         mn = np.nanmin(Y, axis=0)

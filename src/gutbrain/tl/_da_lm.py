@@ -64,7 +64,7 @@ def ols(X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
     Q, R = np.linalg.qr(X)
     if np.min(np.abs(np.diag(R))) <= 1e-10 * np.max(np.abs(np.diag(R))):
         raise DataValueError("the design matrix is rank deficient", fix="drop collinear terms")
-    QtY = Q.T @ Y
+    QtY = (Y.T @ Q).T  # (F × n)(n × p): the fast GEMM layout for C-ordered Y
     coef = np.linalg.solve(R, QtY)
     yy = np.einsum("ij,ij->j", Y, Y)
     rss = yy - np.einsum("ij,ij->j", QtY, QtY)
@@ -117,7 +117,7 @@ class _Stats:
         W = np.column_stack([X, Y])  # n × (p + F)
         Z1 = Zs[0]
         self.n1 = np.asarray(Z1.sum(axis=0)).ravel()  # Z1ᵀZ1 diagonal
-        self.Z1W = np.asarray((Z1.T @ W))  # q1 × (p+F)
+        self.Z1W = np.asarray(Z1.T @ W)  # q1 × (p+F)
         if self.qs:
             Zsm = sp.hstack(Zs[1:]).tocsr()
             self.Z1Zs = np.asarray((Z1.T @ Zsm).todense())  # q1 × qs
@@ -240,7 +240,7 @@ def _fd_grad_hess(
 
 def _richardson_grad(fun, x: np.ndarray, h0: np.ndarray, levels: int = 3) -> np.ndarray:
     """Gradient by central differences with Richardson extrapolation (as numDeriv)."""
-    m, d = x.shape
+    _m, d = x.shape
     est = []
     for lev in range(levels):
         h = h0 / 2**lev

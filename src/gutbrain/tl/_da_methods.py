@@ -174,7 +174,7 @@ def logistic_irls(
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
-    n, p = X.shape
+    _n, p = X.shape
     F = Y.shape[1]
     beta = np.zeros((p, F))
     prev = np.clip(Y.mean(axis=0), 1e-6, 1 - 1e-6)

@@ -147,8 +147,8 @@ def mediation_kernel(
     Dy = np.hstack([one, x[:, None], m[:, None], C])
     a_, a_se, a_p = _ols_tests(Dm, m, 1)
     b_, b_se, b_p = _ols_tests(Dy, y, 2)
-    d_, d_se, d_p = _ols_tests(Dy, y, 1)
-    t_, t_se, t_p = _ols_tests(Dm, y, 1)
+    _, d_se, d_p = _ols_tests(Dy, y, 1)
+    _, t_se, t_p = _ols_tests(Dm, y, 1)
     sd = np.nanstd(boot, axis=0, ddof=1) if n_boot > 1 else np.full(6, np.nan)
     bp = np.full(6, np.nan)
     if n_boot:
