@@ -7,9 +7,12 @@ Usage::
     python benchmarks/beta.py --n 5000 --f 1000 --skip-scipy --no-permanova
 
 Counts are Dirichlet-multinomial (per-sample gamma-perturbed Dirichlet, depth 10k–100k,
-~70–85 % zeros), generated here. For every metric the script prints wall time (s), peak
-traced memory (MiB, tracemalloc: NumPy allocations), the ratio peer / gutbrain, and the
-largest absolute difference between gutbrain's and the peer's distances.
+~70–85 % zeros), generated here. For every metric the script prints wall time (s; gutbrain:
+median of ``--repeat`` runs, peers: one run), peak traced memory (MiB, tracemalloc: NumPy
+allocations), peak resident-memory growth during the call (MiB, sampled from
+``/proc/self/statm``: also counts numba and BLAS buffers), the ratio peer / gutbrain,
+and the largest absolute difference between gutbrain's and the peer's distances. The
+condensed float64 result alone is ``N(N-1)/2 × 8`` bytes (381 MiB at N=10,000).
 Peers: ``skbio.diversity.beta_diversity`` (braycurtis, jaccard; Aitchison as
 ``beta_diversity("euclidean", skbio clr(X + 1))``) and ``scipy.spatial.distance.pdist``.
 """
@@ -17,6 +20,8 @@ Peers: ``skbio.diversity.beta_diversity`` (braycurtis, jaccard; Aitchison as
 from __future__ import annotations
 
 import argparse
+import os
+import threading
 import time
 import tracemalloc
 import warnings
@@ -36,15 +41,45 @@ def simulate(n: int, f: int, seed: int = 0) -> np.ndarray:
     return rng.multinomial(depth, P).astype(np.float64)
 
 
-def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """Run ``fn`` once: result, wall seconds, peak traced MiB."""
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure(fn: Callable[[], Any]) -> tuple[Any, float, float, float]:
+    """Run ``fn`` once: result, wall seconds, peak traced MiB, peak RSS growth MiB."""
+    base = _rss()
+    peak_rss = [base]
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.005):
+            peak_rss[0] = max(peak_rss[0], _rss())
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
     tracemalloc.start()
     t0 = time.perf_counter()
     out = fn()
     dt = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return out, dt, peak / 2**20
+    done.set()
+    th.join()
+    peak_rss[0] = max(peak_rss[0], _rss())
+    return out, dt, peak / 2**20, (peak_rss[0] - base) / 2**20
+
+
+def measure_median(fn: Callable[[], Any], repeat: int) -> tuple[Any, float, float, float]:
+    """Median wall time of ``repeat`` runs (memory: the largest peaks)."""
+    runs = []
+    out = None
+    for _ in range(max(1, repeat)):
+        out = None
+        out, *stats = measure(fn)
+        runs.append(stats)
+    times = sorted(r[0] for r in runs)
+    return out, times[len(times) // 2], max(r[1] for r in runs), max(r[2] for r in runs)
 
 
 def condensed(obj: Any) -> np.ndarray:
@@ -61,6 +96,8 @@ def main() -> None:
     ap.add_argument("--skip-scipy", action="store_true")
     ap.add_argument("--skip-skbio", action="store_true")
     ap.add_argument("--no-permanova", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="gutbrain runs per metric (median)")
+    ap.add_argument("--metrics", default="braycurtis,jaccard,aitchison")
     args = ap.parse_args()
     n = args.n or (2000 if args.quick else 10_000)
     f = args.f
@@ -72,15 +109,21 @@ def main() -> None:
     from scipy.spatial.distance import pdist
     from skbio.diversity import beta_diversity as sk_beta
     from skbio.stats.composition import clr as sk_clr
+    from threadpoolctl import threadpool_info
 
     import gutbrain.tl as tl
 
+    blas = ", ".join(sorted({f"{i.get('internal_api')} {i.get('architecture', '')} {i['num_threads']} threads"
+                             for i in threadpool_info() if i.get("user_api") == "blas"}))
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, scikit-bio {skbio.__version__}, "
-          f"numba {numba.__version__} ({numba.get_num_threads()} threads)")
+          f"numba {numba.__version__} ({numba.get_num_threads()} threads), BLAS: {blas}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     X = simulate(n, f)
     print(f"N={n} samples × F={f} features, {100 * (X == 0).mean():.1f} % zeros")
-    # warm the compiled kernel (JIT / cache load) outside the timings
+    # warm the compiled kernels (JIT / cache load) outside the timings
     tl.braycurtis(X[:50])
+    tl.jaccard(X[:50])
+    tl.aitchison(X[:50], pseudocount=1.0)
 
     ours = {
         "braycurtis": lambda: tl.braycurtis(X),
@@ -95,17 +138,20 @@ def main() -> None:
             "scipy": lambda: pdist(sk_clr(X + 1.0), "euclidean"),
         },
     }
-    print(f"\n{'metric':<11} {'impl':<9} {'seconds':>9} {'peak MiB':>9} {'ratio':>7} {'max|Δ|':>10}")
-    for metric, fn in ours.items():
-        d_gb, t_gb, m_gb = measure(fn)
-        print(f"{metric:<11} {'gutbrain':<9} {t_gb:9.3f} {m_gb:9.0f} {'1.0':>7} {'':>10}", flush=True)
+    print(f"condensed result: {n * (n - 1) // 2 * 8 / 2**20:.0f} MiB; input: {X.nbytes / 2**20:.0f} MiB")
+    head = f"{'metric':<11} {'impl':<9} {'seconds':>9} {'traced MiB':>10} {'ΔRSS MiB':>9} {'ratio':>7} {'max|Δ|':>10}"
+    print("\n" + head)
+    for metric in args.metrics.split(","):
+        d_gb, t_gb, m_gb, r_gb = measure_median(ours[metric], args.repeat)
+        print(f"{metric:<11} {'gutbrain':<9} {t_gb:9.3f} {m_gb:10.0f} {r_gb:9.0f} {'1.0':>7} {'':>10}", flush=True)
         for name, pf in peers[metric].items():
             if (name == "scipy" and args.skip_scipy) or (name == "skbio" and args.skip_skbio):
                 continue
-            res, t_p, m_p = measure(pf)
-            diff = float(np.max(np.abs(condensed(res) - d_gb)))
+            res, t_p, m_p, r_p = measure(pf)
+            diff = float(np.nanmax(np.abs(condensed(res) - d_gb)))
             del res
-            print(f"{metric:<11} {name:<9} {t_p:9.3f} {m_p:9.0f} {t_p / t_gb:7.1f} {diff:10.2e}", flush=True)
+            print(f"{metric:<11} {name:<9} {t_p:9.3f} {m_p:10.0f} {r_p:9.0f} {t_p / t_gb:7.1f} {diff:10.2e}",
+                  flush=True)
         del d_gb
 
     if args.no_permanova:

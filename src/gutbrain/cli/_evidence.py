@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
     @app.command("evidence", context_settings={"allow_interspersed_args": True})
     @guarded
     def evidence(
-        words: list[str] = typer.Argument(  # noqa: B008
+        words: list[str] = typer.Argument(
             ..., metavar="TAXON | import SOURCE FILE | flag ID | export DIR",
             help="A taxon to look up, or a sub-command: import, flag, export.",
         ),
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         host: str | None = typer.Option(None, "--host", help="human, animal, none or a binomial."),
         as_json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
         reason: str | None = typer.Option(None, "--reason", help="Why a row is disputed (flag)."),
-        kb_dir: Path | None = typer.Option(None, "--kb-dir", help="User evidence directory."),  # noqa: B008
+        kb_dir: Path | None = typer.Option(None, "--kb-dir", help="User evidence directory."),
     ) -> None:
         """Look up the evidence for a taxon, or import / flag / export evidence."""
         from .. import kb as gkb

@@ -15,6 +15,8 @@ __all__ = ["register"]
 _HEALTH = {
     "gmhi": "Gut Microbiome Health Index (Gupta 2020), MetaPhlAn species profiles",
     "gmwi2": "Gut Microbiome Wellness Index 2 (Chang 2024), MetaPhlAn profiles",
+    "health": "gutbrain's sparse genus-level health index (value > 0: healthy-like); "
+    "16S genera or MetaPhlAn",
 }
 
 
@@ -38,6 +40,17 @@ def _index_frame(name: str, adata: Any) -> Any:
             "sample": adata.obs_names, "value": value.to_numpy(),
             "coverage": adata.obs["gmhi_coverage"].to_numpy(),
             "n_matched": adata.obs["gmhi_n_matched"].to_numpy(), "n_species": 50,
+        })
+    if name == "health":
+        import numpy as np
+
+        from ..ml import health_index
+
+        value = health_index(adata)
+        return pd.DataFrame({
+            "sample": adata.obs_names, "value": value.to_numpy(),
+            "coverage": adata.obs["health_index_coverage"].to_numpy(),
+            "class": np.where(value.to_numpy() > 0, "healthy", "non-healthy"),
         })
     if name == "gmwi2":
         from ..tl._gmwi2 import gmwi2

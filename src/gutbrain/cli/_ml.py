@@ -1,4 +1,4 @@
-"""``gutbrain classify``, ``gutbrain health-index`` and ``gutbrain power``."""
+"""``gutbrain classify`` and ``gutbrain power`` (the health index is ``gutbrain index health``)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _read(table: Path, taxonomy: Path | None, metadata: Path | None = None) -> A
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``classify``, ``health-index`` and ``power`` to the gutbrain app."""
+    """Add ``classify`` and ``power`` to the gutbrain app."""
 
     @app.command("classify")
     @guarded
@@ -112,29 +112,6 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{task} ({model}, {res.scheme} CV, {res.params['n_samples']} samples): "
                    f"{head['metric']} = {head['value']:.3f} [{head['ci_low']:.3f}, {head['ci_high']:.3f}]; "
                    f"results in {out}")
-
-    @app.command("health-index")
-    @guarded
-    def health_cmd(
-        table: Path = typer.Argument(..., help="Taxon table (16S with taxonomy, or MetaPhlAn)."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output TSV (one row per sample)."),
-        taxonomy: Path | None = typer.Option(None, "--taxonomy", "-t", help="Feature taxonomy TSV."),
-    ) -> None:
-        """gutbrain's genus-level health index per sample (value > 0: healthy-like)."""
-        import numpy as np
-        import pandas as pd
-
-        from ..ml import health_index
-
-        adata = _read_taxa(table, taxonomy)
-        value = health_index(adata)
-        frame = pd.DataFrame({
-            "sample": adata.obs_names, "value": value.to_numpy(),
-            "coverage": adata.obs["health_index_coverage"].to_numpy(),
-            "class": np.where(value.to_numpy() > 0, "healthy", "non-healthy"),
-        })
-        _write_tsv(frame, out)
-        typer.echo(f"wrote {len(frame)} samples to {out}")
 
     @app.command("power")
     @guarded
