@@ -185,6 +185,76 @@ def test_simulate_cohort_general_use():
         simulate_cohort(t, effects=eff.assign(factor="nope"), covariates=cov)
 
 
+def test_dict_effects_on_a_named_factor_and_the_table_form_agree():
+    t = healthy_gut_template(60)
+    cov = pd.DataFrame({"ppi": [False, True] * 150}, index=[f"s{i}" for i in range(300)])
+    # dict form: level defaults to True for a boolean factor
+    a = simulate_cohort(t, effects={"Streptococcus": 2.0}, factor="ppi", covariates=cov, seed=8)
+    tab = pd.DataFrame({"genus": ["Streptococcus"], "log2_fold_change": [2.0], "factor": ["ppi"],
+                        "level": ["True"]})
+    b = simulate_cohort(t, effects=tab, covariates=cov, seed=8)
+    np.testing.assert_array_equal(_dense(a), _dense(b))
+    assert _log2_ratio(a, "Streptococcus", cov["ppi"].to_numpy()) > 1.0
+    truth = a.uns["simulation"]["truth"]
+    assert truth[["taxon", "factor", "level"]].values.tolist() == [["Streptococcus", "ppi", "True"]]
+    with pytest.raises(gb.GutbrainError, match="not among"):
+        simulate_cohort(t, effects={"Streptococcus": 2.0}, factor="nope", covariates=cov)
+    with pytest.raises(gb.GutbrainError, match="case level"):
+        simulate_cohort(t, effects={"Streptococcus": 2.0}, factor="arm",
+                        covariates=cov.assign(arm=["x", "y", "z"] * 100))
+
+
+def test_confounders_are_associated_with_group_and_shift_taxa():
+    t = healthy_gut_template(60)
+    ad = simulate_cohort(
+        t, n_samples=800, effects={"Roseburia": -1.5}, seed=3,
+        confounders={
+            "opioid": {"prevalence": (0.05, 0.5), "effects": {"Bacteroides": -1.5}},
+            "bmi": {"mean": (25.0, 29.0), "sd": 4.0, "effects": {"Akkermansia": 1.0}},
+        },
+    )
+    obs = ad.obs
+    case = (obs["group"] == "case").to_numpy()
+    assert case.sum() == 400 and list(obs["group"].cat.categories) == ["control", "case"]
+    assert not any(c.startswith("_z_") for c in obs.columns)  # helper columns are dropped
+    # association with the group: opioid prevalence and BMI means as specified (binomial / normal SE)
+    assert obs["opioid"][case].mean() == pytest.approx(0.5, abs=4 * np.sqrt(0.25 / 400))
+    assert obs["opioid"][~case].mean() == pytest.approx(0.05, abs=4 * np.sqrt(0.05 * 0.95 / 400))
+    assert obs["bmi"][case].mean() - obs["bmi"][~case].mean() == pytest.approx(4.0, abs=4 * 4 * np.sqrt(2 / 400))
+    # the confounders shift their taxa within controls, where the group effect is absent
+    opi = obs["opioid"].to_numpy()
+    assert _log2_ratio(ad[~case], "Bacteroides", opi[~case]) < -0.7
+    rel = _dense(ad) / _dense(ad).sum(1, keepdims=True)
+    j = list(ad.var_names).index("Akkermansia")
+    present = ~case & (rel[:, j] > 0)
+    assert spearmanr(obs["bmi"].to_numpy()[present], rel[present, j]).statistic > 0.4
+    # so a naive case/control contrast picks up the confounded taxon
+    assert _log2_ratio(ad, "Bacteroides", case) < -0.3
+    truth = ad.uns["simulation"]["truth"].set_index("taxon")
+    assert truth.loc["Roseburia", ["factor", "level"]].tolist() == ["group", "case"]
+    assert truth.loc["Bacteroides", ["factor", "level"]].tolist() == ["opioid", "True"]
+    assert truth.loc["Akkermansia", ["factor", "level", "scale_by"]].tolist() == ["bmi", "*", "bmi (per SD)"]
+    with pytest.raises(gb.GutbrainError, match="already a covariate"):
+        simulate_cohort(t, covariates=obs[["group", "bmi"]], confounders={"bmi": {"mean": (0, 1)}})
+
+
+def test_demo_cohort_is_one_simulate_cohort_call(monkeypatch):
+    from gutbrain.datasets import _demo
+
+    calls = []
+    real = _demo.simulate_cohort
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_demo, "simulate_cohort", spy)
+    ad = gb.datasets.demo_cohort(seed=2, n_samples=40, n_genera=50)
+    assert len(calls) == 1 and calls[0]["reader"] == "demo_cohort"
+    assert "simulation" not in ad.uns  # truth lives in uns["demo"]
+    np.testing.assert_array_equal(_dense(ad), _dense(gb.datasets.demo_cohort(seed=2, n_samples=40, n_genera=50)))
+
+
 def test_h5ad_round_trip(demo, tmp_path):
     path = tmp_path / "demo.h5ad"
     demo.write_h5ad(path)

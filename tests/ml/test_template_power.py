@@ -9,7 +9,7 @@ from scipy.stats import mannwhitneyu
 from statsmodels.stats.multitest import multipletests
 
 import gutbrain as gb
-from gutbrain.datasets import fit_template, healthy_gut_template, simulate_cohort, simulate_planted
+from gutbrain.datasets import fit_template, healthy_gut_template, simulate_cohort
 from gutbrain.tl import power_analysis
 
 
@@ -25,7 +25,7 @@ def test_fit_template_recovers_precision_and_depth(theta):
     m = tpl.set_index("genus").loc[fit["genus"], "mean_relative_abundance"].to_numpy()
     assert np.corrcoef(np.log(m), np.log(fit["mean_relative_abundance"]))[0, 1] > 0.9
     # round trip: tables simulated from the fit reproduce the observed prevalences
-    ad2 = simulate_planted(fit, n_samples=250, seed=5)
+    ad2 = simulate_cohort(fit, n_samples=250, case_fraction=0.5, seed=5)
     fit2 = fit_template(ad2, rank=None).set_index("genus")
     diff = fit2["observed_prevalence"].reindex(fit["genus"]).fillna(0).to_numpy() - fit["observed_prevalence"].to_numpy()
     assert np.abs(diff).max() < 0.15
@@ -38,10 +38,10 @@ def test_fit_template_needs_counts():
         fit_template(ad, rank=None)
 
 
-def test_simulate_planted_records_truth_and_shifts_taxon():
+def test_simulate_cohort_dict_effects_record_truth_and_shift_taxon():
     tpl = healthy_gut_template(80)
-    ad = simulate_planted(tpl, n_samples=400, effects={"Faecalibacterium": -2.0},
-                          confounders={"abx": {"prevalence": (0.1, 0.6), "effects": {"Bacteroides": -1.0}}}, seed=1)
+    ad = simulate_cohort(tpl, n_samples=400, effects={"Faecalibacterium": -2.0},
+                         confounders={"abx": {"prevalence": (0.1, 0.6), "effects": {"Bacteroides": -1.0}}}, seed=1)
     truth = ad.uns["simulation"]["truth"]
     assert set(truth["taxon"]) == {"Faecalibacterium", "Bacteroides"}
     X = np.asarray(ad.X.toarray() if hasattr(ad.X, "toarray") else ad.X)
@@ -84,3 +84,48 @@ def test_power_with_diff_abundance_methods_and_consensus():
     s = summ.set_index("method")
     assert s.loc["consensus", "mean_calls"] <= max(s.loc["maaslin2", "mean_calls"], s.loc["wilcoxon", "mean_calls"])
     assert s.loc["maaslin2", "power"] > 0.25
+
+
+def _two_dispersion_template(k=40, seed=0):
+    rng = np.random.default_rng(seed)
+    w = np.exp(rng.normal(0, 1, k))
+    rho = np.where(np.arange(k) % 2 == 0, 0.01, 0.15)
+    return pd.DataFrame({"genus": [f"t{i}" for i in range(k)], "mean_relative_abundance": w / w.sum(),
+                         "prevalence": 1.0, "dispersion": rho}), rho
+
+
+def test_per_taxon_dispersion_is_simulated_and_recovered():
+    tpl, rho = _two_dispersion_template()
+    kw = dict(n_samples=300, depth_median=50000, depth_sigma=0.3, precision=30.0, seed=2)
+    fit = fit_template(simulate_cohort(tpl, **kw), rank=None).set_index("genus").loc[tpl["genus"]]
+    r = fit["dispersion"].to_numpy()
+    # method-of-moments estimates of each taxon's ρ_j (Mosimann 1962) recover the planted values
+    assert np.median(r[rho == 0.01]) == pytest.approx(0.01, rel=0.4)
+    assert np.median(r[rho == 0.15]) == pytest.approx(0.15, rel=0.4)
+    assert (r[rho == 0.15].min() > r[rho == 0.01].max())
+    # switched off: one Dirichlet precision θ = 30 → every ρ_j ≈ 1/(1 + θ)
+    flat = fit_template(simulate_cohort(tpl, per_taxon_dispersion=False, **kw), rank=None)["dispersion"]
+    assert np.median(flat) == pytest.approx(1 / 31, rel=0.2)
+    assert flat.max() / flat.min() < 2.0
+
+
+def test_fit_template_is_directly_a_simulate_cohort_template():
+    tpl, _ = _two_dispersion_template()
+    real = simulate_cohort(tpl, n_samples=200, depth_median=20000, depth_sigma=0.4, precision=30.0, seed=3)
+    fit = fit_template(real, rank=None)
+    cols = list(healthy_gut_template(50).columns)
+    assert list(fit.columns[: len(cols)]) == cols
+    assert not fit["synthetic_name"].any() and fit["source"].str.contains("200 samples").all()
+    sim = simulate_cohort(fit, n_samples=200, effects={"t0": 1.5}, seed=4)
+    p = sim.uns["gutbrain"]["params"]
+    # the fitted precision and library sizes are picked up from attrs without template_params
+    assert p["precision"] == pytest.approx(fit.attrs["precision"])
+    assert p["depth_median"] == pytest.approx(fit.attrs["depth_median"])
+    assert sim.uns["simulation"]["params"]["per_taxon_dispersion"] is True
+    assert np.median(sim.obs["true_depth"]) == pytest.approx(fit.attrs["depth_median"], rel=0.1)
+    # round trip: the refit keeps the taxa's dispersion ranking
+    refit = fit_template(sim[sim.obs["group"] == "control"].copy(), rank=None).set_index("genus")
+    a = fit.set_index("genus")["dispersion"]
+    b = refit["dispersion"].reindex(a.index)
+    ok = a.notna() & b.notna()
+    assert pd.Series(a[ok]).corr(pd.Series(b[ok]), method="spearman") > 0.6

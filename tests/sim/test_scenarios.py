@@ -108,7 +108,7 @@ def test_scenario_file_roundtrip(tmp_path):
     res = sim.run_scenario(str(p), n=6)
     assert res.draws["two_doses"].shape == (6, 25, 2)
     p.write_text("t_end: [oops")
-    with pytest.raises(GutbrainError, match="sc.yaml"):
+    with pytest.raises(GutbrainError, match=r"sc\.yaml"):
         sim.read_scenario(p)
 
 

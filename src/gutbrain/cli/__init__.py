@@ -37,6 +37,7 @@ _COMMAND_MODULES: list[str] = [
     "gutbrain.cli._da",
     "gutbrain.cli._simulate",
     "gutbrain.cli._ml",
+    "gutbrain.cli._web",
 ]
 
 

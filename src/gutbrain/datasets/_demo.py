@@ -9,6 +9,13 @@ The simulator draws, for each sample *i* and genus *j*:
    mean near ``π``), ``θ`` the Dirichlet precision and ``L`` the planted log2 fold changes;
 3. counts ``x_i ~ Multinomial(N_i, p_i)`` with library size ``N_i ~ LogNormal(log median, σ)``.
 
+With a template fitted to a real table (:func:`gutbrain.datasets.fit_template`) each taxon
+keeps its own overdispersion: step 2 becomes normalised independent gammas
+``g_ij ~ Gamma(θ_j π_j / prevalence_j · 2^{L_ij} · z_ij, scale 1/θ_j)``, ``p_i = g_i / Σ_j g_ij``
+with ``θ_j = 1/ρ_j − 1`` (ρ_j: the taxon's fitted intra-class correlation), which reduces to
+the Dirichlet when all θ_j are equal.  Before step 1 the simulator can draw a case/control
+column and confounders (covariates associated with the group that also shift taxa).
+
 All draws are vectorised over samples × genera.  Fold changes act on the Dirichlet
 parameters, so the realised ratio of mean proportions is attenuated by closure (other
 genera change too) and by per-sample scaling; in the demo a planted −1 (log2) is realised
@@ -159,14 +166,27 @@ def healthy_gut_template(n_genera: int = 300) -> pd.DataFrame:
 
 
 def _dm_counts(
-    rng: np.random.Generator, alpha: np.ndarray, depth: np.ndarray
+    rng: np.random.Generator,
+    alpha: np.ndarray,
+    depth: np.ndarray,
+    theta: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dirichlet-multinomial draws: rows of ``alpha`` (samples × features) and depths."""
+    """Dirichlet-multinomial draws: rows of ``alpha`` (samples × features) and depths.
+
+    With ``theta`` (one precision per feature) the gamma draws are rescaled by ``1/θ_j``
+    before closure (normalised independent gammas: per-taxon overdispersion); without it
+    the draw is the ordinary Dirichlet.
+    """
     g = rng.standard_gamma(alpha)
+    if theta is not None:
+        g = g / theta[None, :]
     total = g.sum(axis=1, keepdims=True)
     p = g / np.where(total > 0, total, 1.0)
     counts = rng.multinomial(depth.astype(np.int64), p)
     return counts, p
+
+
+_ALL_LEVELS = ("*", "")
 
 
 def _effect_matrix(
@@ -178,7 +198,11 @@ def _effect_matrix(
     neutral: float,
     tail_mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per-sample × per-genus effect values (log2 fold changes add; multipliers multiply)."""
+    """Per-sample × per-genus effect values (log2 fold changes add; multipliers multiply).
+
+    ``level == "*"`` applies the effect to every sample (scaled by ``scale_by``: effects
+    of continuous covariates).
+    """
     n, p = obs.shape[0], len(genera)
     out = np.full((n, p), neutral, dtype=np.float64)
     if effects is None or len(effects) == 0:
@@ -192,8 +216,19 @@ def _effect_matrix(
                 f"which is not among {list(obs.columns)}",
                 fix="add the covariate or drop the effect",
             )
-        mask = obs[factor].astype(str).to_numpy() == str(rec["level"])
-        scale_by = str(rec.get("scale_by", "") or "")
+        level = str(rec["level"])
+        if level in _ALL_LEVELS:
+            mask = np.ones(n, dtype=bool)
+        else:
+            mask = obs[factor].astype(str).to_numpy() == level
+        scale_by = rec.get("scale_by", "")
+        scale_by = "" if scale_by is None or (isinstance(scale_by, float) and np.isnan(scale_by)) else str(scale_by)
+        if scale_by and scale_by not in obs.columns:
+            raise DataValueError(
+                f"effect on {rec.get('genus', 'richness')!r} is scaled by {scale_by!r}, which is not "
+                f"among {list(obs.columns)}",
+                fix="add the covariate or leave scale_by empty",
+            )
         scale = (
             obs[scale_by].to_numpy(dtype=np.float64) if scale_by else np.ones(n, dtype=np.float64)
         )
@@ -205,7 +240,7 @@ def _effect_matrix(
             if not cols.any():
                 raise DataValueError(
                     f"effect names genus {target!r}, which is not in the template",
-                    fix="use a genus of the template",
+                    fix="use a genus of the template (its 'genus' column)",
                 )
         if cols is None:
             cols = np.asarray(tail_mask, dtype=bool)
@@ -217,47 +252,206 @@ def _effect_matrix(
     return out
 
 
+#: Levels of a case/control column drawn by :func:`simulate_cohort`.
+GROUP_LEVELS = ("control", "case")
+#: Per-taxon intra-class correlation ρ_j of a fitted template is clipped to this range
+#: before use (θ_j = 1/ρ_j − 1 between 0.11 and 9,999): moment estimates of rare taxa are noisy.
+DISPERSION_RANGE = (1e-4, 0.9)
+
+
+def _case_level(col: pd.Series, name: str) -> str:
+    """The 'case' level of a factor: last category, ``True`` for booleans, or ``case``."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = [str(c) for c in col.cat.categories]
+        if cats:
+            return cats[-1]
+    if col.dtype == bool:
+        return "True"
+    vals = {str(v) for v in col.dropna()}
+    if vals <= {"True", "False"}:
+        return "True"
+    if GROUP_LEVELS[1] in vals:
+        return GROUP_LEVELS[1]
+    raise DataValueError(
+        f"cannot tell which level of {name!r} is the case level (values {sorted(vals)[:6]})",
+        fix="make the column categorical with the case level last, or pass level=",
+    )
+
+
+def _effect_frame(effects: pd.DataFrame | Mapping[str, float] | None, factor: str, level: str | None,
+                  obs: pd.DataFrame) -> pd.DataFrame | None:
+    """Normalise the effects argument to the DataFrame form."""
+    if effects is None:
+        return None
+    if isinstance(effects, pd.DataFrame):
+        missing = {"genus", "log2_fold_change", "factor", "level"} - set(effects.columns)
+        if missing:
+            raise DataValueError(
+                f"effects table lacks columns {sorted(missing)}",
+                fix="give columns genus, log2_fold_change, factor, level[, scale_by] or a dict {taxon: log2fc}",
+            )
+        return effects
+    if not isinstance(effects, Mapping):
+        raise DataValueError(f"effects must be a DataFrame or a dict, got {type(effects).__name__}",
+                             fix="pass {taxon: log2 fold change}")
+    if factor not in obs.columns:
+        raise DataValueError(f"effects apply to {factor!r}, which is not among {list(obs.columns)}",
+                             fix="add the column to covariates or pass factor=")
+    lev = level if level is not None else _case_level(obs[factor], factor)
+    rows = [{"genus": str(t), "log2_fold_change": float(v), "factor": factor, "level": str(lev), "scale_by": ""}
+            for t, v in effects.items()]
+    return pd.DataFrame(rows, columns=["genus", "log2_fold_change", "factor", "level", "scale_by"])
+
+
+def _draw_design(
+    rng: np.random.Generator,
+    obs: pd.DataFrame,
+    *,
+    group: str,
+    case_fraction: float | None,
+    need_group: bool,
+    confounders: Mapping[str, Mapping[str, Any]] | None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
+    """Draw the case/control column (when absent) and confounders associated with it.
+
+    Returns the covariates, the confounders' effect rows and hidden helper columns.
+    """
+    n = len(obs)
+    obs = obs.copy()
+    if group not in obs.columns and (need_group or case_fraction is not None or confounders):
+        frac = 0.5 if case_fraction is None else float(case_fraction)
+        if not 0 < frac < 1:
+            raise DataValueError(f"case_fraction={frac} is outside (0, 1)", fix="use e.g. 0.5")
+        is_case = np.zeros(n, dtype=bool)
+        is_case[rng.permutation(n)[: round(n * frac)]] = True
+        obs[group] = pd.Categorical(np.where(is_case, GROUP_LEVELS[1], GROUP_LEVELS[0]),
+                                    categories=list(GROUP_LEVELS))
+    rows: list[dict[str, Any]] = []
+    hidden: list[str] = []
+    if not confounders:
+        return obs, rows, hidden
+    is_case = obs[group].astype(str).to_numpy() == _case_level(obs[group], group)
+    for name, spec in confounders.items():
+        if name in obs.columns:
+            raise DataValueError(f"confounder {name!r} is already a covariate column",
+                                 fix="rename the confounder or drop the column")
+        eff = dict(spec.get("effects", {}))
+        if "mean" in spec:  # continuous: N(mean_control | mean_case, sd); effects per SD
+            m0, m1 = spec["mean"]
+            sd = float(spec.get("sd", 1.0))
+            if sd <= 0:
+                raise DataValueError(f"confounder {name!r} has sd={sd}", fix="give a positive sd")
+            vals = rng.normal(np.where(is_case, float(m1), float(m0)), sd)
+            obs[name] = vals
+            z = f"_z_{name}"
+            obs[z] = (vals - vals.mean()) / sd
+            hidden.append(z)
+            rows += [{"genus": str(t), "log2_fold_change": float(v), "factor": name, "level": "*",
+                      "scale_by": z} for t, v in eff.items()]
+        else:  # binary: more frequent in cases
+            p0, p1 = spec.get("prevalence", (0.1, 0.4))
+            obs[name] = rng.random(n) < np.where(is_case, float(p1), float(p0))
+            rows += [{"genus": str(t), "log2_fold_change": float(v), "factor": name, "level": "True",
+                      "scale_by": ""} for t, v in eff.items()]
+    return obs, rows, hidden
+
+
+def _template_theta(template: pd.DataFrame, precision: float) -> np.ndarray | None:
+    """Per-taxon precision θ_j = 1/ρ_j − 1 from a ``dispersion`` column (NaN: template θ)."""
+    if "dispersion" not in template.columns:
+        return None
+    rho = pd.to_numeric(template["dispersion"], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(rho).any():
+        return None
+    rho = np.where(np.isfinite(rho), np.clip(rho, *DISPERSION_RANGE), 1.0 / (1.0 + precision))
+    return 1.0 / rho - 1.0
+
+
 def simulate_cohort(
     template: pd.DataFrame,
     *,
     n_samples: int | None = None,
-    effects: pd.DataFrame | None = None,
+    effects: pd.DataFrame | Mapping[str, float] | None = None,
     covariates: pd.DataFrame | None = None,
+    confounders: Mapping[str, Mapping[str, Any]] | None = None,
     richness_effects: pd.DataFrame | None = None,
-    precision: float = DEMO_PRECISION,
-    depth_median: float = DEMO_DEPTH_MEDIAN,
-    depth_sigma: float = DEMO_DEPTH_SIGMA,
+    group: str = "group",
+    case_fraction: float | None = None,
+    factor: str | None = None,
+    level: str | None = None,
+    precision: float | None = None,
+    depth_median: float | None = None,
+    depth_sigma: float | None = None,
+    per_taxon_dispersion: bool = True,
     n_low_depth: int = 0,
     seed: int | np.random.Generator = 0,
+    key_added: str | None = "simulation",
     reader: str = "simulate_cohort",
     params: Mapping[str, Any] | None = None,
 ) -> AnnData:
-    """Simulate a genus count table with a zero-inflated Dirichlet-multinomial model.
+    """Simulate a genus count table with planted effects (zero-inflated Dirichlet-multinomial).
+
+    The one cohort simulator of gutbrain: :func:`demo_cohort` is one call of it, and
+    :func:`gutbrain.tl.power_analysis` calls it for every replicate.
 
     Parameters
     ----------
     template
-        One row per genus: ``genus``, rank columns ``domain`` … ``family``,
-        ``mean_relative_abundance`` and ``prevalence`` (see :func:`healthy_gut_template`).
+        One row per taxon: ``genus`` (the taxon name), rank columns ``domain`` …
+        ``family`` (optional), ``mean_relative_abundance``, ``prevalence`` and optionally
+        ``dispersion`` (per-taxon intra-class correlation ρ_j).  Either
+        :func:`healthy_gut_template` or :func:`gutbrain.datasets.fit_template` on a real
+        table; a fitted template's ``attrs`` supply ``precision``, ``depth_median`` and
+        ``depth_sigma`` unless given here.
     n_samples
         Number of samples (defaults to ``len(covariates)``).
     effects
-        Planted abundance effects: ``genus, log2_fold_change, factor, level[, scale_by]``;
-        samples with ``covariates[factor] == level`` get ``log2_fold_change × covariates[scale_by]``
-        (or × 1) added to the genus' log2 Dirichlet parameter.
+        Planted abundance effects, either a table ``genus, log2_fold_change, factor,
+        level[, scale_by]`` — samples with ``covariates[factor] == level`` (every sample
+        when ``level == "*"``) get ``log2_fold_change × covariates[scale_by]`` (or × 1)
+        added to the taxon's log2 Dirichlet parameter — or a dict ``{taxon: log2fc}``
+        applied to ``factor`` (default ``group``) at ``level`` (default the case level:
+        the last category, ``True`` for a boolean column, or ``"case"``).
     covariates
-        Sample metadata (one row per sample; its index gives the sample ids).
+        Sample metadata (one row per sample; its index gives the sample ids).  Columns
+        without effects are carried along unchanged.
+    confounders
+        ``{name: spec}``: a covariate drawn in association with the case/control column
+        that also shifts taxa, so a naive ``~ group`` test picks those taxa up unless
+        ``name`` is adjusted for.  Binary: ``{"prevalence": (in_controls, in_cases),
+        "effects": {taxon: log2fc}}`` (effects apply where ``obs[name]`` is true).
+        Continuous: ``{"mean": (in_controls, in_cases), "sd": s, "effects": {taxon:
+        log2fc per SD}}``.
     richness_effects
         ``factor, level, prevalence_multiplier[, scale_by]``: multiplies the presence
-        probability of the synthetic/rare tail (genera with prevalence < 0.65).
+        probability of the rare tail (taxa with prevalence < 0.65).
+    group
+        Case/control column.  When it is not among the covariates and a design is needed
+        (dict effects on it, confounders, or ``case_fraction``), it is drawn: a random
+        ``round(n × case_fraction)`` samples are ``"case"``, the rest ``"control"``
+        (categorical, control first).
+    case_fraction
+        Share of cases of a drawn ``group`` (default 0.5).
+    factor, level
+        Target of dict ``effects`` (default ``group`` and its case level).
     precision
-        Dirichlet precision θ (larger: less between-sample variation).
+        Dirichlet precision θ (larger: less between-sample variation); default the
+        template's ``attrs["precision"]``, else 40.
     depth_median, depth_sigma
-        Library sizes ~ LogNormal(log(depth_median), depth_sigma).
+        Library sizes ~ LogNormal(log(depth_median), depth_sigma); defaults from the
+        template's ``attrs``, else 30,000 reads and σ = 0.5.
+    per_taxon_dispersion
+        Use the template's ``dispersion`` column when present: the gamma variates behind
+        the Dirichlet get per-taxon shapes ``θ_j α_ij`` and scales ``1/θ_j``
+        (θ_j = 1/ρ_j − 1, ρ_j clipped to :data:`DISPERSION_RANGE`, missing ρ_j → θ), so each
+        taxon keeps its own between-sample variance.  Without the column (or ``False``)
+        the draw is the ordinary Dirichlet with precision θ.
     n_low_depth
         Number of samples (chosen at random) given a failed-library depth of 300–900 reads.
     seed
         Random seed or Generator.
+    key_added
+        ``uns`` key of the record of the planted truth (``None``: not written).
     reader, params
         Provenance recorded in ``uns["gutbrain"]``.
 
@@ -265,24 +459,42 @@ def simulate_cohort(
     -------
     AnnData
         Counts in ``X`` (unit ``counts``), genus-level ``var`` rank columns, ``obs`` =
-        covariates plus ``true_depth``; ``uns["gutbrain"]["synthetic"] = True``.
+        covariates (plus drawn group and confounders) and ``true_depth``;
+        ``uns["gutbrain"]["synthetic"] = True``; ``uns[key_added]``: ``params`` and
+        ``truth`` (``taxon, log2_fold_change, factor, level, scale_by`` of every planted
+        abundance effect).
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> tpl = gb.datasets.healthy_gut_template(60)
+    >>> ad = gb.datasets.simulate_cohort(tpl, n_samples=40, effects={"Faecalibacterium": -1.0}, seed=1)
+    >>> ad.obs["group"].value_counts().to_dict()
+    {'control': 20, 'case': 20}
     """
     required = {"genus", "mean_relative_abundance", "prevalence"}
     missing = required - set(template.columns)
     if missing:
         raise DataValueError(
-            f"template lacks columns {sorted(missing)}", fix="use gb.datasets.healthy_gut_template()"
+            f"template lacks columns {sorted(missing)}",
+            fix="use gb.datasets.healthy_gut_template() or gb.datasets.fit_template(adata)",
         )
     if covariates is None:
         if n_samples is None:
             raise DataValueError("give n_samples or covariates", fix="pass n_samples=")
+        if n_samples < 1:
+            raise DataValueError(f"n_samples must be positive, got {n_samples}", fix="pass n_samples >= 1")
         covariates = pd.DataFrame(index=[f"sim_{i + 1:04d}" for i in range(n_samples)])
     n = len(covariates) if n_samples is None else int(n_samples)
     if n != len(covariates):
         raise DataValueError(
             f"n_samples={n} but covariates has {len(covariates)} rows", fix="make them agree"
         )
-    if precision <= 0 or depth_median <= 0 or depth_sigma < 0:
+    attrs = template.attrs
+    precision = float(attrs.get("precision", DEMO_PRECISION)) if precision is None else float(precision)
+    depth_median = float(attrs.get("depth_median", DEMO_DEPTH_MEDIAN)) if depth_median is None else float(depth_median)
+    depth_sigma = float(attrs.get("depth_sigma", DEMO_DEPTH_SIGMA)) if depth_sigma is None else float(depth_sigma)
+    if not precision > 0 or not depth_median > 0 or not depth_sigma >= 0:
         raise DataValueError(
             "precision and depth_median must be positive and depth_sigma non-negative",
             fix="check the simulator parameters",
@@ -293,7 +505,20 @@ def simulate_cohort(
     pi = pi / pi.sum()
     prev = np.clip(template["prevalence"].to_numpy(dtype=np.float64), 1e-6, 1.0)
 
-    lfc = _effect_matrix(effects, covariates, genera, value="log2_fold_change", neutral=0.0)
+    target = group if factor is None else factor
+    dict_effects = effects is not None and not isinstance(effects, pd.DataFrame)
+    covariates, conf_rows, hidden = _draw_design(
+        rng, covariates, group=group, case_fraction=case_fraction,
+        need_group=dict_effects and target == group, confounders=confounders,
+    )
+    eff = _effect_frame(effects, target, level, covariates)
+    if conf_rows:
+        conf = pd.DataFrame(conf_rows)
+        eff = conf if eff is None or not len(eff) else pd.concat([eff, conf], ignore_index=True)
+    if eff is not None and len(eff) and "scale_by" in eff.columns:
+        eff = eff.assign(scale_by=eff["scale_by"].fillna("").astype(str))
+
+    lfc = _effect_matrix(eff, covariates, genera, value="log2_fold_change", neutral=0.0)
     if richness_effects is not None and len(richness_effects):
         rich = richness_effects.copy()
         rich["genus"] = "<tail>"
@@ -308,15 +533,17 @@ def simulate_cohort(
     else:
         mult = np.ones_like(lfc)
 
+    theta = _template_theta(template, precision) if per_taxon_dispersion else None
     present = rng.random(lfc.shape) < np.clip(prev[None, :] * mult, 0.0, 1.0)
     present[:, int(np.argmax(prev * pi))] = True  # every sample keeps its core genus
-    alpha = precision * (pi / prev)[None, :] * np.exp2(lfc) * present
+    base = (pi / prev) * (precision if theta is None else theta)
+    alpha = base[None, :] * np.exp2(lfc) * present
     depth = np.rint(rng.lognormal(np.log(depth_median), depth_sigma, size=n)).astype(np.int64)
     if n_low_depth:
         low = rng.choice(n, size=min(n_low_depth, n), replace=False)
         depth[low] = rng.integers(300, 900, size=low.size)
     depth = np.maximum(depth, 1)
-    counts, _ = _dm_counts(rng, alpha, depth)
+    counts, _ = _dm_counts(rng, alpha, depth, theta)
 
     var = template.set_index("genus", drop=False)
     var_df = pd.DataFrame(index=genera)
@@ -326,7 +553,7 @@ def simulate_cohort(
     var_df["taxonomy"] = _lineages(var_df, prefixes)
     if "synthetic_name" in template.columns:
         var_df["synthetic_name"] = template["synthetic_name"].astype(bool).to_numpy()
-    obs = covariates.copy()
+    obs = covariates.drop(columns=hidden)
     obs["true_depth"] = depth
     p = dict(params or {})
     p.update(
@@ -337,9 +564,11 @@ def simulate_cohort(
             "n_low_depth": int(n_low_depth),
         }
     )
+    if theta is not None:
+        p["per_taxon_dispersion"] = True
     if not isinstance(seed, np.random.Generator):
         p["seed"] = int(seed)
-    return new_adata(
+    adata = new_adata(
         counts,
         obs_names=obs.index,
         var_names=genera,
@@ -350,6 +579,31 @@ def simulate_cohort(
         params=p,
         synthetic=True,
     )
+    if key_added is not None:
+        cols = ["genus", "log2_fold_change", "factor", "level", "scale_by"]
+        truth = (pd.DataFrame(columns=cols) if eff is None else eff.reindex(columns=cols).fillna({"scale_by": ""}))
+        truth = truth.assign(scale_by=truth["scale_by"].astype(str).str.replace(r"^_z_(.*)$", r"\1 (per SD)",
+                                                                                 regex=True))
+        truth = truth.rename(columns={"genus": "taxon"}).astype(
+            {"taxon": str, "factor": str, "level": str, "log2_fold_change": float}).reset_index(drop=True)
+        record(
+            adata,
+            key_added,
+            params={
+                "n_samples": n,
+                "group": group if group in obs.columns else None,
+                "case_fraction": None if case_fraction is None else float(case_fraction),
+                "confounders": sorted(confounders or {}),
+                "template_rank": str(attrs.get("rank", "")),
+                "per_taxon_dispersion": theta is not None,
+                "precision": float(precision),
+                "depth_median": float(depth_median),
+                "depth_sigma": float(depth_sigma),
+            },
+            random_state=None if isinstance(seed, np.random.Generator) else int(seed),
+            truth=truth,
+        )
+    return adata
 
 
 def _lineages(var_df: pd.DataFrame, prefixes: Mapping[str, str]) -> list[str]:
@@ -487,6 +741,7 @@ def demo_cohort(seed: int = 0, *, n_samples: int = 200, n_genera: int = 300) -> 
         richness_effects=rich,
         n_low_depth=2 if n_samples >= 20 else 0,
         seed=rng_sim,
+        key_added=None,  # the planted truth is recorded in uns["demo"] below
         reader="demo_cohort",
         params=params,
     )

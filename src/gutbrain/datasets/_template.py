@@ -1,10 +1,11 @@
-"""Fit a simulation template to a real count table, and simulate planted-truth cohorts from it.
+"""Fit a simulation template to a real count table.
 
 :func:`fit_template` estimates, per taxon, prevalence, mean relative abundance and
-Dirichlet-multinomial overdispersion, plus the library-size distribution; the result plugs
-into :func:`gutbrain.datasets.simulate_cohort` (zero-inflated Dirichlet-multinomial).
-:func:`simulate_planted` adds a case/control design, planted log2 fold changes on chosen
-taxa and optional confounders with their own taxon effects, and records the truth.
+Dirichlet-multinomial overdispersion, plus the library-size distribution.  Its output has
+the columns of :func:`gutbrain.datasets.healthy_gut_template` (plus ``dispersion``,
+``observed_prevalence``, ``n_present``) and plugs directly into
+:func:`gutbrain.datasets.simulate_cohort` — the one simulator — which then uses each
+taxon's own dispersion and the fitted precision and library sizes (``attrs``).
 
 Overdispersion (method of moments, among samples where a taxon is present): with observed
 proportions ``p̂_ij = x_ij / N_i`` and conditional mean ``m_j``,
@@ -16,18 +17,17 @@ precision ``θ`` comes from the abundance-weighted median ``ρ_j``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core import RANKS, get_matrix, get_unit, record
+from .._core import RANKS, get_matrix, get_unit
 from .._errors import DataValueError, UnitError
-from .._utils import check_random_state
+from ._demo import DISPERSION_RANGE
 
-__all__ = ["fit_template", "simulate_planted", "template_params"]
+__all__ = ["fit_template", "template_params"]
 
 _MIN_PRESENT = 5
 
@@ -47,12 +47,16 @@ def fit_template(adata: AnnData, *, rank: str | None = "genus", layer: str | Non
     Returns
     -------
     pandas.DataFrame
-        One row per taxon: ``genus`` (the taxon name; the simulator's identifier column),
-        rank columns ``domain`` … ``family`` when known, ``mean_relative_abundance`` (sums
-        to 1), ``prevalence``, ``dispersion`` (ρ_j, NaN when present in < 5 samples) and
+        The columns of :func:`gutbrain.datasets.healthy_gut_template` — ``genus`` (the
+        taxon name; the simulator's identifier column), rank columns ``domain`` …
+        ``family`` (empty when unknown), ``mean_relative_abundance`` (sums to 1),
+        ``prevalence`` (latent presence probability whose simulated *observed* prevalence
+        matches the data), ``source``, ``synthetic_name`` (False) — plus
+        ``observed_prevalence``, ``dispersion`` (ρ_j, NaN when present in < 5 samples) and
         ``n_present``.  ``attrs`` holds ``precision`` (θ), ``depth_median``,
         ``depth_sigma`` (log-normal library sizes), ``n_samples`` and ``rank``; see
-        :func:`template_params`.
+        :func:`template_params`.  Pass it as ``template`` to
+        :func:`gutbrain.datasets.simulate_cohort`.
 
     Examples
     --------
@@ -61,6 +65,9 @@ def fit_template(adata: AnnData, *, rank: str | None = "genus", layer: str | Non
     >>> tpl = gb.datasets.fit_template(real, rank=None)
     >>> sorted(tpl.attrs)[:3]
     ['depth_median', 'depth_sigma', 'n_samples']
+    >>> sim = gb.datasets.simulate_cohort(tpl, n_samples=30, effects={tpl["genus"][0]: 1.0}, seed=2)
+    >>> sim.shape == (30, len(tpl))
+    True
     """
     if rank is not None:
         if rank not in RANKS:
@@ -111,7 +118,9 @@ def fit_template(adata: AnnData, *, rank: str | None = "genus", layer: str | Non
     else:
         rho_med = 1.0 / 41.0
     precision = float(1.0 / rho_med - 1.0)
-    latent = _latent_prevalence(prevalence, mean_rel / mean_rel.sum(), precision, depth)
+    # per-taxon precision as the simulator uses it (clipped ρ_j; template θ where ρ_j is unknown)
+    theta = 1.0 / np.where(ok, np.clip(rho, *DISPERSION_RANGE), rho_med) - 1.0
+    latent = _latent_prevalence(prevalence, mean_rel / mean_rel.sum(), theta, depth)
     logd = np.log(depth)
     out = pd.DataFrame({"genus": names})
     var = adata.var.iloc[np.flatnonzero(nz)]
@@ -119,6 +128,8 @@ def fit_template(adata: AnnData, *, rank: str | None = "genus", layer: str | Non
         out[r] = var[r].astype(str).to_numpy() if r in var.columns else ""
     out["mean_relative_abundance"] = mean_rel / mean_rel.sum()
     out["prevalence"] = latent
+    out["source"] = f"fitted by gutbrain.datasets.fit_template to {int(X.shape[0])} samples ({rank or 'features'})"
+    out["synthetic_name"] = False
     out["observed_prevalence"] = prevalence
     out["dispersion"] = rho
     out["n_present"] = n_present
@@ -133,12 +144,12 @@ def fit_template(adata: AnnData, *, rank: str | None = "genus", layer: str | Non
 
 
 def _latent_prevalence(
-    observed: np.ndarray, pi: np.ndarray, precision: float, depth: np.ndarray, n_iter: int = 30
+    observed: np.ndarray, pi: np.ndarray, precision: float | np.ndarray, depth: np.ndarray, n_iter: int = 30
 ) -> np.ndarray:
     """Presence probability whose *observed* prevalence (after sampling zeros) matches the data.
 
-    Under the simulator a present taxon has a Beta(θπ/q, θ - θπ/q) proportion and gives a
-    zero count with probability ``B(α, θ - α + N)/B(α, θ - α)`` at depth ``N``; solve
+    Under the simulator a present taxon has about a Beta(θπ/q, θ - θπ/q) proportion (θ may
+    differ per taxon) and gives a zero count with probability ``B(α, θ - α + N)/B(α, θ - α)`` at depth ``N``; solve
     ``q · (1 - mean_N P0) = observed`` by fixed-point iteration (vectorised over taxa).
     """
     from scipy.special import betaln
@@ -159,99 +170,14 @@ def _latent_prevalence(
 
 
 def template_params(template: pd.DataFrame) -> dict[str, Any]:
-    """Simulator keywords (``precision``, ``depth_median``, ``depth_sigma``) from a fitted template."""
+    """Simulator keywords (``precision``, ``depth_median``, ``depth_sigma``) from a fitted template.
+
+    :func:`gutbrain.datasets.simulate_cohort` already reads these from ``template.attrs``
+    when not given; this returns them, e.g. to report or override them.
+    """
     a = template.attrs
     out: dict[str, Any] = {}
     for k in ("precision", "depth_median", "depth_sigma"):
         if k in a:
             out[k] = float(a[k])
     return out
-
-
-def simulate_planted(
-    template: pd.DataFrame,
-    *,
-    n_samples: int,
-    effects: Mapping[str, float] | None = None,
-    case_fraction: float = 0.5,
-    confounders: Mapping[str, Mapping[str, Any]] | None = None,
-    covariates: pd.DataFrame | None = None,
-    seed: int | np.random.Generator = 0,
-) -> AnnData:
-    """Simulate a case/control cohort with planted taxon effects (and confounders).
-
-    Parameters
-    ----------
-    template
-        From :func:`fit_template` (its ``attrs`` set precision and library sizes) or
-        :func:`gutbrain.datasets.healthy_gut_template`.
-    n_samples
-        Number of samples.
-    effects
-        ``{taxon: log2 fold change}`` applied to cases (``obs["group"] == "case"``).
-    case_fraction
-        Share of cases.
-    confounders
-        ``{name: {"prevalence": (in_controls, in_cases), "effects": {taxon: log2fc}}}``:
-        a binary ``obs[name]``, more frequent in cases, with its own taxon effects, so a
-        naive case/control test picks up those taxa unless ``name`` is adjusted for.
-    covariates
-        Extra sample columns (same length, no effect on taxa).
-    seed
-        Random seed or Generator.
-
-    Returns
-    -------
-    AnnData
-        Counts; ``obs["group"]`` (``control``/``case``), confounder columns;
-        ``uns["simulation"]["truth"]``: ``taxon, log2_fold_change, factor`` for every
-        planted effect; ``uns["gutbrain"]["synthetic"] = True``.
-    """
-    from ._demo import simulate_cohort
-
-    if n_samples < 4:
-        raise DataValueError(f"n_samples must be at least 4, got {n_samples}", fix="pass n_samples >= 4")
-    if not 0 < case_fraction < 1:
-        raise DataValueError(f"case_fraction={case_fraction} is outside (0, 1)", fix="use e.g. 0.5")
-    rng = check_random_state(seed)
-    taxa = set(template["genus"].astype(str))
-    n_case = round(n_samples * case_fraction)
-    is_case = np.zeros(n_samples, dtype=bool)
-    is_case[rng.permutation(n_samples)[:n_case]] = True
-    obs = pd.DataFrame(index=[f"sim{i + 1:05d}" for i in range(n_samples)])
-    obs["group"] = pd.Categorical(np.where(is_case, "case", "control"), categories=["control", "case"])
-    rows: list[dict[str, Any]] = []
-
-    def _add(eff: Mapping[str, float], factor: str, level: str) -> None:
-        for taxon, lfc in eff.items():
-            if str(taxon) not in taxa:
-                raise DataValueError(f"effect names taxon {taxon!r}, which is not in the template",
-                                     fix="use a name from template['genus']")
-            rows.append({"genus": str(taxon), "log2_fold_change": float(lfc), "factor": factor, "level": level})
-
-    _add(effects or {}, "group", "case")
-    for name, spec in (confounders or {}).items():
-        p0, p1 = spec.get("prevalence", (0.1, 0.4))
-        obs[name] = rng.random(n_samples) < np.where(is_case, float(p1), float(p0))
-        _add(spec.get("effects", {}), name, "True")
-    if covariates is not None:
-        if len(covariates) != n_samples:
-            raise DataValueError(f"covariates has {len(covariates)} rows for {n_samples} samples",
-                                 fix="give one row per sample")
-        for c in covariates.columns:
-            obs[c] = covariates[c].to_numpy()
-    eff_df = pd.DataFrame(rows, columns=["genus", "log2_fold_change", "factor", "level"])
-    kw = template_params(template)
-    tpl = template.copy()
-    for r in ("domain", "phylum", "class", "order", "family"):
-        if r not in tpl.columns:
-            tpl[r] = ""
-    adata = simulate_cohort(tpl, effects=eff_df if len(eff_df) else None, covariates=obs, seed=rng,
-                            reader="simulate_planted", **kw)
-    if "true_depth" in adata.obs.columns:
-        adata.obs["true_depth"] = adata.obs["true_depth"].astype(np.int64)
-    truth = eff_df.rename(columns={"genus": "taxon"})
-    record(adata, "simulation", params={"n_samples": n_samples, "case_fraction": case_fraction,
-                                        "template_rank": template.attrs.get("rank", ""), **kw},
-           random_state=None if isinstance(seed, np.random.Generator) else int(seed), truth=truth)
-    return adata

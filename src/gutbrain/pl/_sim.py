@@ -47,6 +47,7 @@ def sim_lps_validation(trajectory: pd.DataFrame, *, validation: pd.DataFrame | N
     panels = [("TNF", "TNF"), ("IL6", "IL6"), ("IL8", "IL8"), ("IL10", "IL10"), (ppt, "PPT_pct")]
     fig, axes = plt.subplots(1, 5, figsize=(16, 3.4))
     markers = {"Copeland 2005": "o", "Janum 2016": "s", "de Goeij 2013": "D"}
+    colours = {"Copeland 2005": "#2166ac", "Janum 2016": "#e08214", "de Goeij 2013": "#762a83"}
     for ax, (col, vkey) in zip(axes, panels):
         ax.plot(t, trajectory[col], color="k", lw=1.6, label=f"model ({dose:g} ng/kg)")
         if abs(dose - 2.0) < 1e-9:
@@ -54,7 +55,7 @@ def sim_lps_validation(trajectory: pd.DataFrame, *, validation: pd.DataFrame | N
             for study, g in sub.groupby("study"):
                 yerr = np.where(g["spread_kind"] == "SE", 2 * g["spread"], np.nan)
                 ax.errorbar(g["time_h"], g["mean"], yerr=np.nan_to_num(yerr), fmt=markers.get(study, "^"),
-                            ms=5, capsize=2, label=str(study), alpha=0.85)
+                            color=colours.get(str(study), "0.3"), ms=5, capsize=2, label=str(study), alpha=0.85)
             acc = sub.dropna(subset=["lo"])
             for _, r in acc.iterrows():
                 ax.vlines(r["time_h"] + 0.08, r["lo"], r["hi"], colors="0.6", lw=3, alpha=0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import _report  # noqa: F401  (registers the "simulation" step and section)
 from ._analysis import METRICS, CalibrationResult, calibrate, sobol
 from ._engine import Event, Experiment, ensemble, lps_challenge, simulate
 from ._model import MODELS, Model, list_models, load_model, to_sbml, validate_sbml
@@ -18,35 +19,33 @@ from ._scenarios import (
 )
 from ._validation import VALIDATION, validation_table
 
-from . import _report  # noqa: E402,F401  (registers the "simulation" step and section)
-
 __all__ = [
     "DISCLAIMER",
     "EVIDENCE",
     "METRICS",
+    "MODELS",
     "SCENARIOS",
     "VALIDATION",
     "CalibrationResult",
-    "Scenario",
-    "ScenarioResult",
-    "calibrate",
-    "get_scenario",
-    "profile_inputs",
-    "read_scenario",
-    "run_scenario",
-    "sobol",
-    "validation_table",
-    "MODELS",
     "Event",
     "Experiment",
     "Model",
+    "Scenario",
+    "ScenarioResult",
+    "calibrate",
     "ensemble",
+    "get_scenario",
     "list_models",
     "load_model",
     "lps_challenge",
+    "profile_inputs",
     "read_parameter_table",
+    "read_scenario",
+    "run_scenario",
     "sample_parameters",
     "simulate",
+    "sobol",
     "to_sbml",
     "validate_sbml",
+    "validation_table",
 ]

@@ -16,7 +16,7 @@ from ._model import Model, load_model
 from ._params import uncertain_parameters, unit_to_values
 from ._scenarios import _with_antibiotic, get_scenario
 
-__all__ = ["CalibrationResult", "METRICS", "calibrate", "sobol"]
+__all__ = ["METRICS", "CalibrationResult", "calibrate", "sobol"]
 
 #: Scalar summaries of a trajectory used as Sobol outputs: name -> (variable, reducer).
 METRICS: dict[str, tuple[str, str]] = {
@@ -251,7 +251,7 @@ def _simulate_at(model: Model, exp: Experiment, times: np.ndarray, values: Mappi
         e = Experiment(float(times[-1]), len(times), exp.events, exp.warmup, exp.parameters)
         return simulate(model, e, parameters=values, outputs=outputs).drop(columns="time").to_numpy()
     step = np.gcd.reduce(np.round(times * 1000).astype(np.int64)) / 1000 or times[-1] / 1000
-    n = int(round(times[-1] / step)) + 1
+    n = round(times[-1] / step) + 1
     e = Experiment(float(times[-1]), n, exp.events, exp.warmup, exp.parameters)
     full = simulate(model, e, parameters=values, outputs=outputs).drop(columns="time").to_numpy()
     idx = np.round(times / step).astype(int)

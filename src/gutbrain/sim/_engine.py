@@ -128,7 +128,7 @@ def lps_challenge(dose: float = 2.0, hours: float = 24.0, *, n_points: int | Non
         raise DataValueError(f"LPS dose must be >= 0 ng/kg, got {dose}", fix="pass --dose >= 0")
     if not (math.isfinite(hours) and hours > 0):
         raise DataValueError(f"hours must be > 0, got {hours}", fix="pass --hours > 0")
-    n = n_points if n_points is not None else int(round(hours * 20)) + 1
+    n = n_points if n_points is not None else round(hours * 20) + 1
     return Experiment(
         t_end=float(hours), n_points=max(n, 2),
         events=(Event(float(at), "PE", float(dose), "add"),),

@@ -29,8 +29,8 @@ __all__ = [
     "PRIORS",
     "read_parameter_table",
     "sample_parameters",
-    "unit_to_values",
     "uncertain_parameters",
+    "unit_to_values",
 ]
 
 #: Evidence levels, strongest first.

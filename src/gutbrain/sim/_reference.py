@@ -139,13 +139,13 @@ def _gut_brain() -> RefModel:
     nf, nl = len(_FERM), len(_LINKS)
 
     def initial(p: Mapping[str, float]) -> np.ndarray:
-        return np.array(_ferm_init(p) + [1.0, 0.0, 0.0] + _core_init(p), dtype=float)
+        return np.array([*_ferm_init(p), 1.0, 0.0, 0.0, *_core_init(p)], dtype=float)
 
     def rhs(t: float, y: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
         yf, yl, yc = y[:nf], y[nf:nf + nl], y[nf + nl:]
         Perm, Tol, MG = yl
         But = yf[7]
-        PE, _MR, MA, TNF, IL6, _IL8, IL10, _PPT = yc
+        _PE, _MR, MA, TNF, IL6, _IL8, IL10, _PPT = yc
         P_target = (p["but_ref"] / (But + 1e-9)) ** p["gamma_bar"]
         PE_in = p["k_PE"] * p["PE_b"] * p["E_lumen"] * Perm
         act_mod = 1 - p["tol_max"] * Tol

@@ -190,7 +190,7 @@ def read_scenario(path: str | os.PathLike[str]) -> Scenario:
 @lru_cache(maxsize=16)
 def _antibiotic_capacity(start: float, days: float, t_end_days: float) -> tuple[tuple[float, float], ...]:
     """Daily Lachnospiraceae fold-change (treated / untreated) in the Stein 2013 gLV (mouse)."""
-    n = int(math.ceil(t_end_days)) + 1
+    n = math.ceil(t_end_days) + 1
     ctrl = simulate("stein2013_glv", Experiment(t_end=float(n - 1), n_points=n),
                     outputs=["lachno"])["lachno"].to_numpy()
     ev = (Event(float(start), "u", 1.0), Event(float(start + days), "u", 0.0))
@@ -282,7 +282,7 @@ class ScenarioResult:
         for label, arr in self.draws.items():
             q = np.nanquantile(arr, qs, axis=0)  # (Q, T, O)
             for j, out in enumerate(self.outputs):
-                df = pd.DataFrame(q[:, :, j].T, columns=[f"q{int(round(x * 100)):02d}" for x in qs])
+                df = pd.DataFrame(q[:, :, j].T, columns=[f"q{round(x * 100):02d}" for x in qs])
                 df.insert(0, "output", out)
                 df.insert(0, "time", self.times)
                 df.insert(0, "label", label)

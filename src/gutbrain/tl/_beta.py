@@ -1,13 +1,15 @@
 """Beta diversity: pairwise distances between samples.
 
 Object-free kernels return the *condensed* ``n(n-1)/2`` float64 vector (SciPy's
-``pdist``/``squareform`` order); memory is that vector plus one block of rows.
+``pdist``/``squareform`` order); memory is that vector plus one block of rows (and,
+for Jaccard and Aitchison, one working copy of the input: 0/1 float32 or CLR).
 
 =====================  ===============================================================
 metric                 definition (peer it equals)
 =====================  ===============================================================
-``braycurtis``         ``Σ|x_i - x_j| / Σ(x_i + x_j)`` — compiled kernel
-                       (``scipy.spatial.distance.pdist(X, "braycurtis")``)
+``braycurtis``         ``Σ|x_i - x_j| / Σ(x_i + x_j)`` — compiled kernel, sparse
+                       (non-zeros only) for integer counts, bit-identical to
+                       ``scipy.spatial.distance.pdist(X, "braycurtis")``
 ``jaccard``            ``1 - |A∩B| / |A∪B|`` on presence — blocked 0/1 matrix products
                        (``pdist(X > 0, "jaccard")``, ``skbio.diversity.beta_diversity``)
 ``aitchison``          Euclidean distance between CLR vectors — one symmetric matrix
@@ -153,7 +155,7 @@ def braycurtis(X: Any) -> np.ndarray:
     )
 
     if sp.issparse(X):
-        C = sp.csr_matrix(X, dtype=np.float64)
+        C = sp.csr_matrix(X, dtype=np.float64, copy=True)  # never touch the caller's matrix
         C.sum_duplicates()  # also sorts the indices
         _check_abundance(C.data)
         n, f = C.shape

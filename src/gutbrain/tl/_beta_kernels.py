@@ -175,6 +175,18 @@ def _csr_from_dense(X):  # pragma: no cover - compiled
     return indptr, indices, data
 
 
+@njit(cache=True, nogil=True)
+def _csr_row_sums(indptr, data):  # pragma: no cover - compiled
+    n = indptr.size - 1
+    S = np.zeros(n)
+    for i in range(n):
+        s = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            s += data[p]
+        S[i] = s
+    return S
+
+
 def dense_to_csr(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR arrays (``indptr`` int64, sorted ``indices`` int32, ``data`` float64) of a dense matrix.
 
@@ -239,9 +251,7 @@ def braycurtis_sparse(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices)
     data = np.ascontiguousarray(data, dtype=np.float64)
-    # row sums; exact for integer data whose total is below 2**53 (the caller's condition)
-    cs = np.concatenate(([0.0], np.cumsum(data)))
-    S = cs[indptr[1:]] - cs[indptr[:-1]]
+    S = _csr_row_sums(indptr, data)
     nb = (n + BC_ROWS - 1) // BC_ROWS
     ti, tj = [], []
     for b in range(nb):

@@ -101,7 +101,7 @@ def power_analysis(
     min_prevalence
         Feature filter of every method.
     confounders
-        Passed to :func:`gutbrain.datasets.simulate_planted` (unadjusted in the tests).
+        Passed to :func:`gutbrain.datasets.simulate_cohort` (unadjusted in the tests).
     seed
         Master seed.
     progress
@@ -115,7 +115,7 @@ def power_analysis(
     replicates
         One row per method × n × replicate (``n_calls, tp, fp, power, fdp``).
     """
-    from ..datasets._template import simulate_planted
+    from ..datasets import simulate_cohort
 
     if effect == 0:
         raise DataValueError("effect must be non-zero", fix="pass e.g. effect=2.0")
@@ -142,8 +142,8 @@ def power_analysis(
         truth = {str(t): float(s * abs(effect)) for t, s in zip(chosen, signs, strict=True)}
         for n_tot in n:
             sim_rng = np.random.default_rng([seed, r, int(n_tot)])
-            adata = simulate_planted(template, n_samples=int(n_tot), effects=truth, confounders=confounders,
-                                     seed=sim_rng)
+            adata = simulate_cohort(template, n_samples=int(n_tot), effects=truth, confounders=confounders,
+                                    case_fraction=0.5, seed=sim_rng)
             per: dict[str, pd.DataFrame] = {}
             for name, method in zip(names, methods, strict=True):
                 per[name] = _run_method(method, adata, min_prevalence)

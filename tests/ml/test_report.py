@@ -1,0 +1,176 @@
+"""``gutbrain run`` integration of gb.ml: the health-index (56) and classifier (75) steps and sections.
+
+The step/section numbers are compared with direct calls of ``gb.ml.classify`` /
+``gb.ml.health_index`` on a copy of the same data, never with hard-coded values.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gutbrain as gb
+from gutbrain import _registry
+from gutbrain.ml import _report as R
+
+CFG = {"group": "group", "seed": 3, "rank": "genus"}
+
+
+@pytest.fixture(scope="module")
+def demo_run():
+    ad = gb.datasets.demo_cohort(seed=0)
+    raw = ad.copy()
+    t0 = time.perf_counter()
+    R.classifier_step(ad, dict(CFG))
+    t_clf = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    R.health_index_step(ad, dict(CFG))
+    t_hi = time.perf_counter() - t0
+    return ad, raw, t_clf, t_hi
+
+
+@pytest.fixture(scope="module")
+def direct(demo_run):
+    _, raw, _, _ = demo_run
+    ad = raw.copy()
+    res = gb.ml.classify(ad, label="group", positive="chronic_pain", model="l1", transform="clr",
+                         cv="repeated", n_splits=5, n_repeats=2, n_boot=R.N_BOOT, rank="genus",
+                         random_state=CFG["seed"])
+    return res
+
+
+def test_registered_at_their_orders():
+    assert _registry.STEPS["classifier"][0] == 75
+    assert _registry.SECTIONS["classifier"][0] == 75
+    assert _registry.STEPS["gutbrain_health_index"][0] == 56
+    assert _registry.SECTIONS["gutbrain_health_index"][0] == 56
+    assert _registry.STEPS["classifier"][1] is R.classifier_step
+
+
+def test_classifier_step_equals_direct_call_and_is_fast(demo_run, direct):
+    ad, _, t_clf, _ = demo_run
+    info = ad.uns["classifier"]
+    pd.testing.assert_frame_equal(pd.DataFrame(info["metrics"]), direct.metrics)
+    pd.testing.assert_frame_equal(pd.DataFrame(info["importances"]), direct.importances)
+    np.testing.assert_array_equal(pd.DataFrame(info["predictions"])["y_score"], direct.predictions["y_score"])
+    p = info["params"]
+    assert (p["model"], p["transform"], p["n_repeats"], p["n_splits"]) == ("l1", "clr", 2, 5)
+    assert p["random_state"] == CFG["seed"] and p["positive"] == "chronic_pain"
+    # the planted demo effects make the groups separable above chance
+    assert direct.metric("auroc") > 0.55
+    assert t_clf < 8.0, f"classifier step took {t_clf:.1f} s (target < 4 s on 200 samples)"
+
+
+def test_classifier_section_reports_the_stored_numbers(demo_run, direct):
+    ad, _, _, _ = demo_run
+    sec = R.classifier_section(ad, {"config": dict(CFG)})
+    assert sec.key == "classifier" and sec.order == 75
+    text = " ".join(sec.paragraphs)
+    m = direct.metrics.set_index("metric")
+    for name in ("auroc", "auprc"):
+        row = m.loc[name]
+        assert f"{row['value']:.3f} (95 % CI {row['ci_low']:.3f}–{row['ci_high']:.3f}" in text
+    assert "leakage-safe" in text and "inside every training fold" in text
+    perf = dict(sec.tables)["Cross-validated performance"].set_index("metric")
+    assert perf.loc["auroc", "value"] == m.loc["auroc", "value"]
+    assert perf.loc["auprc", "ci_low"] == m.loc["auprc", "ci_low"]
+    _caption, top = next(t for t in sec.tables if t[0].startswith("Top"))
+    exp = direct.importances.head(R.N_TOP)
+    assert top["feature"].tolist() == exp["feature"].tolist()
+    np.testing.assert_array_equal(top["mean_coefficient"], exp["importance"])
+    assert (top["direction"].str.startswith("higher") == (exp["importance"] > 0)).all()
+    assert len(sec.figures) == 1 and sec.figures[0].svg and "<svg" in sec.figures[0].svg
+
+
+def test_health_index_step_and_section_equal_direct_call(demo_run):
+    ad, raw, _, t_hi = demo_run
+    ref = raw.copy()
+    direct = gb.ml.health_index(ref)
+    np.testing.assert_array_equal(ad.obs["health_index"].to_numpy(), direct.to_numpy())
+    sec = R.health_index_section(ad, {"config": dict(CFG)})
+    assert sec.order == 56
+    tabs = dict(sec.tables)
+    by = next(v for k, v in tabs.items() if k.startswith("Health index by")).set_index("group")
+    g = ref.obs.groupby("group", observed=True)["health_index"]
+    for lev in ("control", "chronic_pain"):
+        assert by.loc[lev, "median"] == pytest.approx(g.median()[lev], rel=1e-12)
+        assert by.loc[lev, "healthy_like"] == pytest.approx((ref.obs.loc[ref.obs["group"] == lev,
+                                                                         "health_index"] > 0).mean())
+    cov = float(ref.obs["health_index_coverage"].median())
+    text = " ".join(sec.paragraphs)
+    assert f"{cov:.0%}" in text
+    # the 16S caveat is stated with the stored held-out numbers, not hidden
+    ev = R.health_index_evaluation()
+    s16 = ev[ev["profile"] == "16S"]
+    assert "does not transfer to 16S" in text
+    for r in s16.itertuples():
+        assert f"{r.gutbrain_held_out:.2f} for {r.study}" in text
+    assert "not a shotgun" in text  # the demo is a genus (16S-like) table
+    assert t_hi < 1.0
+
+
+def test_stored_health_index_evaluation_is_consistent():
+    ev = R.health_index_evaluation()
+    studies = ev[~ev["study"].str.startswith("all")]
+    pooled = ev[ev["study"].str.startswith("all MetAML")].iloc[0]
+    shotgun = studies[studies["profile"] == "shotgun"]
+    # pooled row = the sum of the MetAML studies; every study = healthy + diseased
+    assert pooled["n"] == shotgun["n"].sum()
+    assert pooled["healthy"] == shotgun["healthy"].sum()
+    assert (studies["n"] == studies["healthy"] + studies["diseased"]).all()
+    # 14 studies, 2,029 profiles: the training set named in health_index_coefficients.tsv
+    assert len(studies) == 14 and studies["n"].sum() == 2029
+    coef_file = gb.ml.health_index_coefficients()
+    assert len(coef_file) - 1 == 37
+    # the 16S studies sit at chance level (the caveat the report states)
+    assert (np.abs(studies.loc[studies["profile"] == "16S", "gutbrain_held_out"] - 0.5) < 0.05).all()
+    one_class = (studies["healthy"] == 0) | (studies["diseased"] == 0)
+    assert (studies.loc[one_class, "metric"] == "accuracy (one class)").all()
+
+
+def test_classifier_skips_with_a_note():
+    ad = gb.datasets.demo_cohort(seed=1, n_samples=40, n_genera=40)
+    # no group: nothing happens
+    R.classifier_step(ad, {"group": None, "seed": 0})
+    assert "classifier" not in ad.uns and "classifier_note" not in ad.uns
+    assert R.classifier_section(ad, {"config": {}}) is None
+    # three levels
+    ad.obs["arm"] = pd.Categorical(np.array(["a", "b", "c", "a"] * 10))
+    R.classifier_step(ad, {"group": "arm", "seed": 0})
+    assert "classifier" not in ad.uns
+    assert "3 level(s)" in ad.uns["classifier_note"]
+    sec = R.classifier_section(ad, {"config": {"group": "arm"}})
+    assert sec is not None and "needs exactly two" in sec.paragraphs[0]
+    # two levels but fewer than 10 samples in one
+    ad.obs["rare"] = np.where(np.arange(40) < 9, "pain", "control")
+    assert R.classifier_plan(ad, {"group": "rare"}) is None
+    assert f"at least {R.MIN_PER_CLASS}" in ad.uns["classifier_note"]
+    # a plain string column: the non-control level is the positive class
+    ad.obs["status"] = np.where(np.arange(40) % 2 == 0, "pain", "Control")
+    plan = R.classifier_plan(ad, {"group": "status", "seed": 5})
+    assert plan["positive"] == "pain" and plan["random_state"] == 5 and plan["rank"] == "genus"
+
+
+def test_health_index_without_genus_names_leaves_a_note():
+    ad = gb.datasets.demo_cohort(seed=1, n_samples=20, n_genera=30)
+    for c in ("domain", "phylum", "class", "order", "family", "genus", "species", "taxonomy"):
+        if c in ad.var.columns:
+            ad.var[c] = ""
+    ad.var_names = [f"ASV{i}" for i in range(ad.n_vars)]
+    R.health_index_step(ad, {"group": "group"})  # must not raise: the run goes on
+    assert "health_index" not in ad.uns and "health_index" not in ad.obs.columns
+    sec = R.health_index_section(ad, {"config": {"group": "group"}})
+    assert sec is not None and "not computed" in sec.paragraphs[0] and "no genus names" in sec.paragraphs[0]
+
+
+def test_sections_render_in_the_report(demo_run, tmp_path):
+    ad, _, _, _ = demo_run
+    html = gb.report.build(ad, tmp_path / "r.html", generated_at="2024-01-01T00:00:00+00:00",
+                           context={"config": dict(CFG)}).read_text(encoding="utf-8")
+    for key in ("classifier", "gutbrain_health_index"):
+        assert re.search(rf"<!-- section:{key} -->.*?<!-- /section:{key} -->", html, flags=re.S)
+    assert html.index("<!-- section:gutbrain_health_index -->") < html.index("<!-- section:classifier -->")
