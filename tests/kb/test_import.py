@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 import pytest
 
@@ -96,12 +95,9 @@ def test_bugsigdb_columns_read_by_name(kbdir, tmp_path):
         gb.kb.import_bugsigdb(bad)
 
 
-def test_gmt_parse_is_fast_and_complete(kbdir):
+def test_gmt_parse_is_complete(kbdir):
     path = shared_path("evidence", "bugsigdb", "bugsigdb_signatures_genus_ncbi.gmt")
-    t0 = time.perf_counter()
     sigs = gb.kb.read_gmt(path)
-    dt = time.perf_counter() - t0
-    assert dt < 1.0
     assert len(sigs) == 6321 and sigs.index.is_unique
     n_lines = sum(1 for ln in open(path, encoding="utf-8") if ln.strip() and not ln.startswith("#"))
     assert len(sigs) == n_lines

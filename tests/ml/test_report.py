@@ -7,7 +7,6 @@ The step/section numbers are compared with direct calls of ``gb.ml.classify`` /
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pandas as pd
@@ -24,18 +23,14 @@ CFG = {"group": "group", "seed": 3, "rank": "genus"}
 def demo_run():
     ad = gb.datasets.demo_cohort(seed=0)
     raw = ad.copy()
-    t0 = time.perf_counter()
     R.classifier_step(ad, dict(CFG))
-    t_clf = time.perf_counter() - t0
-    t0 = time.perf_counter()
     R.health_index_step(ad, dict(CFG))
-    t_hi = time.perf_counter() - t0
-    return ad, raw, t_clf, t_hi
+    return ad, raw
 
 
 @pytest.fixture(scope="module")
 def direct(demo_run):
-    _, raw, _, _ = demo_run
+    _, raw = demo_run
     ad = raw.copy()
     res = gb.ml.classify(ad, label="group", positive="chronic_pain", model="l1", transform="clr",
                          cv="repeated", n_splits=5, n_repeats=2, n_boot=R.N_BOOT, rank="genus",
@@ -51,8 +46,8 @@ def test_registered_at_their_orders():
     assert _registry.STEPS["classifier"][1] is R.classifier_step
 
 
-def test_classifier_step_equals_direct_call_and_is_fast(demo_run, direct):
-    ad, _, t_clf, _ = demo_run
+def test_classifier_step_equals_direct_call(demo_run, direct):
+    ad, _ = demo_run
     info = ad.uns["classifier"]
     pd.testing.assert_frame_equal(pd.DataFrame(info["metrics"]), direct.metrics)
     pd.testing.assert_frame_equal(pd.DataFrame(info["importances"]), direct.importances)
@@ -62,11 +57,10 @@ def test_classifier_step_equals_direct_call_and_is_fast(demo_run, direct):
     assert p["random_state"] == CFG["seed"] and p["positive"] == "chronic_pain"
     # the planted demo effects make the groups separable above chance
     assert direct.metric("auroc") > 0.55
-    assert t_clf < 8.0, f"classifier step took {t_clf:.1f} s (target < 4 s on 200 samples)"
 
 
 def test_classifier_section_reports_the_stored_numbers(demo_run, direct):
-    ad, _, _, _ = demo_run
+    ad, _ = demo_run
     sec = R.classifier_section(ad, {"config": dict(CFG)})
     assert sec.key == "classifier" and sec.order == 75
     text = " ".join(sec.paragraphs)
@@ -87,7 +81,7 @@ def test_classifier_section_reports_the_stored_numbers(demo_run, direct):
 
 
 def test_health_index_step_and_section_equal_direct_call(demo_run):
-    ad, raw, _, t_hi = demo_run
+    ad, raw = demo_run
     ref = raw.copy()
     direct = gb.ml.health_index(ref)
     np.testing.assert_array_equal(ad.obs["health_index"].to_numpy(), direct.to_numpy())
@@ -110,7 +104,6 @@ def test_health_index_step_and_section_equal_direct_call(demo_run):
     for r in s16.itertuples():
         assert f"{r.gutbrain_held_out:.2f} for {r.study}" in text
     assert "not a shotgun" in text  # the demo is a genus (16S-like) table
-    assert t_hi < 1.0
 
 
 def test_stored_health_index_evaluation_is_consistent():
@@ -168,7 +161,7 @@ def test_health_index_without_genus_names_leaves_a_note():
 
 
 def test_sections_render_in_the_report(demo_run, tmp_path):
-    ad, _, _, _ = demo_run
+    ad, _ = demo_run
     html = gb.report.build(ad, tmp_path / "r.html", generated_at="2024-01-01T00:00:00+00:00",
                            context={"config": dict(CFG)}).read_text(encoding="utf-8")
     for key in ("classifier", "gutbrain_health_index"):

@@ -41,7 +41,8 @@ def test_fit_template_needs_counts():
 def test_simulate_cohort_dict_effects_record_truth_and_shift_taxon():
     tpl = healthy_gut_template(80)
     ad = simulate_cohort(tpl, n_samples=400, effects={"Faecalibacterium": -2.0},
-                         confounders={"abx": {"prevalence": (0.1, 0.6), "effects": {"Bacteroides": -1.0}}}, seed=1)
+                         confounders={"abx": {"prevalence": (0.1, 0.6), "effects": {"Bacteroides": -1.0}}}, seed=1,
+                         key_added="simulation")
     truth = ad.uns["simulation"]["truth"]
     assert set(truth["taxon"]) == {"Faecalibacterium", "Bacteroides"}
     X = np.asarray(ad.X.toarray() if hasattr(ad.X, "toarray") else ad.X)
@@ -121,7 +122,7 @@ def test_fit_template_is_directly_a_simulate_cohort_template():
     # the fitted precision and library sizes are picked up from attrs without template_params
     assert p["precision"] == pytest.approx(fit.attrs["precision"])
     assert p["depth_median"] == pytest.approx(fit.attrs["depth_median"])
-    assert sim.uns["simulation"]["params"]["per_taxon_dispersion"] is True
+    assert sim.uns["cohort_simulation"]["params"]["per_taxon_dispersion"] is True
     assert np.median(sim.obs["true_depth"]) == pytest.approx(fit.attrs["depth_median"], rel=0.1)
     # round trip: the refit keeps the taxa's dispersion ranking
     refit = fit_template(sim[sim.obs["group"] == "control"].copy(), rank=None).set_index("genus")

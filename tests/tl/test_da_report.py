@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 
@@ -15,10 +13,8 @@ from gutbrain._registry import SECTIONS, STEPS
 def test_step_and_section_on_demo_cohort() -> None:
     assert STEPS["diff_abundance"][0] == 70 and SECTIONS["diff_abundance"][0] == 70
     adata = gb.datasets.demo_cohort(seed=0)
-    t0 = time.perf_counter()
     STEPS["diff_abundance"][1](adata, {"group": "group", "seed": 0, "rank": "genus"})
     sec = SECTIONS["diff_abundance"][1](adata, {"config": {"group": "group"}})
-    assert time.perf_counter() - t0 < 5.0
     info = adata.uns["diff_abundance"]
     res = info["results"]
     assert isinstance(res, pd.DataFrame) and {"feature", "qval", "coef"} <= set(res.columns)

@@ -13,12 +13,12 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
 
-from fastapi.testclient import TestClient  # noqa: E402
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gutbrain.web import create_app, safe_filename  # noqa: E402
-from gutbrain.web._names import SAFE_PART  # noqa: E402
+from gutbrain.web import create_app, safe_filename
+from gutbrain.web._names import SAFE_PART
 
 CCI_DOI = "10.1186/s13041-021-00765-y"  # Chen et al. 2021, Mol Brain: rat CCI model
 GENERA = ["Faecalibacterium", "Roseburia", "Bacteroides", "Prevotella", "Eggerthella",
@@ -74,6 +74,16 @@ def test_pages_render_offline_with_disclaimer(env):
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/run", "/api/demo", "/api/evidence", "/api/simulate/lps", "/api/inspect"} <= set(paths)
+
+
+def test_default_data_dir_is_temporary_and_removed_on_shutdown():
+    app = create_app()
+    data = app.state.settings.data_dir
+    with TestClient(app) as client:
+        assert client.get("/api/health").json()["status"] == "ok"
+        assert (data / "jobs").is_dir()
+        assert client.get("/api/jobs/0123456789abcdef0123456789abcdef").status_code == 404
+    assert not data.exists()
 
 
 # -------------------------------------------------------------------------------------- demo
@@ -203,7 +213,25 @@ def test_upload_above_limit_is_413(tmp_path, cohort):
                         headers={"content-type": "multipart/form-data; boundary=XyZ"})
         assert "content-length" not in {k.lower() for k in r.request.headers}
         assert r.status_code == 413 and "limit of" in r.json()["error"]
+        page = client.post("/analyse", files={"table": ("t.tsv", table)})
+        assert page.status_code == 413 and "Upload too large" in page.text
     assert list((tmp_path / "d" / "jobs").iterdir()) == []
+
+
+def test_inspect_api_reports_what_was_read(env, cohort):
+    client, data = env
+    counts, table, meta = cohort
+    before = _jobs(data)
+    r = client.post("/api/inspect", files={"table": ("../x/t.tsv", table), "metadata": ("m.tsv", meta)})
+    assert r.status_code == 200, r.text[:300]
+    info = r.json()
+    assert (info["samples"], info["features"], info["value_kind"]) == (12, 10, "counts")
+    assert info["file"] == "t.tsv" and str(data) not in json.dumps(info)
+    depth = counts.sum(axis=0)
+    assert info["depth"]["min"] == depth.min() and info["depth"]["max"] == depth.max()
+    assert info["depth"]["median"] == pytest.approx(float(np.median(depth)))
+    assert {m["column"] for m in info["metadata"]} == {"diagnosis", "age"}
+    assert _jobs(data) == before  # nothing kept
 
 
 # ---------------------------------------------------------------------------- path traversal

@@ -54,7 +54,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"warning: binding {host} exposes the app (no login) to your network", err=True)
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{port}/"
-        typer.echo(f"gutbrain web app on {url} (jobs in {web.state.settings.data_dir}); Ctrl+C stops it")
+        where = web.state.settings.data_dir
+        keep = " (temporary: removed on exit; use --data-dir to keep results)" if data_dir is None else ""
+        typer.echo(f"gutbrain web app on {url}; jobs in {where}{keep}. Ctrl+C stops it")
         if open_browser:
             import threading
             import webbrowser

@@ -385,7 +385,7 @@ def simulate_cohort(
     per_taxon_dispersion: bool = True,
     n_low_depth: int = 0,
     seed: int | np.random.Generator = 0,
-    key_added: str | None = "simulation",
+    key_added: str | None = "cohort_simulation",
     reader: str = "simulate_cohort",
     params: Mapping[str, Any] | None = None,
 ) -> AnnData:
@@ -451,7 +451,8 @@ def simulate_cohort(
     seed
         Random seed or Generator.
     key_added
-        ``uns`` key of the record of the planted truth (``None``: not written).
+        ``uns`` key of the record of the planted truth (``None``: not written).  Not
+        ``"simulation"``, which belongs to the mechanistic simulation of ``gutbrain run``.
     reader, params
         Provenance recorded in ``uns["gutbrain"]``.
 

@@ -26,6 +26,8 @@ Errors
 
 from __future__ import annotations
 
+import contextlib
+import html
 import json
 import os
 import re
@@ -33,7 +35,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -352,8 +354,13 @@ def _root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
+def _api_path(path: str, root: str) -> bool:
+    root = root.rstrip("/")
+    return path.startswith("/api/") or (bool(root) and path.startswith(f"{root}/api/"))
+
+
 def _is_api(request: Request) -> bool:
-    return request.url.path[len(_root(request)):].startswith("/api/")
+    return _api_path(request.url.path, _root(request))
 
 
 # --------------------------------------------------------------------------- size limit
@@ -380,7 +387,15 @@ class _LimitBody:
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            response = JSONResponse({"error": _too_large(self.max_bytes)}, status_code=413)
+            message = _too_large(self.max_bytes)
+            response: Response
+            if _api_path(str(scope.get("path", "")), str(scope.get("root_path", ""))):
+                response = JSONResponse({"error": message, "status": 413}, status_code=413)
+            else:
+                response = HTMLResponse(f"<!doctype html><title>Upload too large</title>"
+                                        f"<h1>Upload too large</h1><p>{html.escape(message)}</p>"
+                                        f"<p><a href=\"javascript:history.back()\">Back</a></p>",
+                                        status_code=413)
             await response(scope, receive, send)
             return
         seen = 0
@@ -425,7 +440,8 @@ def create_app(
     ----------
     data_dir
         Folder holding one sub-folder per job (``jobs/<id>/``); created if needed.
-        Default: a new temporary directory (jobs vanish with it).
+        Default: a new temporary directory, removed when the app shuts down (pass a
+        folder to keep the results).
     max_upload_bytes
         Largest accepted request body; larger uploads get HTTP 413 (default 500 MiB).
     kb_dir
@@ -442,14 +458,22 @@ def create_app(
     if int(max_upload_bytes) <= 0:
         raise DataValueError(f"max_upload_bytes must be > 0, got {max_upload_bytes}",
                              fix="pass a positive size in bytes")
-    ddir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="gutbrain-web-"))
+    temporary = data_dir is None
+    ddir = Path(tempfile.mkdtemp(prefix="gutbrain-web-")) if temporary else Path(data_dir)  # type: ignore[arg-type]
     ddir.mkdir(parents=True, exist_ok=True)
     settings = _Settings(ddir.resolve(), int(max_upload_bytes),
                          None if kb_dir is None else Path(kb_dir))
     settings.jobs_dir.mkdir(exist_ok=True)
     env = _templates()
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if temporary:  # a temporary data folder goes with the app
+            shutil.rmtree(settings.data_dir, ignore_errors=True)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="gutbrain",
         version=__version__,
         description=("Microbiota–gut–brain analysis for chronic pain research: the JSON API of the "
@@ -593,7 +617,8 @@ def create_app(
             for method, op in ops.items():
                 routes.append({"method": method.upper(), "path": p,
                                "summary": op.get("summary", ""),
-                               "description": (op.get("description") or "").split("\n\n")[0]})
+                               "description": (op.get("description") or "").split("\n\n")[0]
+                               .replace("``", "")})
         return page(request, "api.html.j2", routes=routes)
 
     # -- JSON API --------------------------------------------------------------------------------
