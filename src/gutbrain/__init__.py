@@ -9,6 +9,7 @@ One :class:`anndata.AnnData` (samples × features) flows through the namespaces:
 ``kb``        the evidence base (claims with host, direction, evidence level, DOI)
 ``sim``       mechanistic gut–brain models
 ``pl``        plots
+``parallel``  the heavy paths on a Dask cluster (``gutbrain[dask]``)
 ``get``       tidy tables out of an AnnData
 ``report``    self-contained HTML reports
 ``datasets``  embedded synthetic data (no downloads)
@@ -18,7 +19,7 @@ Research software: it does not give medical or treatment advice.
 
 from __future__ import annotations
 
-from . import datasets, get, io, kb, ml, pl, pp, report, sim, tl, workflow
+from . import datasets, get, io, kb, ml, parallel, pl, pp, report, sim, tl, workflow
 from ._errors import (
     DataValueError,
     GutbrainError,
@@ -40,6 +41,7 @@ __all__ = [
     "io",
     "kb",
     "ml",
+    "parallel",
     "pl",
     "pp",
     "report",

@@ -50,3 +50,21 @@ def test_calibration_input_errors_name_the_column():
         sim.calibrate("dobreva2021", pd.DataFrame({"t": [1.0], "TNF": [3.0]}), ["k_TNF"], exp)
     with pytest.raises(GutbrainError, match="not model variables"):
         sim.calibrate("dobreva2021", pd.DataFrame({"time_h": [1.0], "CRP": [3.0]}), ["k_TNF"], exp)
+
+
+def test_sobol_confidence_intervals_reproducible_with_seed_zero():
+    """SALib ignores seed=0; gutbrain's default seed must still give identical CIs."""
+    import gutbrain as gb
+
+    names = ["k_PE", "k_TNF", "k_6"]
+    ta, _ = gb.sim.sobol("lps", n=16, parameters=names, n_jobs=1, random_state=0)
+    tb, _ = gb.sim.sobol("lps", n=16, parameters=names, n_jobs=1, random_state=0)
+    assert ta["S1_conf"].notna().any()
+    pd.testing.assert_frame_equal(ta, tb)
+
+
+def test_sobol_unknown_parameter_is_a_gutbrain_error():
+    import gutbrain as gb
+
+    with pytest.raises(gb.GutbrainError, match="unknown parameter"):
+        gb.sim.sobol("lps", n=16, parameters=["k_PE", "no_such_parameter"])

@@ -212,3 +212,21 @@ def test_memory_is_condensed_result_plus_a_block():
         tracemalloc.stop()
         assert peak <= result + extra + 2**20, (name, peak, result + extra)
         assert peak < 0.75 * n * n * 8, name  # result + a square n × n matrix would be 1.5 n² × 8
+
+
+def test_threaded_blocks_match_serial(monkeypatch):
+    from gutbrain.tl import _beta
+
+    X = _sparse_counts(np.random.default_rng(4), 157, 29, zeros=0.6)
+    X[:, 0] += 1.0
+    serial = (tl.jaccard(X, block=10), tl.aitchison(X, block=10), tl.robust_aitchison(X, block=10))
+    monkeypatch.setattr(_beta, "_PARALLEL_WORK", 0.0)  # force worker threads + 1-thread BLAS
+    threaded = (tl.jaccard(X, block=10), tl.aitchison(X, block=10), tl.robust_aitchison(X, block=10))
+    np.testing.assert_array_equal(threaded[0], pdist(X > 0, "jaccard"))
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    from threadpoolctl import threadpool_info
+
+    before = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+    tl.jaccard(X, block=10)
+    assert {i["filepath"]: i["num_threads"] for i in threadpool_info()} == before  # limits restored

@@ -78,7 +78,8 @@ def dask_client(
         finally:
             client.close()
         return
-    cluster_kwargs.setdefault("dashboard_address", None)
+    # dashboard (when bokeh is installed) and health routes on a free port of ``host``
+    cluster_kwargs.setdefault("dashboard_address", f"{host}:0")
     cluster_kwargs.setdefault("protocol", "tcp://")  # threads too: inproc:// cannot take a host
     cluster = distributed.LocalCluster(
         n_workers=n_workers,

@@ -78,6 +78,10 @@ def sobol(
     sc = get_scenario(scenario)
     model = load_model(sc.model)
     names = list(parameters) if parameters is not None else uncertain_parameters(model.parameters)
+    unknown = [p for p in names if p not in model.parameters.index]
+    if unknown:
+        raise DataValueError(f"unknown parameter(s) {', '.join(unknown)} for model {model.name}",
+                             fix="name parameters from the model's parameter table")
     if len(names) < 2:
         raise DataValueError("Sobol analysis needs at least 2 uncertain parameters")
     variables = set(model.states) | set(model.rules)
@@ -100,8 +104,10 @@ def sobol(
         if not np.std(y) > 0:  # the metric does not vary (e.g. a fixed baseline)
             constant.append(mname)
             continue
+        # SALib seeds its bootstrap only when ``seed`` is truthy, so 0 would leave the
+        # confidence intervals unseeded: offset by one to keep every seed reproducible.
         res = sobol_analyze.analyze(problem, y, calc_second_order=False, print_to_console=False,
-                                    seed=random_state)
+                                    seed=int(random_state) + 1)
         for j, p in enumerate(names):
             rows.append({
                 "metric": mname, "parameter": p,

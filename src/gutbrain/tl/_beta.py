@@ -32,6 +32,7 @@ Aitchison pseudocount
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 #: Rows per block of the matrix-product metrics (block memory = block × n × 8 bytes);
-#: ``None`` sizes blocks to ~64 MiB (see ``_block_rows``).
+#: ``None`` sizes blocks to ~32 MiB per worker thread (see ``_block_rows``).
 BLOCK: int | None = None
 
 BETA_METRICS: dict[str, str] = {
@@ -98,12 +99,53 @@ def squareform(d: np.ndarray) -> np.ndarray:
 
 
 def _block_rows(n: int, block: int | None, itemsize: int = 8) -> int:
-    """Rows per block: as given, or enough for a ~64 MiB block (at least 64, at most 1,024)."""
+    """Rows per block: as given, or enough for a ~32 MiB block (at least 64, at most 1,024)."""
     if block is not None:
         if block < 1:
             raise DataValueError("block must be ≥ 1", fix="pass a positive number of rows")
         return int(block)
-    return int(min(1024, max(64, (64 * 2**20) // max(1, n * itemsize))))
+    return int(min(1024, max(64, (32 * 2**20) // max(1, n * itemsize))))
+
+
+#: Below this many multiply-adds (n² × features / 2) blocks run serially with threaded BLAS.
+_PARALLEL_WORK = 2e9
+
+
+def _run_blocks(n: int, rows: int, work: Callable[[int, int], None], flops: float) -> None:
+    """Call ``work(i0, i1)`` for every row block of the upper triangle.
+
+    Large jobs run the blocks on one worker thread per BLAS thread, each block a
+    single-threaded product followed by a GIL-free kernel, handed out largest first.
+    Compared with one multi-threaded product per block this also parallelises the
+    scatter into the condensed result and keeps every core busy when another process
+    slows one of them down (a threaded BLAS call waits for its slowest thread). BLAS is
+    limited to one thread for the duration of the call (``threadpoolctl``) and
+    restored afterwards. Memory: one block per worker.
+    """
+    starts = list(range(0, n, rows))
+    workers = 1
+    limiter: Any = None
+    if flops >= _PARALLEL_WORK and len(starts) > 1:
+        try:
+            from threadpoolctl import threadpool_info, threadpool_limits
+
+            workers = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
+            if workers > 1:
+                limiter = threadpool_limits(limits=1, user_api="blas")
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            workers = 1
+    if workers <= 1 or limiter is None:
+        for i0 in starts:
+            work(i0, min(n, i0 + rows))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            for _ in ex.map(lambda i0: work(i0, min(n, i0 + rows)), starts):
+                pass
+    finally:
+        limiter.restore_original_limits()
 
 
 def _gram_distances(Z: np.ndarray, *, block: int | None = None) -> np.ndarray:
@@ -111,17 +153,18 @@ def _gram_distances(Z: np.ndarray, *, block: int | None = None) -> np.ndarray:
 
     Only the upper triangle is multiplied (``Z[i0:i1] @ Z[i0:].T`` per row block) and
     each block goes straight into the condensed result: memory is the result plus one
-    block of ``block × n`` float64.
+    ``block × n`` float64 block per worker thread.
     """
     from ._beta_kernels import gram_block_to_condensed
 
-    n = Z.shape[0]
+    n, f = Z.shape
     sq = np.einsum("ij,ij->i", Z, Z)
     out = np.empty(n * (n - 1) // 2, dtype=np.float64)
-    b = _block_rows(n, block)
-    for i0 in range(0, n, b):
-        i1 = min(n, i0 + b)
+
+    def work(i0: int, i1: int) -> None:
         gram_block_to_condensed(Z[i0:i1] @ Z[i0:].T, sq, i0, n, out)
+
+    _run_blocks(n, _block_rows(n, block), work, n * n * f / 2)
     return out
 
 
@@ -188,7 +231,7 @@ def jaccard(X: Any, *, block: int | None = BLOCK) -> np.ndarray:
     X
         Samples × features abundances (only ``> 0`` matters).
     block
-        Rows per block (default: ~64 MiB blocks).
+        Rows per block (default: ~32 MiB blocks per worker thread).
 
     Returns
     -------
@@ -208,10 +251,11 @@ def jaccard(X: Any, *, block: int | None = BLOCK) -> np.ndarray:
     n = B.shape[0]
     cnt = B.sum(axis=1, dtype=np.float64)
     out = np.empty(n * (n - 1) // 2, dtype=np.float64)
-    b = _block_rows(n, block, B.itemsize)
-    for i0 in range(0, n, b):
-        i1 = min(n, i0 + b)
+
+    def work(i0: int, i1: int) -> None:
         jaccard_block_to_condensed(B[i0:i1] @ B[i0:].T, cnt, i0, n, out)
+
+    _run_blocks(n, _block_rows(n, block, B.itemsize), work, n * n * B.shape[1] / 2)
     return out
 
 
@@ -264,7 +308,7 @@ def aitchison(X: Any, *, pseudocount: float | None = None, block: int | None = B
     pseudocount
         Added to every value before the CLR (see the module notes for the default).
     block
-        Rows per block of the Gram product (default: ~64 MiB blocks).
+        Rows per block of the Gram product (default: ~32 MiB blocks per worker thread).
 
     Returns
     -------
@@ -336,13 +380,14 @@ def robust_aitchison(X: Any, *, block: int | None = BLOCK) -> np.ndarray:
     R2 = R * R
     n = X.shape[0]
     out = np.empty(n * (n - 1) // 2, dtype=np.float64)
-    b = _block_rows(n, block)
-    for i0 in range(0, n, b):
-        i1 = min(n, i0 + b)
+
+    def work(i0: int, i1: int) -> None:
         G = R2[i0:i1] @ M[i0:].T
         G += M[i0:i1] @ R2[i0:].T
         G -= 2.0 * (R[i0:i1] @ R[i0:].T)
         sqrt_block_to_condensed(G, i0, n, out)
+
+    _run_blocks(n, _block_rows(n, block), work, 3 * n * n * X.shape[1] / 2)
     return out
 
 
