@@ -77,6 +77,8 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         ("k__Bacteria|g__Blautia|s__Blautia_obeum|t__SGB4810", "strain", "SGB4810"),
         ("k__Bacteria;p__Firmicutes;g__;s__", "genus", ""),
         ("k__Bacteria|g__Roseburia|s__Roseburia_unclassified", "species", ""),
+        ("s__Abiotrophia_defectiva", "genus", "Abiotrophia"),
+        ("s__Abiotrophia_defectiva", "species", "Abiotrophia defectiva"),
     ],
 )
 def test_parse_lineage_styles(lineage, rank, expected):

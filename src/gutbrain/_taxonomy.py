@@ -127,6 +127,8 @@ def parse_lineage(lineage: str | None, *, sep: str | None = None) -> dict[str, s
     'Roseburia'
     >>> parse_lineage("k__Bacteria|g__Bacteroides|s__Bacteroides_vulgatus")["species"]
     'Bacteroides vulgatus'
+    >>> parse_lineage("s__Abiotrophia_defectiva")["genus"]
+    'Abiotrophia'
     """
     out = dict.fromkeys(RANKS, "")
     if lineage is None or (isinstance(lineage, float) and pd.isna(lineage)):
@@ -172,6 +174,9 @@ def parse_lineage(lineage: str | None, *, sep: str | None = None) -> dict[str, s
             # Greengenes / SILVA style: the epithet alone
             sp_name = f"{genus} {sp_name}"
         out["species"] = sp_name
+        if sp_name and not genus and " " in sp_name:
+            # species-only names (``s__Abiotrophia_defectiva``): the genus is the first word
+            out["genus"] = normalize_name(sp_name.split(" ", 1)[0], rank="genus")
     return out
 
 
