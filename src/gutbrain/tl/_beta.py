@@ -99,12 +99,17 @@ def squareform(d: np.ndarray) -> np.ndarray:
 
 
 def _block_rows(n: int, block: int | None, itemsize: int = 8) -> int:
-    """Rows per block: as given, or enough for a ~32 MiB block (at least 64, at most 1,024)."""
+    """Rows per block: as given, or ~32 MiB blocks, at least 16 of them (64–1,024 rows).
+
+    Sixteen or more blocks keep the worker threads evenly loaded (the first block of
+    the upper triangle is the widest).
+    """
     if block is not None:
         if block < 1:
             raise DataValueError("block must be ≥ 1", fix="pass a positive number of rows")
         return int(block)
-    return int(min(1024, max(64, (32 * 2**20) // max(1, n * itemsize))))
+    budget = (32 * 2**20) // max(1, n * itemsize)
+    return int(max(64, min(1024, budget, -(-n // 16))))
 
 
 #: Below this many multiply-adds (n² × features / 2) blocks run serially with threaded BLAS.
