@@ -52,3 +52,15 @@ def test_inspect_shared_dataset_counts(rel, opts, n_samples, n_features, fmt):
     text = runner.invoke(app, ["inspect", str(path)])
     assert text.exit_code == 0
     assert str(n_samples) in text.output and str(n_features) in text.output
+
+
+def test_inspect_through_a_symlink_reports_the_detected_format(tmp_path):
+    """A table reached through a symbolic link keeps the reader's format and provenance."""
+    target = shared_path("data", "kang2017_autism_16s", "genera.counts.tsv")
+    link = tmp_path / "linked.counts.tsv"
+    link.symlink_to(target)
+    r = runner.invoke(app, ["inspect", str(link), "--json"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)
+    assert info["format"] == "table"
+    assert (info["samples"], info["features"]) == (44, 321)

@@ -85,17 +85,7 @@ def load(
         adata = table.copy()
     else:
         path = _existing(table, "table")
-        reader = getattr(io, "read", None)
-        if reader is None:  # the sniffing reader is not in this build: BIOM / .qza / .h5ad only
-            suffix = "".join(path.suffixes).lower()
-            if suffix.endswith(".qza"):
-                adata = io.read_qza(path)
-            elif suffix.endswith(".h5ad"):
-                adata = io.read_h5ad(path)
-            else:
-                adata = io.read_biom(path)
-        else:
-            adata = reader(path)
+        adata = io.read(path)
         if not isinstance(adata, AnnData):
             raise InputFormatError(
                 f"expected a feature table, but the file holds {type(adata).__name__}",
@@ -103,7 +93,8 @@ def load(
                 fix="pass the feature table as TABLE and the taxonomy with --taxonomy",
             )
         inputs = dict(provenance(adata).get("inputs", {}))
-        if "table" not in inputs or Path(dict(inputs["table"]).get("path", "")) != path.resolve():
+        recorded = dict(inputs.get("table", {})).get("path", "")
+        if not recorded or Path(recorded).resolve() != path.resolve():
             fmt = "".join(path.suffixes).lstrip(".").lower() or "unknown"
             add_input(adata, "table", path, fmt)
     if taxonomy is not None:
