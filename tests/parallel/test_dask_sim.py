@@ -61,3 +61,21 @@ def test_sobol_restores_ensemble_on_error(client):
     with pytest.raises(DataValueError, match="no variable"):  # raised inside the swapped ensemble
         gp.sobol_dask(n=8, parameters=NAMES, metrics={"x": ("not_a_variable", "max")}, client=client)
     assert _analysis.ensemble is original
+
+
+def test_sobol_dask_hands_its_executor_to_sim_sobol(client, monkeypatch):
+    # no module-level swap any more: gutbrain.sim.sobol receives the client's executor
+    from distributed.cfexecutor import ClientExecutor
+
+    seen = []
+    real = _analysis.ensemble
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("executor"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_analysis, "ensemble", spy)
+    res, _ = gp.sobol_dask(n=8, parameters=NAMES, random_state=3, client=client, chunk_size=7)
+    assert len(seen) == 1 and isinstance(seen[0], ClientExecutor)
+    ref, _ = gb.sim.sobol(n=8, parameters=NAMES, n_jobs=1, random_state=3)
+    pd.testing.assert_frame_equal(res, ref, check_exact=True)

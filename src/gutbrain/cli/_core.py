@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from ._common import guarded
@@ -22,51 +21,10 @@ _META_HELP = "Sample metadata (QIIME 2 metadata TSV, CSV/TSV or xlsx); first col
 
 
 def inspect_summary(adata: Any) -> dict[str, Any]:
-    """What ``gutbrain inspect`` reports about a read table, as a JSON-able dict."""
-    import scipy.sparse as sp
+    """What ``gutbrain inspect`` reports about a read table: :func:`gutbrain.io.summary`."""
+    from ..io._summary import summary
 
-    from .._core import RANKS, UNITS, provenance
-    from ..report._sections_core import metadata_summary
-
-    prov = provenance(adata)
-    X = adata.X
-    n_obs, n_var = adata.shape
-    if sp.issparse(X):
-        nnz = int((X != 0).sum())
-        depth = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
-    else:
-        arr = np.asarray(X, dtype=np.float64)
-        nnz = int(np.count_nonzero(arr))
-        depth = arr.sum(axis=1)
-    inputs = {str(k): dict(v) for k, v in dict(prov.get("inputs", {})).items()}
-    table_in = inputs.get("table", {})
-    unit = str(prov.get("X_unit", "abundance"))
-    ranks = {
-        r: int((adata.var[r].astype(str).str.strip() != "").sum())
-        for r in RANKS
-        if r in adata.var.columns
-    }
-    meta = metadata_summary(adata.obs)
-    return {
-        "file": str(table_in.get("path", "")),
-        "format": str(table_in.get("format", prov.get("reader", "unknown"))),
-        "reader": str(prov.get("reader", "unknown")),
-        "value_kind": unit,
-        "value_kind_description": UNITS.get(unit, ""),
-        "synthetic": bool(prov.get("synthetic", False)),
-        "samples": int(n_obs),
-        "features": int(n_var),
-        "sparsity": float(1.0 - nnz / max(1, n_obs * n_var)),
-        "storage": "sparse" if sp.issparse(X) else "dense",
-        "depth": {
-            "min": float(depth.min()) if n_obs else 0.0,
-            "median": float(np.median(depth)) if n_obs else 0.0,
-            "max": float(depth.max()) if n_obs else 0.0,
-        },
-        "ranks": ranks,
-        "metadata": meta.to_dict(orient="records"),
-        "inputs": inputs,
-    }
+    return summary(adata)
 
 
 def _num(v: float) -> str:
@@ -139,10 +97,11 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Show what gutbrain reads from a table: format, value kind, samples, features, ranks present, sparsity, depth distribution and metadata columns with their types."""
+        from .. import io
         from ..workflow import load
 
         adata = load(table, taxonomy=taxonomy, metadata=metadata)
-        info = inspect_summary(adata)
+        info = io.summary(adata)
         if as_json:
             typer.echo(json.dumps(info, indent=2, sort_keys=True, default=str))
         else:

@@ -17,6 +17,7 @@ read_table       TSV/CSV/xlsx tables (DADA2, biom-convert, QIIME 1, curated, R w
                  orientation detected by a documented rule
 read_taxonomy    QIIME 2 / Greengenes / SILVA / GTDB / DADA2 taxonomy → DataFrame
 attach_taxonomy  join a taxonomy onto var by feature id
+summary          what was read (format, unit, size, sparsity, depth, ranks, metadata) as a dict
 
 Writers (atomic: temp file then rename)
 ---------------------------------------
@@ -32,6 +33,7 @@ from ._metadata import attach_metadata, read_metadata
 from ._metaphlan import read_metaphlan
 from ._qiime2 import read_qza
 from ._read import read, sniff_format
+from ._summary import summary
 from ._tables import attach_taxonomy, read_table, read_taxonomy
 from ._write import (
     read_h5ad,
@@ -57,6 +59,7 @@ __all__: list[str] = [
     "read_table",
     "read_taxonomy",
     "sniff_format",
+    "summary",
     "write",
     "write_biom",
     "write_h5ad",

@@ -15,7 +15,6 @@ GigaScience 1:7, doi:10.1186/2047-217X-1-7; https://biom-format.org/documentatio
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -34,7 +33,7 @@ from anndata import AnnData
 from .._core import new_adata
 from .._errors import DataValueError, GutbrainError, InputFormatError
 from .._taxonomy import lineage_frame
-from ._metadata import type_columns
+from ._metadata import _gunzip, type_columns
 
 __all__ = ["TAXONOMY_KEYS", "infer_unit", "read_biom"]
 
@@ -404,17 +403,6 @@ def _parse_bytes(raw: bytes, label: str) -> _BiomParts:
     if raw[:8] == _HDF5_MAGIC:
         return _parse_hdf5(io.BytesIO(raw), label)
     return _parse_json(raw, label)
-
-
-def _gunzip(raw: bytes, label: str) -> bytes:
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
-        raise InputFormatError(
-            f"truncated or corrupt gzip file ({exc})",
-            path=label,
-            fix="re-download the file",
-        ) from None
 
 
 def parse_biom_file(path: str | os.PathLike[str]) -> _BiomParts:

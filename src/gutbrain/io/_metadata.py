@@ -96,6 +96,18 @@ _INT_RE = r"[+-]?\d+"
 
 
 # --------------------------------------------------------------------------- helpers
+def _gunzip(raw: bytes, label: str | os.PathLike[str]) -> bytes:
+    """Decompress gzip bytes; a truncated or corrupt stream is an :class:`InputFormatError`."""
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise InputFormatError(
+            f"truncated or corrupt gzip file ({exc})",
+            path=label,
+            fix="re-download the file",
+        ) from None
+
+
 def _is_na(token: str) -> bool:
     t = token.strip().lower()
     return t in NA_TOKENS or bool(_MISSING_RE.match(t))
@@ -110,14 +122,7 @@ def _read_text(path: Path) -> str:
             "file not found", path=path, fix="check the path of the metadata file"
         ) from None
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputFormatError(
-                f"truncated or corrupt gzip file ({exc})",
-                path=path,
-                fix="re-download or re-compress the file",
-            ) from None
+        raw = _gunzip(raw, path)
     for enc in ("utf-8-sig", "latin-1"):
         try:
             return raw.decode(enc)

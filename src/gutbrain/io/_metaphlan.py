@@ -31,7 +31,7 @@ from anndata import AnnData
 
 from .._core import RANKS, add_input, new_adata, set_layer
 from .._errors import DataValueError, GutbrainError, InputFormatError
-from .._taxonomy import lineage_frame
+from .._taxonomy import _PREFIX_RANK, lineage_frame
 from ._tables import (
     _DECOMPRESS_ERRORS,
     _check_file,
@@ -68,17 +68,6 @@ _STEM_SUFFIX_RE = re.compile(
     r"(?:_profiled?_metagenome|_profile[ds]?|[._]metaphlan\d?(?:_profile)?|_mpa\d*|_bugs_list)$",
     re.IGNORECASE,
 )
-_PREFIX_RANK = {
-    "k": "domain",
-    "d": "domain",
-    "p": "phylum",
-    "c": "class",
-    "o": "order",
-    "f": "family",
-    "g": "genus",
-    "s": "species",
-    "t": "strain",
-}
 RANK_CHOICES = (*RANKS, "kingdom", "all")
 
 

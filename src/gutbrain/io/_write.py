@@ -188,6 +188,20 @@ def _check_ids(adata: AnnData) -> None:
         )
 
 
+def _table_columns(
+    adata: AnnData, layer: str | None
+) -> tuple[Any, bool, list[str] | None, list[str], list[str]]:
+    """What a TSV/parquet table is built from.
+
+    Returns the matrix, whether every value is integral, the lineage strings (``None``
+    when the features have no taxonomy), the feature ids and the sample ids.
+    """
+    _check_ids(adata)
+    M = _matrix(adata, layer)
+    lineages = _lineages(adata.var) if _has_taxonomy(adata.var) else None
+    return M, _is_integral(M), lineages, [str(f) for f in adata.var_names], [str(s) for s in adata.obs_names]
+
+
 def _feature_blocks(M: Any, integral: bool) -> Any:
     """Yield (start, dense features × samples block) chunks."""
     Mt = M.T.tocsr() if sp.issparse(M) else np.ascontiguousarray(M.T)
@@ -306,14 +320,9 @@ def write_tsv(adata: AnnData, path: str | os.PathLike[str], *, layer: str | None
         The written path.
     """
     target = Path(path)
-    _check_ids(adata)
-    M = _matrix(adata, layer)
-    integral = _is_integral(M)
-    has_tax = _has_taxonomy(adata.var)
-    lineages = _lineages(adata.var) if has_tax else None
-    feature_ids = np.asarray([str(f) for f in adata.var_names], dtype=object)
-    samples = [str(s) for s in adata.obs_names]
-    header = ["feature_id", *(["taxonomy"] if has_tax else []), *samples]
+    M, integral, lineages, ids, samples = _table_columns(adata, layer)
+    feature_ids = np.asarray(ids, dtype=object)
+    header = ["feature_id", *(["taxonomy"] if lineages is not None else []), *samples]
     with atomic_write(target) as fh:
         fh.write("\t".join(header) + "\n")
         for start, block in _feature_blocks(M, integral):
@@ -350,16 +359,10 @@ def write_parquet(
     import pyarrow.parquet as pq
 
     target = Path(path)
-    _check_ids(adata)
-    M = _matrix(adata, layer)
-    integral = _is_integral(M)
-    has_tax = _has_taxonomy(adata.var)
-    lineages = _lineages(adata.var) if has_tax else None
-    feature_ids = [str(f) for f in adata.var_names]
-    samples = [str(s) for s in adata.obs_names]
+    M, integral, lineages, feature_ids, samples = _table_columns(adata, layer)
     vtype = pa.int64() if integral else pa.float64()
     fields = [pa.field("feature_id", pa.string())]
-    if has_tax:
+    if lineages is not None:
         fields.append(pa.field("taxonomy", pa.string()))
     fields += [pa.field(s, vtype) for s in samples]
     record = _provenance_record(adata, target, "parquet", layer)

@@ -179,16 +179,16 @@ def vocabulary(name: str) -> dict[str, str]:
 
 def _convert(col: Column, raw: str, *, path: str, line: int) -> Any:
     """Convert one cell; raise DataValueError naming the cell when it is invalid."""
+
+    def bad(problem: str, fix: str) -> DataValueError:
+        return DataValueError(
+            f"{col.table}.{col.name} {problem}", path=path, line=line, column=col.name, fix=fix
+        )
+
     s = "" if raw is None else str(raw).strip()
     if s == "":
         if col.required:
-            raise DataValueError(
-                f"{col.table}.{col.name} is required but empty",
-                path=path,
-                line=line,
-                column=col.name,
-                fix=f"fill in {col.description.lower()}",
-            )
+            raise bad("is required but empty", f"fill in {col.description.lower()}")
         return None
     t = col.type
     try:
@@ -201,41 +201,20 @@ def _convert(col: Column, raw: str, *, path: str, line: int) -> Any:
                 raise ValueError(s)
             return int(s)
     except ValueError:
-        raise DataValueError(
-            f"{col.table}.{col.name} must be {t}, got {s!r}",
-            path=path,
-            line=line,
-            column=col.name,
-            fix=f"write a {t} value",
-        ) from None
+        raise bad(f"must be {t}, got {s!r}", f"write a {t} value") from None
     if t == "vocab":
         terms = schema().vocab[col.check]
         if s not in terms:
-            raise DataValueError(
-                f"{col.table}.{col.name} {s!r} is not in vocabulary {col.check!r}",
-                path=path,
-                line=line,
-                column=col.name,
-                fix=f"use one of {', '.join(sorted(terms))}",
-            )
+            raise bad(f"{s!r} is not in vocabulary {col.check!r}", f"use one of {', '.join(sorted(terms))}")
     elif t == "doi":
         s = normalize_doi(s)
         if not s.startswith("10."):
-            raise DataValueError(
-                f"{col.table}.{col.name} {raw!r} is not a DOI",
-                path=path,
-                line=line,
-                column=col.name,
-                fix="write the DOI as 10.xxxx/yyyy",
-            )
+            raise bad(f"{raw!r} is not a DOI", "write the DOI as 10.xxxx/yyyy")
     elif t == "host":
         if s != "none" and not _HOST_RE.match(s):
-            raise DataValueError(
-                f"{col.table}.{col.name} {s!r} is not a host binomial",
-                path=path,
-                line=line,
-                column=col.name,
-                fix="write a species binomial such as 'Rattus norvegicus', or 'none'",
+            raise bad(
+                f"{s!r} is not a host binomial",
+                "write a species binomial such as 'Rattus norvegicus', or 'none'",
             )
     return s
 

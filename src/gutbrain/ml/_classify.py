@@ -27,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .._core import get_matrix, get_unit, record
 from .._errors import DataValueError, UnitError
+from ..pp._filter import ADDITIVE_UNITS as _ADDITIVE
 from ._cv import bootstrap_ci, fast_auc, iter_splits, oof_predictions
 from ._transformers import (
     CLRTransformer,
@@ -50,7 +51,6 @@ CLASSIFIERS = ("l1", "enet", "rf", "gb")
 REGRESSORS = ("enet", "rf", "gb")
 TRANSFORMS = ("relative", "clr", "log", "presence")
 _DEFAULT_TRANSFORM = {"l1": "log", "enet": "log", "rf": "relative", "gb": "relative"}
-_ADDITIVE = ("counts", "relative", "percent", "cpm", "rpk", "abundance")
 
 
 def _logistic_cv(l1_ratio: float, random_state: int) -> Any:
@@ -476,6 +476,34 @@ def _label_vector(adata: AnnData, label: str, positive: str | None) -> tuple[np.
     return y, keep, positive, negative
 
 
+def _cross_validate_obs(
+    adata: AnnData,
+    X: np.ndarray,
+    y: np.ndarray,
+    keep: np.ndarray,
+    names: list[str],
+    *,
+    cv: str,
+    group_by: str | None,
+    **kw: Any,
+) -> CVResult:
+    """:func:`cross_validate_model` on the ``keep`` samples, grouped by ``obs[group_by]``.
+
+    With ``cv="repeated"`` and ``group_by`` given, the scheme becomes ``"group"``.
+    """
+    groups = None
+    if group_by is not None:
+        if group_by not in adata.obs.columns:
+            raise DataValueError(f"no obs column {group_by!r}", fix="give a metadata column as group_by")
+        groups = adata.obs[group_by].astype(str).to_numpy()[keep]
+        if cv == "repeated":
+            cv = "group"
+    return cross_validate_model(
+        X[keep], y[keep], cv=cv, groups=groups, feature_names=names,
+        sample_names=[str(s) for s in adata.obs_names[keep]], **kw,
+    )
+
+
 def _store(adata: AnnData, key: str, res: CVResult, extra: dict[str, Any], random_state: int) -> None:
     record(
         adata, key, params={**res.params, **extra}, random_state=random_state,
@@ -548,18 +576,10 @@ def classify(
     """
     y, keep, pos, neg = _label_vector(adata, label, positive)
     X, names = _features(adata, rank=rank, layer=layer)
-    groups = None
-    if group_by is not None:
-        if group_by not in adata.obs.columns:
-            raise DataValueError(f"no obs column {group_by!r}", fix="give a metadata column as group_by")
-        groups = adata.obs[group_by].astype(str).to_numpy()[keep]
-        if cv == "repeated":
-            cv = "group"
-    res = cross_validate_model(
-        X[keep], y[keep], model=model, task="classification", cv=cv, groups=groups,
+    res = _cross_validate_obs(
+        adata, X, y, keep, names, model=model, task="classification", cv=cv, group_by=group_by,
         n_splits=n_splits, n_repeats=n_repeats, transform=transform, min_prevalence=min_prevalence,
         n_permutations=n_permutations, n_boot=n_boot, random_state=random_state, n_jobs=n_jobs,
-        feature_names=names, sample_names=[str(s) for s in adata.obs_names[keep]],
     )
     _store(adata, key_added, res, {"label": label, "positive": pos, "negative": neg,
                                     "group_by": group_by, "rank": rank, "layer": layer}, random_state)
@@ -604,18 +624,10 @@ def regress(
         raise DataValueError(f"only {int(keep.sum())} samples have a numeric {target!r}",
                              fix="use a numeric column with more values")
     X, names = _features(adata, rank=rank, layer=layer)
-    groups = None
-    if group_by is not None:
-        if group_by not in adata.obs.columns:
-            raise DataValueError(f"no obs column {group_by!r}", fix="give a metadata column as group_by")
-        groups = adata.obs[group_by].astype(str).to_numpy()[keep]
-        if cv == "repeated":
-            cv = "group"
-    res = cross_validate_model(
-        X[keep], yv[keep], model=model, task="regression", cv=cv, groups=groups,
+    res = _cross_validate_obs(
+        adata, X, yv, keep, names, model=model, task="regression", cv=cv, group_by=group_by,
         n_splits=n_splits, n_repeats=n_repeats, transform=transform, min_prevalence=min_prevalence,
         n_permutations=n_permutations, n_boot=n_boot, random_state=random_state, n_jobs=n_jobs,
-        feature_names=names, sample_names=[str(s) for s in adata.obs_names[keep]],
     )
     _store(adata, key_added, res, {"target": target, "group_by": group_by, "rank": rank,
                                     "layer": layer}, random_state)

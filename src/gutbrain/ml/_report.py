@@ -27,6 +27,7 @@ from anndata import AnnData
 
 from .._errors import GutbrainError
 from .._registry import Figure, Section, register_section, register_step
+from ..pp._filter import ADDITIVE_UNITS as _ADDITIVE
 
 __all__ = ["HEALTH_INDEX_LOSO", "MIN_PER_CLASS", "N_BOOT", "N_REPEATS", "N_SPLITS"]
 
@@ -44,7 +45,6 @@ N_TOP = 15
 
 _KEY = "classifier"
 _HI_KEY = "health_index"
-_ADDITIVE = ("counts", "relative", "percent", "cpm", "rpk", "abundance")
 _CONTROL = re.compile(r"^(control|controls|healthy|hc|ctrl|nonibd|normal|none|no|false|0)$", re.IGNORECASE)
 
 #: Stored evaluation of the shipped health index: leave-one-study-out balanced accuracy

@@ -8,8 +8,8 @@ concatenates the slices.  Blocks are cut so that every task holds about the same
 of pairs (early rows are long, late rows short).
 
 The per-sample preparation that needs the whole table (validation, presence matrix,
-CLR with column centring, rCLR) is done once on the driver, exactly as
-:mod:`gutbrain.tl._beta` does it, and the prepared matrix is broadcast to the workers
+CLR with column centring, rCLR) is done once on the driver with the helpers of
+:mod:`gutbrain.tl._beta`, and the prepared matrix is broadcast to the workers
 once.  The block arithmetic is the same as the in-process kernels':
 
 ``braycurtis``        integer counts: ``(S_i + S_j − 2 Σ min(x_i, x_j)) / (S_i + S_j)``
@@ -38,16 +38,21 @@ import scipy.sparse as sp
 from anndata import AnnData
 from numba import njit
 
-from .. import _core
-from .._errors import DataValueError, UnitError
-from .._version import __version__
+from .._errors import DataValueError
+from ..tl._beta import (
+    _aitchison_clr,
+    _check_abundance,
+    _dense,
+    _input_matrix,
+    _store_distances,
+    rclr_matrix,
+)
 from ._client import _map, _resolve, n_threads
 
 __all__ = ["DASK_BETA_METRICS", "beta_dask", "beta_diversity_dask", "row_blocks"]
 
 #: Metrics :func:`beta_dask` distributes (UniFrac stays in :func:`gutbrain.tl.beta_diversity`).
 DASK_BETA_METRICS = ("braycurtis", "jaccard", "aitchison", "robust_aitchison")
-_ABUNDANCE_UNITS = ("counts", "relative", "percent", "cpm", "rpk", "abundance")
 #: Rows of the column side densified at a time by the Bray–Curtis task (non-integer data).
 _BC_TILE = 2048
 #: Rows ``i`` held transposed at a time by the Bray–Curtis count kernel.
@@ -187,39 +192,6 @@ def _rclr_task(R: np.ndarray, R2: np.ndarray, M: np.ndarray, i0: int, i1: int) -
 # ---------------------------------------------------------------- preparation (driver)
 
 
-def _check_abundance(values: np.ndarray) -> None:
-    if values.size and (not np.all(np.isfinite(values)) or values.min() < 0):
-        raise DataValueError(
-            "abundances must be finite and non-negative",
-            fix="pass counts or proportions (no NaN, no negative values)",
-        )
-
-
-def _dense(X: Any) -> np.ndarray:
-    X = X.toarray() if sp.issparse(X) else X
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise DataValueError("expected a samples × features matrix", fix="pass a 2-D table")
-    return X
-
-
-def _pseudocount(X: np.ndarray, pseudocount: float | None) -> float:
-    """The Aitchison pseudocount rule of :mod:`gutbrain.tl._beta` (q2-diversity's default 1)."""
-    if pseudocount is not None:
-        if pseudocount < 0:
-            raise DataValueError("pseudocount must be ≥ 0", fix="pass a positive pseudocount")
-        return float(pseudocount)
-    if X.size == 0 or X.min() > 0:
-        return 0.0
-    if np.all(X == np.floor(X)):
-        return 1.0
-    raise DataValueError(
-        "the Aitchison distance needs strictly positive values and the table has zeros "
-        "in non-integer data",
-        fix="pass pseudocount= explicitly (or use robust_aitchison, which skips zeros)",
-    )
-
-
 def _prepare(X: Any, metric: str, pseudocount: float | None) -> tuple[Any, list[Any]]:
     """Task function and the broadcast inputs for ``metric``."""
     if metric == "braycurtis":
@@ -250,25 +222,11 @@ def _prepare(X: Any, metric: str, pseudocount: float | None) -> tuple[Any, list[
     D = _dense(X)
     _check_abundance(D)
     if metric == "aitchison":
-        pc = _pseudocount(D, pseudocount)
-        if D.size and D.min() + pc <= 0:
-            raise DataValueError(
-                "the Aitchison distance needs strictly positive values", fix="pass a pseudocount > 0"
-            )
-        Z = np.add(D, pc) if pc else D.copy()
-        np.log(Z, out=Z)
-        Z -= Z.mean(axis=1, keepdims=True)
-        Z -= Z.mean(axis=0, keepdims=True)  # distances unchanged, Gram cancellation smaller
+        Z = _aitchison_clr(D, pseudocount)  # columns centred: distances unchanged, less cancellation
         return _gram_task, [Z, np.einsum("ij,ij->i", Z, Z)]
     # robust_aitchison: rCLR on observed values (Martino et al. 2019, doi:10.1128/mSystems.00016-19)
-    M = D > 0
-    R = np.zeros_like(D)
-    np.log(D, out=R, where=M)
-    k = M.sum(axis=1)
-    mean = np.divide(R.sum(axis=1), k, out=np.zeros(D.shape[0]), where=k > 0)
-    R -= mean[:, None]
-    R[~M] = 0.0
-    return _rclr_task, [R, R * R, M.astype(np.float64)]
+    R, M = rclr_matrix(D)
+    return _rclr_task, [R, R * R, M]
 
 
 # ---------------------------------------------------------------- public
@@ -363,24 +321,8 @@ def beta_diversity_dask(
         ``{"params": {"metric", "layer", "pseudocount", "tree", "backend": "dask",
         "n_blocks", "gutbrain_version"}}``.
     """
-    from scipy.spatial.distance import squareform
-
-    unit = _core.get_unit(adata, layer)
-    allowed = (*_ABUNDANCE_UNITS, "presence") if metric == "jaccard" else _ABUNDANCE_UNITS
-    if unit not in allowed:
-        raise UnitError(
-            f"{metric} needs non-negative abundances ({', '.join(allowed)}), but the data hold {unit}",
-            fix="use the table before CLR or other transformations (X or a counts/relative layer)",
-        )
-    key = key_added or metric
-    M = _core.get_matrix(adata, layer, dense=False)
-    pc = None
-    if metric == "aitchison":
-        M = _dense(M)
-        pc = _pseudocount(M, pseudocount)
+    M, pc = _input_matrix(adata, metric=metric, layer=layer, pseudocount=pseudocount)
     d = beta_dask(M, metric, pseudocount=pc, client=client, n_blocks=n_blocks)
-    adata.obsp[key] = squareform(d, checks=False)
-    store = dict(adata.uns.get("beta_diversity", {}))
     params = {
         "metric": metric,
         "layer": layer,
@@ -388,7 +330,5 @@ def beta_diversity_dask(
         "tree": None,
         "backend": "dask",
         "n_blocks": n_blocks,
-        "gutbrain_version": __version__,
     }
-    store[key] = {"params": _core.clean_uns(params)}
-    adata.uns["beta_diversity"] = store
+    _store_distances(adata, key_added or metric, d, params)

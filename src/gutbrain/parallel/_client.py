@@ -105,38 +105,33 @@ def _resolve(client: Any) -> Iterator[Any]:
     if isinstance(client, distributed.Client):
         yield client
         return
-    if isinstance(client, str):
-        c = distributed.Client(client, set_as_default=False)
-        try:
-            yield c
-        finally:
-            c.close()
-        return
-    if client is not None:
+    if client is not None and not isinstance(client, str):
         raise DataValueError(
             f"client must be a distributed.Client, a scheduler address or None, not {type(client).__name__}",
             fix="pass client=gb.parallel.dask_client() (inside a with block) or a 'tcp://host:port' address",
         )
-    try:
-        yield distributed.default_client()
-        return
-    except ValueError:
-        pass
-    address = os.environ.get(SCHEDULER_ENV)
-    if address:
-        c = distributed.Client(address, set_as_default=False)
+    address = client
+    if address is None:
         try:
-            yield c
-        finally:
-            c.close()
-        return
-    raise DataValueError(
-        "no Dask client is active",
-        fix=(
-            "run inside `with gb.parallel.dask_client():`, pass client= (a Client or a "
-            f"scheduler address) or set {SCHEDULER_ENV}"
-        ),
-    )
+            active = distributed.default_client()
+        except ValueError:
+            address = os.environ.get(SCHEDULER_ENV)
+            if not address:
+                raise DataValueError(
+                    "no Dask client is active",
+                    fix=(
+                        "run inside `with gb.parallel.dask_client():`, pass client= (a Client or a "
+                        f"scheduler address) or set {SCHEDULER_ENV}"
+                    ),
+                ) from None
+        else:
+            yield active
+            return
+    c = distributed.Client(address, set_as_default=False)  # our own connection: closed on exit
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 def n_threads(client: Any) -> int:

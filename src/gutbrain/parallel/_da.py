@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core import get_unit, record
+from .._core import record
 from .._errors import DataValueError
 from ._client import _map, _resolve, n_threads
 
@@ -109,32 +109,23 @@ def diff_abundance_dask(
         (plus ``backend="dask"`` and ``n_chunks``) in ``uns[key_added]["params"]``.
     """
     from ..tl._da import (
-        CORRECTIONS,
-        NORMALIZATIONS,
-        TRANSFORMS,
+        _check_options,
+        _params,
         _prepare,
         _tidy,
         normalize_features,
         transform_features,
     )
     from ..tl._da_methods import REFERENCES
-    from ..tl._formula import parse_reference
 
-    if normalization.upper() not in NORMALIZATIONS:
-        raise DataValueError(
-            f"unknown normalization {normalization!r}", fix=f"use one of {', '.join(NORMALIZATIONS)}"
-        )
-    if transform.upper() not in TRANSFORMS:
-        raise DataValueError(f"unknown transform {transform!r}", fix=f"use one of {', '.join(TRANSFORMS)}")
-    if not 0.0 <= min_prevalence <= 1.0:
-        raise DataValueError(f"min_prevalence={min_prevalence} is outside [0, 1]", fix="use e.g. 0.1")
-    if correction.lower() not in {c.lower() for c in CORRECTIONS}:
-        raise DataValueError(f"unknown correction {correction!r}", fix=f"use one of {CORRECTIONS}")
+    _check_options(
+        normalization=normalization, transform=transform, min_prevalence=min_prevalence,
+        correction=correction,
+    )
     if n_chunks is not None and n_chunks < 1:
         raise DataValueError(f"n_chunks={n_chunks} must be ≥ 1", fix="pass a positive number of chunks")
 
-    Yf, _, design, names = _prepare(
-        adata,
+    common: dict[str, Any] = dict(
         formula=formula,
         reference=reference,
         layer=layer,
@@ -143,6 +134,7 @@ def diff_abundance_dask(
         min_variance=min_variance,
         standardize=standardize,
     )
+    Yf, _, design, names = _prepare(adata, **common)
     Yt = transform_features(normalize_features(Yf, normalization), transform)[design.keep]
     F = Yt.shape[1]
     with _resolve(client) as c:
@@ -155,21 +147,10 @@ def diff_abundance_dask(
         fit, design, names, n=Yf.shape[0], nnz=(Yf > 0).sum(axis=0), method="maaslin2",
         correction=correction,
     )
-    params = dict(
-        formula=formula,
-        method="maaslin2",
-        normalization=normalization,
-        transform=transform,
-        reference=";".join(f"{k},{v}" for k, v in parse_reference(reference).items()) or None,
-        min_prevalence=min_prevalence,
-        min_abundance=min_abundance,
-        min_variance=min_variance,
-        standardize=standardize,
-        correction=correction,
-        layer=layer,
-        unit=get_unit(adata, layer),
-        backend="dask",
-        n_chunks=len(chunks),
+    params = _params(
+        adata, method="maaslin2", normalization=normalization, transform=transform,
+        correction=correction, **common,
     )
+    params.update(backend="dask", n_chunks=len(chunks))
     record(adata, key_added, params=params, references=REFERENCES.get("maaslin2", []), results=res)
     return res

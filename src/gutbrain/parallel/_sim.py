@@ -5,15 +5,16 @@ chunks, one task per chunk.  Each worker thread compiles the SBML once (libRoadR
 and keeps the instance for later chunks of the same model; every run resets the model
 and applies its parameters exactly as the serial ensemble does, so the trajectories are
 the serial ones.  The SBML is generated once on the driver (Antimony keeps global state
-and is not thread-safe) and shipped with the tasks.
+and is not thread-safe) and shipped with the tasks.  The task is the one
+:func:`gutbrain.sim.ensemble` submits to an executor.
 
 :func:`sobol_dask` is :func:`gutbrain.sim.sobol` (same Saltelli sample for the same
-``random_state``, same SALib analysis) whose model runs go through :func:`ensemble_dask`.
+``random_state``, same SALib analysis) whose model runs go to the client's
+``concurrent.futures`` executor through ``gutbrain.sim.sobol(..., executor=...)``.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,42 +25,6 @@ from .._errors import DataValueError
 from ._client import _map, _resolve, n_threads
 
 __all__ = ["ensemble_dask", "sobol_dask"]
-
-_LOCAL = threading.local()
-#: libRoadRunner's LLVM compilation is serialised within a worker process.
-_COMPILE_LOCK = threading.Lock()
-#: :func:`sobol_dask` routes the model runs of :func:`gutbrain.sim.sobol` to Dask by
-#: swapping the ``ensemble`` it calls for the duration of the call; one at a time.
-_SOBOL_LOCK = threading.Lock()
-
-
-def _runner(model: Any, sbml: str) -> Any:
-    """This thread's compiled roadrunner instance for ``sbml`` (compiled once per thread)."""
-    from ..sim._engine import _RoadRunnerRun
-
-    cache: dict[int, Any] | None = getattr(_LOCAL, "runs", None)
-    if cache is None:
-        cache = _LOCAL.runs = {}
-    key = hash(sbml)
-    run = cache.get(key)
-    if run is None:
-        with _COMPILE_LOCK:
-            run = _RoadRunnerRun(model, sbml)
-        cache[key] = run
-    return run
-
-
-def _ensemble_task(
-    model: Any, sbml: str, experiment: Any, names: list[str], outputs: list[str], X: np.ndarray
-) -> np.ndarray:
-    run = _runner(model, sbml)
-    out = np.empty((X.shape[0], int(experiment.n_points), len(outputs)))
-    for i in range(X.shape[0]):  # one ODE integration per parameter set
-        try:
-            out[i] = run.run(experiment, dict(zip(names, X[i])), outputs)
-        except RuntimeError:  # integrator failure for an extreme draw (as the serial ensemble)
-            out[i] = np.nan
-    return out
 
 
 def ensemble_dask(
@@ -95,7 +60,7 @@ def ensemble_dask(
         ``(n_samples, n_times, n_outputs)`` — the serial ensemble's array; a failed
         integration gives NaN rows.
     """
-    from ..sim._engine import _check_names
+    from ..sim._engine import _check_names, _executor_chunk
     from ..sim._model import load_model
 
     model = load_model(model)
@@ -114,7 +79,8 @@ def ensemble_dask(
         else:
             n_chunks = -(-X.shape[0] // int(chunk_size))
         tasks = [(np.ascontiguousarray(part),) for part in np.array_split(X, n_chunks)]
-        parts = _map(c, _ensemble_task, [model, sbml, experiment, names, outputs], tasks, key="ensemble")
+        parts = _map(c, _executor_chunk, [model, sbml, experiment, names, outputs], tasks,
+                     key="ensemble")
     return np.concatenate(parts, axis=0)
 
 
@@ -145,27 +111,21 @@ def sobol_dask(
 
     Notes
     -----
-    :func:`gutbrain.sim.sobol` takes no executor, so for the duration of the call its
-    module-level ``ensemble`` is replaced by :func:`ensemble_dask` bound to the client
-    (under a lock: concurrent ``sobol_dask`` calls run one after another).  Sampling,
-    metric reduction and the SALib analysis are the simulation module's own code.
+    The model runs go through ``client.get_executor()`` passed as
+    :func:`gutbrain.sim.sobol`'s ``executor``; sampling, metric reduction and the SALib
+    analysis are the simulation module's own code, and nothing module-level is swapped,
+    so concurrent calls are independent.
     """
-    from ..sim import _analysis
+    from ..sim._analysis import sobol
 
+    if chunk_size is not None and chunk_size < 1:
+        raise DataValueError(f"chunk_size={chunk_size} must be ≥ 1", fix="pass a positive chunk size")
     with _resolve(client) as c:
-
-        def _ens(
-            model: Any, exp: Any, X: pd.DataFrame, *, outputs: Any = None, n_jobs: Any = None
-        ) -> np.ndarray:
-            return ensemble_dask(model, exp, X, outputs=outputs, client=c, chunk_size=chunk_size)
-
-        with _SOBOL_LOCK:
-            original = _analysis.ensemble
-            _analysis.ensemble = _ens
-            try:
-                table, prov = _analysis.sobol(
-                    scenario, n=n, parameters=parameters, metrics=metrics, random_state=random_state
-                )
-            finally:
-                _analysis.ensemble = original
+        executor = c.get_executor(pure=False)
+        # about 4 tasks per worker thread, as ensemble_dask (read by gutbrain.sim.ensemble)
+        executor._max_workers = n_threads(c)
+        table, prov = sobol(
+            scenario, n=n, parameters=parameters, metrics=metrics, random_state=random_state,
+            executor=executor, chunk_size=chunk_size,
+        )
     return table, {**prov, "backend": "dask"}

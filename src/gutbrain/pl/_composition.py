@@ -126,8 +126,6 @@ def taxa_barplot(
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
     if top < 1:
         raise DataValueError(f"top must be at least 1, got {top}", fix="pass top >= 1")
     if groupby is not None and groupby not in adata.obs.columns:
@@ -137,7 +135,28 @@ def taxa_barplot(
         )
     rel, used, _ = relative_by_taxon(adata, rank=rank, layer=layer)
     keep = top_taxa(rel, top)
-    data = with_other(rel, keep)
+    return _draw_taxa_bars(adata, with_other(rel, keep), keep, used, groupby=groupby, kind=kind,
+                           ax=ax)
+
+
+def _draw_taxa_bars(
+    adata: AnnData,
+    data: pd.DataFrame,
+    keep: list[str],
+    used: str,
+    *,
+    groupby: str | None,
+    kind: str,
+    ax: Any = None,
+) -> Any:
+    """Draw :func:`taxa_barplot` from its table (``with_other`` of the top taxa ``keep``).
+
+    The report draws both bar charts from one table instead of summing the features twice.
+    Each taxon is one artist: a ``bar`` call per taxon for the group means, one step area
+    (``stackplot``, rasterised inside SVG) per taxon for the samples.
+    """
+    import matplotlib.pyplot as plt
+
     colors = palette(len(keep)) + ([OTHER_COLOR] if OTHER in data.columns else [])
     with style():
         if ax is None:

@@ -51,6 +51,18 @@ def _where(layer: str | None) -> str:
     return "X" if layer is None else f"layers[{layer!r}]"
 
 
+def _abundance_matrix(
+    adata: AnnData, layer: str | None, *, what: str, fix: str, units: tuple[str, ...] = ADDITIVE_UNITS
+) -> tuple[Any, str]:
+    """``X`` or ``layers[layer]`` and its unit, checked to be one of ``units`` with finite values ≥ 0."""
+    M = _matrix(adata, layer)
+    unit = get_unit(adata, layer)
+    if unit not in units:
+        raise UnitError(f"{what} needs non-negative abundances, but {_where(layer)} holds {unit}", fix=fix)
+    _check_values(M, what=what, layer=layer)
+    return M, unit
+
+
 def _check_values(M: Any, *, what: str, layer: str | None) -> None:
     """Raise DataValueError for NaN, infinite or negative entries (one line, first bad sample)."""
     data = M.data if sp.issparse(M) else np.asarray(M)
@@ -313,14 +325,10 @@ def filter_features(
             f"min_abundance must lie in [0, 1) (a proportion), got {min_abundance}",
             fix="pass a proportion, e.g. 0.0001 for 0.01%",
         )
-    M = _matrix(adata, layer)
-    unit = get_unit(adata, layer)
-    if unit not in (*ADDITIVE_UNITS, "presence"):
-        raise UnitError(
-            f"filter_features needs non-negative abundances, but {_where(layer)} holds {unit}",
-            fix="filter the untransformed table (X or layers['counts']) and transform afterwards",
-        )
-    _check_values(M, what="filter_features", layer=layer)
+    M, unit = _abundance_matrix(
+        adata, layer, what="filter_features", units=(*ADDITIVE_UNITS, "presence"),
+        fix="filter the untransformed table (X or layers['counts']) and transform afterwards",
+    )
     n = adata.n_obs
     P = _proportions(M, unit)
     if sp.issparse(P):

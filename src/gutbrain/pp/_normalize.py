@@ -6,20 +6,18 @@ import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._core import _as_matrix, get_unit, record, require_unit, set_layer
-from .._errors import DataValueError, UnitError
+from .._core import _as_matrix, record, require_unit, set_layer
+from .._errors import DataValueError
 from .._utils import check_random_state
 from ._filter import (
-    ADDITIVE_UNITS,
+    _abundance_matrix,
     _append_step,
     _check_adata,
     _check_values,
     _derive,
     _is_integer,
-    _matrix,
     _names,
     _row_sums,
-    _where,
 )
 
 __all__ = ["closure", "rarefy", "relative"]
@@ -63,14 +61,10 @@ def relative(adata: AnnData, *, layer: str | None = None, key_added: str = "rela
     >>> adata.layers["relative"].sum(axis=1)  # doctest: +SKIP
     """
     _check_adata(adata, "relative")
-    M = _matrix(adata, layer)
-    unit = get_unit(adata, layer)
-    if unit not in ADDITIVE_UNITS:
-        raise UnitError(
-            f"relative needs non-negative abundances, but {_where(layer)} holds {unit}",
-            fix="compute relative abundances from the untransformed table (X or layers['counts'])",
-        )
-    _check_values(M, what="relative", layer=layer)
+    M, unit = _abundance_matrix(
+        adata, layer, what="relative",
+        fix="compute relative abundances from the untransformed table (X or layers['counts'])",
+    )
     sums = _row_sums(M)
     set_layer(adata, key_added, closure(M), "relative")
     record(

@@ -22,7 +22,7 @@ from anndata import AnnData
 
 from .._core import RANKS, _as_matrix, get_unit, record
 from .._errors import DataValueError, InputFormatError, UnitError
-from .._taxonomy import normalize_name
+from .._taxonomy import _PREFIX_RANK, normalize_name
 from ._filter import (
     ADDITIVE_UNITS,
     _append_step,
@@ -45,8 +45,6 @@ _COLUMNS = ("old_name", "new_name", "rank", "reason", "doi")
 _ROW_RANKS = ("phylum", "genus", "species", "subspecies")
 _DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
 _PREFIX_RE = re.compile(r"^([kdpcofgst])__")
-_PREFIX_RANK = {"k": "domain", "d": "domain", "p": "phylum", "c": "class", "o": "order",
-                "f": "family", "g": "genus", "s": "species", "t": "strain"}
 #: rank argument → row ranks of the synonym table that apply
 _APPLIES = {
     None: _ROW_RANKS,

@@ -8,9 +8,14 @@ import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._core import get_unit, record, set_layer
-from .._errors import DataValueError, UnitError
-from ._filter import ADDITIVE_UNITS, _check_adata, _check_values, _matrix, _row_sums, _where
+from .._core import record, set_layer
+from .._errors import DataValueError
+from ._filter import (
+    _abundance_matrix,
+    _check_adata,
+    _row_sums,
+    _where,
+)
 
 __all__ = ["clr", "clr_matrix", "multiplicative_replacement"]
 
@@ -118,14 +123,10 @@ def clr(
             f"clr method must be 'pseudocount' or 'multiplicative', got {method!r}",
             fix="pass method='pseudocount' or method='multiplicative'",
         )
-    M = _matrix(adata, layer)
-    unit = get_unit(adata, layer)
-    if unit not in ADDITIVE_UNITS:
-        raise UnitError(
-            f"clr needs non-negative abundances, but {_where(layer)} holds {unit}",
-            fix="pass the untransformed table (X, layers['counts'] or layers['relative'])",
-        )
-    _check_values(M, what="clr", layer=layer)
+    M, unit = _abundance_matrix(
+        adata, layer, what="clr",
+        fix="pass the untransformed table (X, layers['counts'] or layers['relative'])",
+    )
     n, D = M.shape
     sums = _row_sums(M)
     empty = sums <= 0

@@ -28,6 +28,7 @@ from anndata import AnnData
 from .._core import UNITS, get_unit, provenance, record
 from .._registry import Figure, Section, register_section, register_step
 from .._version import __version__
+from ..io._summary import metadata_summary
 
 __all__ = [
     "DEFAULT_MIN_DEPTH",
@@ -106,37 +107,6 @@ def qc_metrics(adata: AnnData, *, min_depth: float = DEFAULT_MIN_DEPTH) -> dict[
         low_depth_samples=[str(s) for s in adata.obs_names[low]],
         metadata_columns=[str(c) for c in metadata_columns],
     )
-
-
-def metadata_summary(obs: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """One row per metadata column: type, missing values and a short summary."""
-    rows = []
-    for col in columns if columns is not None else list(obs.columns):
-        if col not in obs.columns:
-            continue
-        s = obs[col]
-        missing = int(s.isna().sum())
-        if pd.api.types.is_bool_dtype(s):
-            kind = "boolean"
-            summ = f"true: {int(s.fillna(False).astype(bool).sum())} of {len(s)}"
-        elif pd.api.types.is_numeric_dtype(s):
-            kind = "integer" if pd.api.types.is_integer_dtype(s) else "numeric"
-            v = pd.to_numeric(s, errors="coerce")
-            summ = (
-                f"min {_num(v.min())}, median {_num(v.median())}, max {_num(v.max())}"
-                if v.notna().any()
-                else "all missing"
-            )
-        else:
-            counts = s.astype("object").dropna().astype(str).value_counts()
-            counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
-            kind = "categorical" if isinstance(s.dtype, pd.CategoricalDtype) else "text"
-            head = ", ".join(f"{k} ({v})" for k, v in counts.iloc[:4].items())
-            more = f", … {len(counts) - 4} more" if len(counts) > 4 else ""
-            summ = f"{len(counts)} levels: {head}{more}"
-        rows.append({"column": str(col), "type": kind, "missing": missing, "summary": summ})
-    out = pd.DataFrame(rows, columns=["column", "type", "missing", "summary"])
-    return out
 
 
 def _num(v: Any) -> str:
@@ -349,7 +319,7 @@ def _qc_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
 
 @register_section("composition", 20)
 def _composition_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
-    from ..pl import taxa_barplot
+    from ..pl._composition import _draw_taxa_bars, relative_by_taxon, top_taxa, with_other
 
     config = dict(context.get("config", {}))
     if "composition" not in adata.uns:
@@ -384,18 +354,26 @@ def _composition_section(adata: AnnData, context: dict[str, Any]) -> Section | N
         + ", ".join(f"{t} ({100 * float(summary.loc[t, 'mean_relative_abundance']):.1f} %)" for t in lead)
         + ".",
     ]
+    # both figures from one table: the features are summed to the rank once
+    rel, rel_used, _ = relative_by_taxon(adata, rank=rank)
+    keep = top_taxa(rel, max(1, top))
+    data = with_other(rel, keep)
+
+    def bars(kind: str) -> Any:
+        return _draw_taxa_bars(adata, data, keep, rel_used, groupby=groupby, kind=kind)
+
     figures: list[Figure] = []
     if groupby is not None:
         figures.append(
             _figure(
-                lambda: taxa_barplot(adata, rank=rank, groupby=groupby, top=top, kind="mean"),
+                lambda: bars("mean"),
                 f"Mean relative abundance of the top {top} {_plural(label)} in each level of “{groupby}”.",
                 "composition_groups",
             )
         )
     figures.append(
         _figure(
-            lambda: taxa_barplot(adata, rank=rank, groupby=groupby, top=top, kind="sample"),
+            lambda: bars("sample"),
             f"Relative abundance of the top {top} {_plural(label)} in each sample"
             + (f", ordered by “{groupby}”" if groupby else "")
             + f" and by the most abundant taxon ({lead[0] if lead else ''}).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,8 @@ def sobol(
     metrics: Mapping[str, tuple[str, str]] | None = None,
     n_jobs: int | None = None,
     random_state: int = 0,
+    executor: Executor | None = None,
+    chunk_size: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Sobol first-order and total indices (Saltelli sampling, SALib) of scenario metrics.
 
@@ -60,9 +63,15 @@ def sobol(
         ``{name: (variable, reducer)}`` with reducer ``max|min|first|last``; default
         :data:`METRICS` restricted to the model's variables.
     n_jobs
-        Worker processes (``None`` = all cores).
+        Worker processes (``None`` = all cores) when no ``executor`` is given.
     random_state
         Seed of the Sobol sequence scramble.
+    executor
+        A :class:`concurrent.futures.Executor` (thread or process pool, a Dask
+        ``Client.get_executor()`` …) that runs the model in chunks; see
+        :func:`gutbrain.sim.ensemble`.  The indices do not depend on it.
+    chunk_size
+        Parameter sets per executor task (default: about 4 tasks per worker).
 
     Returns
     -------
@@ -93,7 +102,8 @@ def sobol(
     U = sobol_sample.sample(problem, n, calc_second_order=False, seed=random_state)
     X = pd.DataFrame(unit_to_values(model.parameters, names, U), columns=names)
     exp = _with_antibiotic(sc)
-    Y = ensemble(model, exp, X, outputs=outputs, n_jobs=n_jobs)
+    Y = ensemble(model, exp, X, outputs=outputs, n_jobs=n_jobs, executor=executor,
+                 chunk_size=chunk_size)
     rows = []
     constant: list[str] = []
     for mname, (var, red) in metrics.items():

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -360,17 +361,20 @@ def _check_names(model: Model, values: Mapping[str, float], outputs: Sequence[st
 
 # ensembles ------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
+#: Per-thread compiled instances for executor tasks: ``{hash(sbml): _RoadRunnerRun}``.
+_LOCAL = threading.local()
+#: libRoadRunner's LLVM compilation is serialised within a process.
+_COMPILE_LOCK = threading.Lock()
 
 
 def _worker_init(model: Model, sbml: str) -> None:
     _WORKER["run"] = _RoadRunnerRun(model, sbml)
 
 
-def _worker_chunk(args: tuple[Experiment, list[str], np.ndarray, list[str]]) -> np.ndarray:
-    exp, names, X, outputs = args
-    run: _RoadRunnerRun = _WORKER["run"]
+def _run_rows(run: _RoadRunnerRun, exp: Experiment, names: list[str], X: np.ndarray,
+              outputs: list[str]) -> np.ndarray:
     out = np.empty((X.shape[0], int(exp.n_points), len(outputs)))
-    for i in range(X.shape[0]):
+    for i in range(X.shape[0]):  # one ODE integration per parameter set
         try:
             out[i] = run.run(exp, dict(zip(names, X[i])), outputs)
         except RuntimeError:  # integrator failure for an extreme draw
@@ -378,9 +382,60 @@ def _worker_chunk(args: tuple[Experiment, list[str], np.ndarray, list[str]]) -> 
     return out
 
 
+def _worker_chunk(args: tuple[Experiment, list[str], np.ndarray, list[str]]) -> np.ndarray:
+    exp, names, X, outputs = args
+    return _run_rows(_WORKER["run"], exp, names, X, outputs)
+
+
+def _thread_runner(model: Model, sbml: str) -> _RoadRunnerRun:
+    """This thread's compiled instance for ``sbml`` (compiled once per thread and kept)."""
+    cache: dict[int, _RoadRunnerRun] | None = getattr(_LOCAL, "runs", None)
+    if cache is None:
+        cache = _LOCAL.runs = {}
+    key = hash(sbml)
+    run = cache.get(key)
+    if run is None:
+        with _COMPILE_LOCK:
+            run = _RoadRunnerRun(model, sbml)
+        cache[key] = run
+    return run
+
+
+def _executor_chunk(model: Model, sbml: str, exp: Experiment, names: list[str],
+                    outputs: list[str], X: np.ndarray) -> np.ndarray:
+    """One executor task: a chunk of parameter sets on this thread's compiled model.
+
+    Module-level (picklable) so that process pools and Dask workers can run it.
+    """
+    return _run_rows(_thread_runner(model, sbml), exp, names, X, outputs)
+
+
 def _default_jobs() -> int:
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else (os.cpu_count() or 1), 8))
+
+
+def _n_chunks(n_rows: int, executor: Any, chunk_size: int | None) -> int:
+    if chunk_size is not None:
+        return -(-n_rows // int(chunk_size))
+    workers = getattr(executor, "_max_workers", None)
+    workers = int(workers) if isinstance(workers, int) and workers > 0 else _default_jobs()
+    return min(n_rows, 4 * workers)
+
+
+def _on_executor(executor: Executor, model: Model, experiment: Experiment, names: list[str],
+                 X: np.ndarray, outputs: list[str], chunk_size: int | None) -> np.ndarray:
+    """Chunks of ``X`` as tasks of ``executor``; results concatenated in row order."""
+    sbml = model.to_sbml()  # on the caller's thread: Antimony is not thread-safe
+    chunks = np.array_split(X, _n_chunks(X.shape[0], executor, chunk_size))
+    futures = [executor.submit(_executor_chunk, model, sbml, experiment, names, outputs,
+                               np.ascontiguousarray(c)) for c in chunks]
+    try:
+        parts = [f.result() for f in futures]
+    finally:
+        for f in futures:  # after a failure, do not leave the other chunks running
+            f.cancel()
+    return np.concatenate(parts, axis=0)
 
 
 def ensemble(
@@ -390,23 +445,71 @@ def ensemble(
     *,
     outputs: Sequence[str] | None = None,
     n_jobs: int | None = 1,
+    executor: Executor | None = None,
+    chunk_size: int | None = None,
 ) -> np.ndarray:
     """Run one experiment for every parameter set (row) of ``samples``.
 
-    Runs are spread over ``n_jobs`` worker processes, each holding its own compiled
-    libRoadRunner instance (``n_jobs=None`` uses every available core).
+    Without ``executor``, runs are spread over ``n_jobs`` worker processes, each holding
+    its own compiled libRoadRunner instance (``n_jobs=None`` uses every available core).
+    With ``executor`` (any :class:`concurrent.futures.Executor`: a ``ThreadPoolExecutor``,
+    a ``ProcessPoolExecutor``, or a Dask ``Client.get_executor()``), the parameter sets
+    are cut into chunks submitted to it; each worker thread compiles the model once and
+    keeps it.  Every run resets the model and applies its parameters, so the result is
+    the serial one whatever the executor or the chunking.
+
+    Parameters
+    ----------
+    model
+        A shipped model name or a :class:`Model`.
+    experiment
+        The experiment run for every parameter set.
+    samples
+        One parameter set per row, columns named after model parameters.
+    outputs
+        Variables to return (default: the model's outputs).
+    n_jobs
+        Worker processes when no ``executor`` is given (``None``: all cores, at most 8).
+    executor
+        Where to run the chunks (``n_jobs`` is then ignored).  The SBML is generated on
+        the calling thread and shipped with every task.
+    chunk_size
+        Parameter sets per executor task (default: about 4 tasks per worker, from the
+        executor's ``_max_workers`` when it has one, else the number of cores).
 
     Returns
     -------
     numpy.ndarray
         ``(n_samples, n_times, n_outputs)``; a failed integration gives NaN rows.
+
+    Examples
+    --------
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> import gutbrain as gb
+    >>> m = gb.sim.load_model("gut_brain")
+    >>> draws = gb.sim.sample_parameters(m.parameters, 4, random_state=0)
+    >>> with ThreadPoolExecutor(2) as ex:  # doctest: +SKIP
+    ...     Y = gb.sim.ensemble(m, gb.sim.lps_challenge(), draws, executor=ex)
     """
     model = load_model(model)
     outputs = list(outputs) if outputs is not None else list(model.outputs)
     names = [str(c) for c in samples.columns]
     _check_names(model, {**experiment.parameters, **dict.fromkeys(names, 0.0)}, outputs,
                  experiment)
+    if chunk_size is not None and (isinstance(chunk_size, bool) or int(chunk_size) < 1):
+        raise DataValueError(f"chunk_size={chunk_size} must be >= 1",
+                             fix="pass a positive number of parameter sets per task")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise DataValueError(
+            f"executor must be a concurrent.futures.Executor, not {type(executor).__name__}",
+            fix="pass e.g. concurrent.futures.ThreadPoolExecutor(4) or a Dask client's "
+            "get_executor()",
+        )
     X = samples.to_numpy(dtype=np.float64)
+    if X.shape[0] == 0:
+        return np.empty((0, int(experiment.n_points), len(outputs)))
+    if executor is not None:
+        return _on_executor(executor, model, experiment, names, X, outputs, chunk_size)
     n_jobs = _default_jobs() if n_jobs is None else max(1, int(n_jobs))
     if n_jobs == 1 or X.shape[0] < 2 * n_jobs:
         run = _runner(model)

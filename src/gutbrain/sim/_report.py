@@ -7,7 +7,6 @@ stores results in ``adata.uns["simulation"]``.  The section only draws and tabul
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
@@ -113,12 +112,9 @@ def simulation_step(adata: AnnData, config: dict[str, Any]) -> None:
 
 
 def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
+    from ..pl._style import fig_to_svg
 
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return fig_to_svg(fig)
 
 
 @register_section("simulation", 90)

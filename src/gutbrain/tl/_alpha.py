@@ -34,6 +34,8 @@ from anndata import AnnData
 
 from .. import _core
 from .._errors import DataValueError, UnitError
+from ..pp._filter import ADDITIVE_UNITS as _ABUNDANCE_UNITS
+from ._beta import _check_abundance
 
 __all__ = [
     "ALPHA_METRICS",
@@ -55,7 +57,6 @@ ALPHA_METRICS: dict[str, str] = {
     "pielou_e": "abundance",
     "faith_pd": "abundance",
 }
-_ABUNDANCE_UNITS = ("counts", "relative", "percent", "cpm", "rpk", "abundance")
 
 
 def _matrix(X: Any) -> Any:
@@ -69,11 +70,7 @@ def _matrix(X: Any) -> Any:
         if M.ndim != 2:
             raise DataValueError("expected a samples × features matrix", fix="pass a 2-D table")
         data = M
-    if data.size and (not np.all(np.isfinite(data)) or data.min() < 0):
-        raise DataValueError(
-            "abundances must be finite and non-negative",
-            fix="pass counts or proportions (no NaN, no negative values)",
-        )
+    _check_abundance(data)
     return M
 
 

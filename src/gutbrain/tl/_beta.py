@@ -43,6 +43,7 @@ from anndata import AnnData
 from .. import _core
 from .._errors import DataValueError, UnitError
 from .._version import __version__
+from ..pp._filter import ADDITIVE_UNITS as _ABUNDANCE_UNITS
 
 __all__ = [
     "BETA_METRICS",
@@ -69,7 +70,6 @@ BETA_METRICS: dict[str, str] = {
     "weighted_normalized_unifrac": "weighted normalised UniFrac",
 }
 _PHYLO = {"unweighted_unifrac", "weighted_unifrac", "weighted_normalized_unifrac"}
-_ABUNDANCE_UNITS = ("counts", "relative", "percent", "cpm", "rpk", "abundance")
 
 # ---------------------------------------------------------------- helpers
 
@@ -303,6 +303,17 @@ def _clr_centred(X: np.ndarray, pc: float) -> np.ndarray:
     return L
 
 
+def _aitchison_clr(X: np.ndarray, pseudocount: float | None) -> np.ndarray:
+    """Column-centred CLR of ``X + pseudocount`` (default rule of the module notes)."""
+    pc = _auto_pseudocount(X, pseudocount)
+    if X.size and X.min() + pc <= 0:
+        raise DataValueError(
+            "the Aitchison distance needs strictly positive values",
+            fix="pass a pseudocount > 0",
+        )
+    return _clr_centred(X, pc)
+
+
 def aitchison(X: Any, *, pseudocount: float | None = None, block: int | None = BLOCK) -> np.ndarray:
     """Aitchison distance: Euclidean distance between CLR-transformed samples.
 
@@ -330,13 +341,7 @@ def aitchison(X: Any, *, pseudocount: float | None = None, block: int | None = B
     """
     X = _dense(X)
     _check_abundance(X)
-    pc = _auto_pseudocount(X, pseudocount)
-    if X.size and X.min() + pc <= 0:
-        raise DataValueError(
-            "the Aitchison distance needs strictly positive values",
-            fix="pass a pseudocount > 0",
-        )
-    return _gram_distances(_clr_centred(X, pc), block=block)
+    return _gram_distances(_aitchison_clr(X, pseudocount), block=block)
 
 
 def rclr_matrix(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -451,6 +456,35 @@ def beta(
 # ---------------------------------------------------------------- AnnData wrapper
 
 
+def _input_matrix(
+    adata: AnnData, *, metric: str, layer: str | None, pseudocount: float | None
+) -> tuple[Any, float | None]:
+    """The abundance matrix for ``metric`` (unit checked) and its Aitchison pseudocount.
+
+    Shared by :func:`beta_diversity` and :func:`gutbrain.parallel.beta_diversity_dask`.
+    """
+    unit = _core.get_unit(adata, layer)
+    allowed = (*_ABUNDANCE_UNITS, "presence") if metric in ("jaccard", "unweighted_unifrac") else _ABUNDANCE_UNITS
+    if unit not in allowed:
+        raise UnitError(
+            f"{metric} needs non-negative abundances ({', '.join(allowed)}), but the data hold {unit}",
+            fix="use the table before CLR or other transformations (X or a counts/relative layer)",
+        )
+    M = _core.get_matrix(adata, layer, dense=False)
+    if metric != "aitchison":
+        return M, None
+    M = _dense(M)
+    return M, _auto_pseudocount(M, pseudocount)
+
+
+def _store_distances(adata: AnnData, key: str, d: np.ndarray, params: dict[str, Any]) -> None:
+    """Condensed ``d`` → ``obsp[key]``; ``params`` (plus version) → ``uns["beta_diversity"][key]``."""
+    adata.obsp[key] = squareform(d)
+    store = dict(adata.uns.get("beta_diversity", {}))
+    store[key] = {"params": _core.clean_uns({**params, "gutbrain_version": __version__})}
+    adata.uns["beta_diversity"] = store
+
+
 def beta_diversity(
     adata: AnnData,
     *,
@@ -486,32 +520,26 @@ def beta_diversity(
     ``adata.uns["beta_diversity"][key]``
         ``{"metric", "pseudocount", "layer", "tree"}`` plus version.
     """
-    unit = _core.get_unit(adata, layer)
-    allowed = (*_ABUNDANCE_UNITS, "presence") if metric in ("jaccard", "unweighted_unifrac") else _ABUNDANCE_UNITS
-    if unit not in allowed:
-        raise UnitError(
-            f"{metric} needs non-negative abundances ({', '.join(allowed)}), but the data hold {unit}",
-            fix="use the table before CLR or other transformations (X or a counts/relative layer)",
-        )
-    key = key_added or metric
-    M = _core.get_matrix(adata, layer, dense=False)
-    if metric == "aitchison":
-        M = _dense(M)
-        pc = _auto_pseudocount(M, pseudocount)
-    else:
-        pc = None
+    M, pc = _input_matrix(adata, metric=metric, layer=layer, pseudocount=pseudocount)
     d = beta(M, metric, taxa=list(adata.var_names), tree=tree, pseudocount=pc)
-    adata.obsp[key] = squareform(d)
-    store = dict(adata.uns.get("beta_diversity", {}))
     params = {
         "metric": metric,
         "layer": layer,
         "pseudocount": pc,
         "tree": tree if isinstance(tree, str) else (None if tree is None else "TreeNode"),
-        "gutbrain_version": __version__,
     }
-    store[key] = {"params": _core.clean_uns(params)}
-    adata.uns["beta_diversity"] = store
+    _store_distances(adata, key_added or metric, d, params)
+
+
+def _ensure_distance(adata: AnnData, distance: str) -> None:
+    """Make sure ``obsp[distance]`` exists, computing it when ``distance`` names a metric."""
+    if distance not in adata.obsp:
+        if distance not in BETA_METRICS:
+            raise DataValueError(
+                f"no distance matrix obsp[{distance!r}]",
+                fix="run gutbrain.tl.beta_diversity(adata, metric=...) first",
+            )
+        beta_diversity(adata, metric=distance)
 
 
 def distance_frame(adata: AnnData, key: str) -> pd.DataFrame:

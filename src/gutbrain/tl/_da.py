@@ -314,6 +314,52 @@ def _prepare(
     return Y[:, mask], mask, design, names
 
 
+def _check_options(*, normalization: str, transform: str, min_prevalence: float, correction: str) -> None:
+    """Raise a :class:`DataValueError` for an unknown MaAsLin2 option or a bad prevalence."""
+    if normalization.upper() not in NORMALIZATIONS:
+        raise DataValueError(
+            f"unknown normalization {normalization!r}", fix=f"use one of {', '.join(NORMALIZATIONS)}"
+        )
+    if transform.upper() not in TRANSFORMS:
+        raise DataValueError(f"unknown transform {transform!r}", fix=f"use one of {', '.join(TRANSFORMS)}")
+    if not 0.0 <= min_prevalence <= 1.0:
+        raise DataValueError(f"min_prevalence={min_prevalence} is outside [0, 1]", fix="use e.g. 0.1")
+    if correction.lower() not in {c.lower() for c in CORRECTIONS}:
+        raise DataValueError(f"unknown correction {correction!r}", fix=f"use one of {CORRECTIONS}")
+
+
+def _params(
+    adata: AnnData,
+    *,
+    formula: str,
+    method: str,
+    normalization: str,
+    transform: str,
+    reference: str | Mapping[str, str] | None,
+    min_prevalence: float,
+    min_abundance: float,
+    min_variance: float,
+    standardize: bool,
+    correction: str,
+    layer: str | None,
+) -> dict[str, Any]:
+    """The parameters :func:`diff_abundance` records in ``uns[key_added]["params"]``."""
+    return dict(
+        formula=formula,
+        method=method,
+        normalization=normalization,
+        transform=transform,
+        reference=";".join(f"{k},{v}" for k, v in parse_reference(reference).items()) or None,
+        min_prevalence=min_prevalence,
+        min_abundance=min_abundance,
+        min_variance=min_variance,
+        standardize=standardize,
+        correction=correction,
+        layer=layer,
+        unit=get_unit(adata, layer),
+    )
+
+
 def diff_abundance(
     adata: AnnData,
     *,
@@ -387,19 +433,13 @@ def diff_abundance(
     method = method.lower()
     if method not in METHODS:
         raise DataValueError(f"unknown method {method!r}", fix=f"use one of {', '.join(METHODS)}")
-    if normalization.upper() not in NORMALIZATIONS:
-        raise DataValueError(
-            f"unknown normalization {normalization!r}", fix=f"use one of {', '.join(NORMALIZATIONS)}"
-        )
-    if transform.upper() not in TRANSFORMS:
-        raise DataValueError(f"unknown transform {transform!r}", fix=f"use one of {', '.join(TRANSFORMS)}")
-    if not 0.0 <= min_prevalence <= 1.0:
-        raise DataValueError(f"min_prevalence={min_prevalence} is outside [0, 1]", fix="use e.g. 0.1")
-    if correction.lower() not in {c.lower() for c in CORRECTIONS}:
-        raise DataValueError(f"unknown correction {correction!r}", fix=f"use one of {CORRECTIONS}")
+    _check_options(
+        normalization=normalization, transform=transform, min_prevalence=min_prevalence,
+        correction=correction,
+    )
     from . import _da_methods as dm
 
-    common = dict(
+    common: dict[str, Any] = dict(
         formula=formula,
         reference=reference,
         layer=layer,
@@ -430,20 +470,7 @@ def diff_abundance(
             random_state=random_state,
             **common,
         )
-    params = dict(
-        formula=formula,
-        method=method,
-        normalization=normalization,
-        transform=transform,
-        reference=";".join(f"{k},{v}" for k, v in parse_reference(reference).items()) or None,
-        min_prevalence=min_prevalence,
-        min_abundance=min_abundance,
-        min_variance=min_variance,
-        standardize=standardize,
-        correction=correction,
-        layer=layer,
-        unit=get_unit(adata, layer),
-    )
+    params = _params(adata, method=method, normalization=normalization, transform=transform, **common)
     if method == "consensus":
         params.update(methods=list(methods), alpha=alpha, n_splits=n_splits)
     record(

@@ -13,10 +13,10 @@ from anndata import AnnData
 
 from .. import _core
 from .._registry import Figure, Section, register_section, register_step
+from ..pp._filter import ADDITIVE_UNITS as _ABUNDANCE
 
 __all__: list[str] = []
 
-_ABUNDANCE = ("counts", "relative", "percent", "cpm", "rpk", "abundance")
 _N_PERM = 999
 
 

@@ -19,9 +19,16 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core import get_matrix, record
+from .._core import record
 from .._errors import DataValueError
-from ._match import clade_parts, feature_lineages, name_keys, read_data_table
+from ._match import (
+    clade_parts,
+    divide_rows,
+    feature_lineages,
+    name_keys,
+    nonnegative_matrix,
+    read_data_table,
+)
 
 __all__ = ["gmhi", "gmhi_species"]
 
@@ -125,10 +132,7 @@ def gmhi(adata: AnnData, *, key_added: str = "gmhi", layer: str | None = None) -
     ``Enterocloster bolteae`` for ``Clostridium bolteae``) are found.  Reference:
     Gupta VK et al. 2020 Nat Commun 11:4635, doi:10.1038/s41467-020-18476-8.
     """
-    X = get_matrix(adata, layer)
-    if not np.isfinite(X).all() or (X < 0).any():
-        raise DataValueError("GMHI needs non-negative abundances",
-                             fix="give species relative abundances or counts")
+    X = nonnegative_matrix(adata, layer, index="GMHI", fix="give species relative abundances or counts")
     cols, species = _species_features(adata)
     if cols.size == 0:
         raise DataValueError(
@@ -136,9 +140,7 @@ def gmhi(adata: AnnData, *, key_added: str = "gmhi", layer: str | None = None) -
             fix="give a species table (MetaPhlAn profile or a table with a species column)",
         )
     S = X[:, cols]
-    tot = S.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        S = np.where(tot > 0, S / np.where(tot > 0, tot, 1.0), 0.0)
+    S = divide_rows(S, S.sum(axis=1))
     S[S < PRESENCE_CUTOFF] = 0.0
     hits, table = _match_sets(species)
     sets = dict(zip(gmhi_species()["species"], gmhi_species()["set"], strict=True))

@@ -23,9 +23,16 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._core import RANKS, get_matrix, get_unit, record
+from .._core import RANKS, get_unit, record
 from .._errors import DataValueError
-from ._match import clade_parts, feature_lineages, name_keys, read_data_table
+from ._match import (
+    clade_parts,
+    divide_rows,
+    feature_lineages,
+    name_keys,
+    nonnegative_matrix,
+    read_data_table,
+)
 
 __all__ = ["gmwi2", "gmwi2_coefficients"]
 
@@ -121,18 +128,14 @@ def gmwi2(adata: AnnData, *, key_added: str = "gmwi2", layer: str | None = None)
     table and ``taxa`` (long table: sample, clade, coefficient, relative_abundance of present
     clades; their coefficients sum to the score).
     """
-    X = get_matrix(adata, layer)
-    if not np.isfinite(X).all() or (X < 0).any():
-        raise DataValueError("GMWI2 needs non-negative abundances",
-                             fix="give a MetaPhlAn profile or relative abundances")
+    X = nonnegative_matrix(adata, layer, index="GMWI2", fix="give a MetaPhlAn profile or relative abundances")
     unit = get_unit(adata, layer)
     clades, ranks, names, A = _clade_view(adata, X)
     if A.shape[1] == 0:
         raise DataValueError("no taxonomic features found for GMWI2",
                              fix="give a MetaPhlAn profile or a table with lineage columns")
     total = _normaliser(adata, A, ranks, unit)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        R = np.where(total[:, None] > 0, A / np.where(total > 0, total, 1.0)[:, None], 0.0)
+    R = divide_rows(A, total)
     coefs = gmwi2_coefficients()
     exact = {c: j for j, c in enumerate(clades)}
     by_key: dict[tuple[str, str], list[int]] = {}

@@ -27,7 +27,7 @@ from anndata import AnnData
 
 from .._core import RANKS, get_matrix, new_adata, provenance
 from .._errors import DataValueError, InputFormatError
-from .._taxonomy import lineage_frame
+from .._taxonomy import _PREFIX_RANK, _PREFIX_RE, lineage_frame
 from ..pp._taxonomy import canonical_name
 
 __all__ = [
@@ -36,19 +36,6 @@ __all__ = [
     "name_keys",
     "read_clade_table",
 ]
-
-_PREFIX = {
-    "k": "domain",
-    "d": "domain",
-    "p": "phylum",
-    "c": "class",
-    "o": "order",
-    "f": "family",
-    "g": "genus",
-    "s": "species",
-    "t": "strain",
-}
-_PREFIX_RE = re.compile(r"^([kdpcofgst])__(.*)$")
 
 
 def data_path(name: str) -> Path:
@@ -108,7 +95,7 @@ def clade_parts(clade: str) -> tuple[str, str, dict[str, str]]:
         m = _PREFIX_RE.match(part)
         if not m:
             continue
-        rank = _PREFIX[m.group(1)]
+        rank = _PREFIX_RANK[m.group(1)]
         raw = m.group(2)
         if not raw:
             continue
@@ -279,10 +266,21 @@ def relative_matrix(adata: AnnData, *, layer: str | None = None) -> np.ndarray:
     if unit in {"clr", "transformed"}:
         raise DataValueError(f"the table holds {unit} values",
                              fix="give counts or relative abundances")
-    tot = X.sum(axis=1, keepdims=True)
+    return divide_rows(X, X.sum(axis=1))
+
+
+def divide_rows(A: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Divide each row of ``A`` by its ``total``; rows whose total is not > 0 become 0."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        R = np.where(tot > 0, X / np.where(tot > 0, tot, 1.0), 0.0)
-    return R
+        return np.where(total[:, None] > 0, A / np.where(total > 0, total, 1.0)[:, None], 0.0)
+
+
+def nonnegative_matrix(adata: AnnData, layer: str | None, *, index: str, fix: str) -> np.ndarray:
+    """``X`` (or ``layers[layer]``) as dense float64; a :class:`DataValueError` unless finite and ≥ 0."""
+    X = get_matrix(adata, layer)
+    if not np.isfinite(X).all() or (X < 0).any():
+        raise DataValueError(f"{index} needs non-negative abundances", fix=fix)
+    return X
 
 
 def keys_frame(names: Iterable[str]) -> list[frozenset[str]]:

@@ -30,10 +30,10 @@ from scipy import stats
 
 from .._core import get_matrix, get_unit, record
 from .._errors import DataValueError
+from ..pp._filter import ADDITIVE_UNITS as _ADDITIVE
 
 __all__ = ["mediation", "mediation_kernel"]
 
-_ADDITIVE = ("counts", "relative", "percent", "cpm", "rpk", "abundance")
 _EFFECTS = ("a", "b", "indirect", "direct", "total", "proportion_mediated")
 
 

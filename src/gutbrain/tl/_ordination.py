@@ -146,15 +146,9 @@ def pcoa(
     Sets ``adata.obsm["X_pcoa"]`` (n × k coordinates) and ``adata.uns["pcoa"]`` =
     ``{"params", "eigenvalues", "proportion_explained"}``.
     """
-    if distance not in adata.obsp:
-        from ._beta import BETA_METRICS, beta_diversity
+    from ._beta import _ensure_distance
 
-        if distance not in BETA_METRICS:
-            raise DataValueError(
-                f"no distance matrix obsp[{distance!r}]",
-                fix="run gutbrain.tl.beta_diversity(adata, metric=...) first",
-            )
-        beta_diversity(adata, metric=distance)
+    _ensure_distance(adata, distance)
     n = adata.n_obs
     k = min(int(n_components), n)
     coords, w, prop = pcoa_kernel(

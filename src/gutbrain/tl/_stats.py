@@ -305,16 +305,16 @@ def _groups(adata: AnnData, groupby: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _distance(adata: AnnData, distance: str) -> np.ndarray:
-    if distance not in adata.obsp:
-        from ._beta import BETA_METRICS, beta_diversity
+    from ._beta import _ensure_distance
 
-        if distance not in BETA_METRICS:
-            raise DataValueError(
-                f"no distance matrix obsp[{distance!r}]",
-                fix="run gutbrain.tl.beta_diversity(adata, metric=...) first",
-            )
-        beta_diversity(adata, metric=distance)
+    _ensure_distance(adata, distance)
     return np.asarray(adata.obsp[distance], dtype=np.float64)
+
+
+def _grouped_distances(adata: AnnData, distance: str, groupby: str) -> tuple[np.ndarray, np.ndarray]:
+    """``obsp[distance]`` and ``obs[groupby]`` labels over the samples with a label."""
+    labels, keep = _groups(adata, groupby)
+    return _distance(adata, distance)[np.ix_(keep, keep)], labels
 
 
 def _store(adata: AnnData, key: str, distance: str, res: pd.Series, params: dict[str, Any], refs: list[str]) -> None:
@@ -347,8 +347,7 @@ def permanova(
     Returns the result Series and stores ``uns["permanova"][distance]`` =
     ``{"params", "statistic" (pseudo-F), "p_value", "n", "n_groups", "permutations"}``.
     """
-    labels, keep = _groups(adata, groupby)
-    D = _distance(adata, distance)[np.ix_(keep, keep)]
+    D, labels = _grouped_distances(adata, distance, groupby)
     res = permanova_kernel(D, labels, permutations=n_permutations, random_state=random_state)
     _store(
         adata, "permanova", distance, res,
@@ -371,8 +370,7 @@ def permdisp(
 
     Stores ``uns["permdisp"][distance]`` like :func:`permanova`.
     """
-    labels, keep = _groups(adata, groupby)
-    D = _distance(adata, distance)[np.ix_(keep, keep)]
+    D, labels = _grouped_distances(adata, distance, groupby)
     res = permdisp_kernel(D, labels, test=test, permutations=n_permutations, random_state=random_state)
     _store(
         adata, "permdisp", distance, res,
@@ -392,8 +390,7 @@ def anosim(
     random_state: int = 0,
 ) -> pd.Series:
     """ANOSIM of ``obsp[distance]`` by ``obs[groupby]``; stores ``uns["anosim"][distance]``."""
-    labels, keep = _groups(adata, groupby)
-    D = _distance(adata, distance)[np.ix_(keep, keep)]
+    D, labels = _grouped_distances(adata, distance, groupby)
     res = anosim_kernel(D, labels, permutations=n_permutations, random_state=random_state)
     _store(
         adata, "anosim", distance, res,

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import DataValueError, InputFormatError
+from ._beta import _check_abundance
 
 __all__ = [
     "faith_pd",
@@ -158,11 +159,7 @@ def _check_nonneg(X: Any) -> Any:
     else:
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         data = X
-    if data.size and (not np.all(np.isfinite(data)) or data.min() < 0):
-        raise DataValueError(
-            "abundances must be finite and non-negative",
-            fix="pass counts or proportions (no NaN, no negative values)",
-        )
+    _check_abundance(data)
     return X
 
 

@@ -233,7 +233,7 @@ def _run_meta(adata: Any, group: str | None, seed: int, rank: str) -> dict[str, 
 
 def _inspect(settings: _Settings, uploads: dict[str, UploadFile | None]) -> dict[str, Any]:
     """What ``gutbrain inspect --json`` reports, for uploaded files (nothing kept)."""
-    from ..cli._core import inspect_summary
+    from ..io import summary
     from ..workflow import load
 
     job = _new_job(settings)
@@ -242,8 +242,8 @@ def _inspect(settings: _Settings, uploads: dict[str, UploadFile | None]) -> dict
                  for role, up in uploads.items() if up is not None and _present(up)}
         if "table" not in paths:
             raise GutbrainError("no feature table uploaded", fix="choose a table file to upload")
-        info = inspect_summary(load(paths["table"], taxonomy=paths.get("taxonomy"),
-                                    metadata=paths.get("metadata")))
+        info = summary(load(paths["table"], taxonomy=paths.get("taxonomy"),
+                            metadata=paths.get("metadata")))
     finally:
         shutil.rmtree(job.root, ignore_errors=True)
     names = {str(p): p.name for p in paths.values()}
