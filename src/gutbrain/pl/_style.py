@@ -64,7 +64,8 @@ def fig_to_svg(fig: Any, *, close: bool = True) -> str:
     """
     buf = io.StringIO()
     with style():
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+        fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.05,
+                    metadata={"Date": None, "Creator": None})
     if close:
         import matplotlib.pyplot as plt
 

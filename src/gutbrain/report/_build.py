@@ -156,9 +156,11 @@ def format_cell(value: Any) -> tuple[str, bool]:
 
 
 def _table_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Move a meaningful index into a column."""
+    """Move a meaningful index into a column (an unnamed integer index is just row numbers)."""
     if isinstance(df.index, pd.RangeIndex) and df.index.name is None:
         return df
+    if df.index.name is None and pd.api.types.is_integer_dtype(df.index.dtype):
+        return df.reset_index(drop=True)
     return df.reset_index()
 
 
