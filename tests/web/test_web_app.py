@@ -330,3 +330,16 @@ def test_lps_simulation_matches_library_and_serves_files(env):
     assert "dose" in _one_line_error(client.post("/api/simulate/lps", json={"dose": -1}))
     assert "hours" in _one_line_error(client.post("/api/simulate/lps", json={"hours": 1e9}))
     assert client.post("/api/simulate/lps", json={"dose": "lots"}).status_code == 422
+
+
+def test_no_cdn_backed_docs_pages(tmp_path):
+    """Swagger/ReDoc load assets from a CDN, so they are disabled; the schema stays available."""
+    from fastapi.testclient import TestClient
+
+    from gutbrain.web import create_app
+
+    with TestClient(create_app(data_dir=tmp_path)) as client:
+        assert client.get("/docs").status_code == 404
+        assert client.get("/redoc").status_code == 404
+        schema = client.get("/openapi.json")
+        assert schema.status_code == 200 and "/api/evidence" in schema.json()["paths"]

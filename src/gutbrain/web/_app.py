@@ -452,8 +452,8 @@ def create_app(
     -------
     fastapi.FastAPI
         Serve it with uvicorn (``gutbrain serve`` binds ``127.0.0.1`` by default).  OpenAPI
-        schema at ``/openapi.json``; interactive docs at ``/docs`` (those load the Swagger
-        UI assets from a CDN; every other page works offline).
+        schema at ``/openapi.json`` and a route list at ``/api``; the CDN-backed Swagger/ReDoc
+        pages are disabled so everything works offline.
     """
     if int(max_upload_bytes) <= 0:
         raise DataValueError(f"max_upload_bytes must be > 0, got {max_upload_bytes}",
@@ -478,6 +478,10 @@ def create_app(
         version=__version__,
         description=("Microbiota–gut–brain analysis for chronic pain research: the JSON API of the "
                      "local gutbrain web app. " + DISCLAIMER),
+        # FastAPI's Swagger/ReDoc pages load their assets from a CDN; the app must work offline,
+        # so they are off: /api lists the routes and /openapi.json has the schema.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.add_middleware(_LimitBody, max_bytes=settings.max_upload_bytes)
@@ -515,7 +519,7 @@ def create_app(
         errs = exc.errors()
         parts = [f"{'.'.join(str(x) for x in e.get('loc', ()) if x != 'body')}: {e.get('msg', '')}"
                  for e in errs[:3]]
-        msg = "invalid request: " + "; ".join(parts) + ". Fix: see /docs for the expected fields"
+        msg = "invalid request: " + "; ".join(parts) + ". Fix: see /api and /openapi.json for the expected fields"
         if _is_api(request):
             detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
                        "type": str(e.get("type", ""))} for e in errs]
