@@ -24,7 +24,7 @@ from anndata import AnnData
 from ._core import add_input, provenance, record
 from ._errors import GutbrainError, InputFormatError, MetadataMismatchError
 from ._registry import STEPS
-from ._utils import atomic_path, atomic_write, sha256_file
+from ._utils import atomic_write, sha256_file
 from ._version import __version__
 
 __all__ = ["load", "run"]
@@ -48,14 +48,7 @@ def _read_taxonomy(path: Path) -> Any:
 
     if path.suffix.lower() == ".qza":
         return io.read_qza(path)
-    reader = getattr(io, "read_taxonomy", None)
-    if reader is None:
-        raise InputFormatError(
-            "reading taxonomy tables needs gutbrain.io.read_taxonomy, not available in this build",
-            path=path,
-            fix="give the taxonomy inside the BIOM/QIIME 2 table",
-        )
-    return reader(path)
+    return io.read_taxonomy(path)
 
 
 def load(
@@ -85,37 +78,13 @@ def load(
         adata = table.copy()
     else:
         path = _existing(table, "table")
-        adata = io.read(path)
-        if not isinstance(adata, AnnData):
-            raise InputFormatError(
-                f"expected a feature table, but the file holds {type(adata).__name__}",
-                path=path,
-                fix="pass the feature table as TABLE and the taxonomy with --taxonomy",
-            )
-        inputs = dict(provenance(adata).get("inputs", {}))
-        recorded = dict(inputs.get("table", {})).get("path", "")
-        if not recorded or Path(recorded).resolve() != path.resolve():
-            fmt = "".join(path.suffixes).lstrip(".").lower() or "unknown"
-            add_input(adata, "table", path, fmt)
+        adata = io.read(path)  # records the input (path, sha256, detected format)
     if taxonomy is not None:
         tpath = _existing(taxonomy, "taxonomy")
-        tax = _read_taxonomy(tpath)
-        attach = getattr(io, "attach_taxonomy", None)
-        if attach is None:
-            raise InputFormatError(
-                "attaching a taxonomy needs gutbrain.io.attach_taxonomy, not available in this build",
-                path=tpath,
-                fix="give the taxonomy inside the BIOM/QIIME 2 table",
-            )
-        result = attach(adata, tax, path=tpath)
-        adata = result if isinstance(result, AnnData) else adata
-        if "taxonomy" not in dict(provenance(adata).get("inputs", {})):
-            add_input(adata, "taxonomy", tpath, "taxonomy")
+        adata = io.attach_taxonomy(adata, _read_taxonomy(tpath), path=tpath)
     if metadata is not None:
         mpath = _existing(metadata, "metadata")
         adata = io.attach_metadata(adata, io.read_metadata(mpath), path=mpath)
-        if "metadata" not in dict(provenance(adata).get("inputs", {})):
-            add_input(adata, "metadata", mpath, "metadata")
     return adata
 
 
@@ -273,24 +242,15 @@ def run(
         bar.advance(task)
         bar.update(task, description="writing outputs")
         outdir.mkdir(parents=True, exist_ok=True)
-        _write_h5ad(adata, outdir / "gutbrain.h5ad")
+        from .io import write_h5ad
+
+        write_h5ad(adata, outdir / "gutbrain.h5ad")
         paths = write_tables(built, outdir / "tables")
         _write_sidecar(adata, outdir, paths, stamp)
         with atomic_write(outdir / "report.html") as fh:
             fh.write(html)
         bar.advance(task)
     return adata
-
-
-def _write_h5ad(adata: AnnData, path: Path) -> None:
-    from . import io
-
-    writer = getattr(io, "write_h5ad", None)
-    if writer is not None:
-        writer(adata, path)
-        return
-    with atomic_path(path) as tmp:
-        adata.write_h5ad(tmp)
 
 
 def _write_sidecar(adata: AnnData, outdir: Path, tables: list[Path], stamp: str) -> None:

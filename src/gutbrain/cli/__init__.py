@@ -43,13 +43,7 @@ _COMMAND_MODULES: list[str] = [
 
 def _load_commands() -> None:
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a feature not present in this checkout
-            if exc.name == name:
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(name).register(app)
 
 
 _load_commands()

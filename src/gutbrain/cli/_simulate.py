@@ -56,29 +56,16 @@ def _creator() -> str:
 
 
 def _read_sample_table(path: str) -> Any:
-    import pandas as pd
-
-    from .._errors import InputFormatError
-
+    """Sample metadata (or the ``obs`` of an ``.h5ad``) holding per-sample index columns."""
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file", path)
     if path.endswith(".h5ad"):
-        import anndata
+        from ..io import read_h5ad
 
-        return anndata.read_h5ad(path).obs
-    try:
-        from ..io import read_metadata  # helper IO-A
+        return read_h5ad(path).obs
+    from ..io import read_metadata
 
-        return read_metadata(path)
-    except ImportError:
-        pass
-    sep = "," if path.endswith(".csv") else "\t"
-    try:
-        df = pd.read_csv(path, sep=sep, comment=None, index_col=0)
-    except Exception as exc:
-        raise InputFormatError(f"cannot read sample table: {exc}".splitlines()[0], path=path,
-                               fix="give a TSV/CSV with sample ids in the first column") from None
-    return df
+    return read_metadata(path)
 
 
 def register(app: typer.Typer) -> None:

@@ -63,16 +63,11 @@ def relative_by_taxon(
     if used == "feature":
         return _sum_by_label(adata, labels, layer), used, "features as read"
     if layer is None:
-        try:
-            from .. import pp
+        from .. import pp
 
-            collapse = pp.collapse
-        except (ImportError, AttributeError):
-            collapse = None
-        if collapse is not None:
-            collapsed = collapse(adata, used)
-            rel = _sum_by_label(collapsed, pd.Index(collapsed.var_names.astype(str)), None)
-            return rel, used, f"features summed to {used} with gutbrain.pp.collapse"
+        collapsed = pp.collapse(adata, used)
+        rel = _sum_by_label(collapsed, pd.Index(collapsed.var_names.astype(str)), None)
+        return rel, used, f"features summed to {used} with gutbrain.pp.collapse"
     return _sum_by_label(adata, labels, layer), used, f"features summed to {used}"
 
 

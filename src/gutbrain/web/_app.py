@@ -162,6 +162,16 @@ def _save_upload(settings: _Settings, job: _Job, role: str, upload: UploadFile) 
     return dest
 
 
+def _save_uploads(settings: _Settings, job: _Job,
+                  uploads: dict[str, UploadFile | None]) -> dict[str, Path]:
+    """Save every non-empty upload of a job; a feature table is required."""
+    paths = {role: _save_upload(settings, job, role, up)
+             for role, up in uploads.items() if _present(up)}
+    if "table" not in paths:
+        raise GutbrainError("no feature table uploaded", fix="choose a table file to upload")
+    return paths
+
+
 def _too_large(limit: int) -> str:
     return (f"upload larger than the limit of {limit / 2**20:.0f} MiB. Fix: start the app with "
             "a larger limit (gutbrain serve --max-upload-mb N) or subset the table")
@@ -182,10 +192,7 @@ def _run_cohort(settings: _Settings, *, uploads: dict[str, UploadFile | None],
         raise DataValueError(f"unknown rank {rank!r}", fix=f"use one of {', '.join(RANKS)}")
     job = _new_job(settings)
     try:
-        paths = {role: _save_upload(settings, job, role, up)
-                 for role, up in uploads.items() if up is not None and _present(up)}
-        if "table" not in paths:
-            raise GutbrainError("no feature table uploaded", fix="choose a table file to upload")
+        paths = _save_uploads(settings, job, uploads)
         with settings.lock:
             adata = run(paths["table"], taxonomy=paths.get("taxonomy"),
                         metadata=paths.get("metadata"), group=group or None, out=job.out,
@@ -238,10 +245,7 @@ def _inspect(settings: _Settings, uploads: dict[str, UploadFile | None]) -> dict
 
     job = _new_job(settings)
     try:
-        paths = {role: _save_upload(settings, job, role, up)
-                 for role, up in uploads.items() if up is not None and _present(up)}
-        if "table" not in paths:
-            raise GutbrainError("no feature table uploaded", fix="choose a table file to upload")
+        paths = _save_uploads(settings, job, uploads)
         info = summary(load(paths["table"], taxonomy=paths.get("taxonomy"),
                             metadata=paths.get("metadata")))
     finally:
