@@ -24,7 +24,14 @@ from .._core import get_matrix, new_adata
 from .._errors import DataValueError, InputFormatError
 from .._taxonomy import lineage_frame
 
-__all__ = ["genus_key", "genus_matrix", "load_metaml", "load_mlrepo"]
+__all__ = [
+    "HEALTH_COHORTS",
+    "genus_key",
+    "genus_matrix",
+    "load_metaml",
+    "load_mlrepo",
+    "metaml_health_cohorts",
+]
 
 _N_META_MAX = 400
 
@@ -152,3 +159,78 @@ def genus_matrix(adata: AnnData, *, layer: str | None = None) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         P = np.where(total[:, None] > 0, M / total[:, None], 0.0)
     return pd.DataFrame(P, index=adata.obs_names, columns=list(uniq))
+
+
+#: MetAML stool datasets grouped into independent cohorts for leave-one-study-out work.
+#: Datasets that share subjects form one cohort: Le Chatelier 2013 (obesity), Nielsen 2014
+#: (IBD) and Qin 2010 (MetaHIT) re-use the same MetaHIT samples (MH0002 …), HMP phases I and
+#: II share subjects, and Qin 2012's two T2D stages come from one study.  Values: (cohort,
+#: country, paper, DOI of the paper).
+HEALTH_COHORTS: dict[str, tuple[str, str, str, str]] = {
+    "Candela_Africa": ("Rampelli2015_Hadza", "Tanzania", "Rampelli S et al. 2015 Curr Biol 25:1682",
+                       "10.1016/j.cub.2015.04.055"),
+    "Chatelier_gut_obesity": ("MetaHIT", "Denmark/Spain", "Le Chatelier E et al. 2013 Nature 500:541",
+                              "10.1038/nature12506"),
+    "Neilsen_genome_assembly": ("MetaHIT", "Denmark/Spain", "Nielsen HB et al. 2014 Nat Biotechnol 32:822",
+                                "10.1038/nbt.2939"),
+    "metahit": ("MetaHIT", "Denmark/Spain", "Qin J et al. 2010 Nature 464:59", "10.1038/nature08821"),
+    "hmp": ("HMP", "USA", "Human Microbiome Project Consortium 2012 Nature 486:207", "10.1038/nature11234"),
+    "hmpii": ("HMP", "USA", "Human Microbiome Project Consortium 2012 Nature 486:207", "10.1038/nature11234"),
+    "Quin_gut_liver_cirrhosis": ("Qin2014_cirrhosis", "China", "Qin N et al. 2014 Nature 513:59",
+                                 "10.1038/nature13568"),
+    "Tito_subsistence_gut": ("ObregonTito2015", "Peru", "Obregon-Tito AJ et al. 2015 Nat Commun 6:6505",
+                             "10.1038/ncomms7505"),
+    "WT2D": ("Karlsson2013_T2D", "Sweden", "Karlsson FH et al. 2013 Nature 498:99", "10.1038/nature12198"),
+    "Zeller_fecal_colorectal_cancer": ("Zeller2014_CRC", "France", "Zeller G et al. 2014 Mol Syst Biol 10:766",
+                                       "10.15252/msb.20145645"),
+    "t2dmeta_long": ("Qin2012_T2D", "China", "Qin J et al. 2012 Nature 490:55", "10.1038/nature11450"),
+    "t2dmeta_short": ("Qin2012_T2D", "China", "Qin J et al. 2012 Nature 490:55", "10.1038/nature11450"),
+}
+
+#: MetAML ``disease`` values counted as a clinical diagnosis (non-healthy).
+DISEASED_LABELS = frozenset({"cirrhosis", "cancer", "ibd_crohn_disease", "ibd_ulcerative_colitis", "t2d"})
+#: MetAML ``disease`` values of participants without a reported disease.
+HEALTHY_LABELS = frozenset({"n", "leaness"})
+#: Healthy participants need a BMI in [18.5, 25) when one is recorded (GMHI/GMWI2 definition).
+BMI_RANGE = (18.5, 25.0)
+
+
+def metaml_health_cohorts(adata: AnnData) -> AnnData:
+    """Healthy and diseased stool profiles of MetAML, one per subject, grouped into cohorts.
+
+    Definitions follow GMHI (Gupta 2020, doi:10.1038/s41467-020-18476-8) and GMWI2 (Chang
+    2024, doi:10.1038/s41467-024-51651-9): *healthy* = no reported disease and, when a BMI is
+    recorded, 18.5 ≤ BMI < 25; *non-healthy* = a clinical diagnosis (liver cirrhosis,
+    colorectal cancer, Crohn's disease, ulcerative colitis, type 2 diabetes).  Left out:
+    obesity/overweight/underweight without a disease, impaired glucose tolerance, adenomas,
+    relatives of patients, E. coli outbreak and non-stool samples.  Datasets that share
+    subjects are one cohort (:data:`HEALTH_COHORTS`); a subject sampled more than once (or
+    listed in several datasets) keeps its first sample.
+
+    Parameters
+    ----------
+    adata
+        :func:`load_metaml` output (stool).
+
+    Returns
+    -------
+    AnnData
+        The selected samples with ``obs["cohort"]`` and ``obs["healthy"]`` (1/0).
+    """
+    obs = adata.obs
+    ds = obs["dataset_name"].astype(str)
+    cohort = ds.map({k: v[0] for k, v in HEALTH_COHORTS.items()})
+    disease = obs["disease"].astype(str).str.strip()
+    bmi = pd.to_numeric(obs.get("bmi", pd.Series(np.nan, index=obs.index)), errors="coerce")
+    bmi_ok = bmi.isna() | ((bmi >= BMI_RANGE[0]) & (bmi < BMI_RANGE[1]))
+    healthy = disease.isin(HEALTHY_LABELS) & bmi_ok
+    diseased = disease.isin(DISEASED_LABELS)
+    keep = cohort.notna() & (healthy | diseased)
+    sel = pd.DataFrame({"cohort": cohort, "healthy": healthy.astype(int),
+                        "subject": obs["subjectID"].astype(str).str.lower(),
+                        "sample": obs["sampleID"].astype(str)}, index=obs.index)[keep]
+    sel = sel[~sel.duplicated(subset=["cohort", "sample"]) & ~sel.duplicated(subset=["cohort", "subject"])]
+    out = adata[sel.index].copy()
+    out.obs["cohort"] = sel["cohort"].to_numpy()
+    out.obs["healthy"] = sel["healthy"].to_numpy()
+    return out
