@@ -436,7 +436,9 @@ Design iterations (feature type, model family, grid) were compared on this same 
 the procedure above was fixed; the figures therefore carry some selection optimism that only an external cohort can
 remove. The choices made: presence/absence features (robust across MetaPhlAn versions, as in GMWI2), a shrunken-centroid
 model (L1/L2 logistic regressions and meta-analytic species selection transferred worse), study × class balanced
-centroids.
+centroids, and a within-study sign guard — added after a first fit gave *Treponema succinifaciens*, found only in the
+healthy-only hunter-gatherer cohorts, a "healthy" weight: a species is kept only when its mean within-study difference
+points the same way as its pooled difference.
 
 ## Pooled out-of-study performance ({int(pooled.loc['gutbrain', 'n'])} profiles, same samples for every index)
 
@@ -451,6 +453,21 @@ centroids.
 A cohort held out is also a disease held out: the IBD (MetaHIT) and colorectal-cancer (Zeller) cohorts are the only
 ones of their disease, so gutbrain's index scores them with signals learnt from other diseases, whereas GMHI and GMWI2
 learnt from several studies of each of these diseases — including these very cohorts.
+
+## Limitations
+
+* The pooled advantage over GMHI comes from Qin 2012 (T2D) and from more consistent calls across cohorts (higher
+  specificity on the healthy-only cohorts). On IBD (MetaHIT) gutbrain's index is weaker than GMHI and GMWI2, and on
+  colorectal cancer (Zeller) it is at chance — there is no second CRC cohort to learn from. Against GMWI2 the pooled
+  AUROC is a tie (difference {pooled.loc['gutbrain_minus_GMWI2', 'auroc']:+.3f}, CI
+  {pooled.loc['gutbrain_minus_GMWI2', 'auroc_low']:+.3f} to {pooled.loc['gutbrain_minus_GMWI2', 'auroc_high']:+.3f}).
+* {int((tab['coef'] < 0).sum())} of the {len(tab)} species *lower* the score when present (mostly oral-origin
+  species and *Clostridium* pathobionts). The score therefore rewards the absence of these species, and deeper
+  sequencing, which detects more rare species, tends to lower it.
+* Validated on MetaPhlAn 2 profiles only. MetaPhlAn 3/4 profiles are scored through name matching (renamed species
+  such as *Enterocloster bolteae* are found through gutbrain's synonym table); that transfer is not validated here.
+* Eight cohorts, five diseases, from Europe, China, the USA, Peru and Tanzania: the index says nothing validated
+  about other diseases (neurological or pain conditions included) or populations.
 
 ## Calibration of gutbrain's probabilities (pooled out-of-study predictions)
 

@@ -166,11 +166,15 @@ def health_index_section(adata: AnnData, context: dict[str, Any]) -> Section:
         notes = obs[f"{_HI_KEY}_note"].astype(str)
         params = dict(info.get("params", {}))
         n_nan = int(val.isna().sum())
+        from ._health_index import health_index_coefficients
+
+        coef = health_index_coefficients()["coef"]
         sec.paragraphs.append(
             f"gutbrain's index on this table: {int(val.notna().sum())} of {len(val)} samples scored. It adds the "
             f"log-odds of {params.get('n_model_species', '')} species whose presence (relative abundance > 1e-5) "
-            "differed between healthy and non-healthy people in the training cohorts (mostly oral-origin and "
-            f"pathobiont species that lower the score); value > 0 (probability > {float(info['threshold']):.3f}) "
+            "differed between healthy and non-healthy people in the training cohorts "
+            f"({int((coef < 0).sum())} of them lower the score when present); value > 0 (probability > "
+            f"{float(info['threshold']):.3f}) "
             "means classed healthy. It is a research score of resemblance to the healthy profiles of those "
             "studies, not a diagnosis."
             + (f" {n_nan} sample(s) have no value: " + "; ".join(sorted(set(notes[val.isna()]))) + "."

@@ -99,7 +99,7 @@ def health_index_validation() -> pd.DataFrame:
     Examples
     --------
     >>> v = health_index_validation()
-    >>> sorted(v["index"]), v["status"].isin(["validated", "experimental", "published"]).all()
+    >>> sorted(v["index"]), bool(v["status"].isin(["validated", "experimental", "published"]).all())
     (['GMHI', 'GMWI2', 'gutbrain'], True)
     """
     tab, meta = _loso_cached()
