@@ -273,3 +273,18 @@ def test_held_out_cohorts_reproduce_the_stored_rows(metaml_cohorts):
         assert (sens + spec) / 2 == pytest.approx(row["balanced_accuracy"], abs=1e-6)
         grow = loso[(loso["index"] == "GMHI") & (loso["study"] == cohort)].iloc[0]
         assert gb.ml.fast_auc(y[te], gm[te][None])[0] == pytest.approx(grow["auroc"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_training_cohorts_follow_the_published_definitions(metaml_cohorts):
+    ad, _, y, g = metaml_cohorts
+    obs = ad.obs
+    bmi = pd.to_numeric(obs["bmi"], errors="coerce")
+    healthy = y == 1
+    assert ((bmi[healthy] >= 18.5) & (bmi[healthy] < 25) | bmi[healthy].isna()).all()
+    assert set(obs.loc[~healthy, "disease"].str.strip()) == {"cirrhosis", "cancer", "ibd_crohn_disease",
+                                                             "ibd_ulcerative_colitis", "t2d"}
+    # one profile per subject, and a MetaHIT sample never sits in two cohorts
+    assert not obs.assign(s=obs["subjectID"].str.lower()).duplicated(subset=["cohort", "s"]).any()
+    assert obs.groupby("sampleID")["cohort"].nunique().max() == 1
+    assert len(set(g)) == 8 and {"MetaHIT", "HMP", "Qin2012_T2D"} <= set(g)

@@ -6,9 +6,9 @@
   ``<dataset>__taxatable.txt.gz`` (taxa × samples counts) plus ``<dataset>__task*.txt``
   (``#SampleID<TAB>Var``).
 
-Also :func:`genus_matrix`, the genus-level view used by the health index: one column per
-canonical genus name, so that 16S (SILVA/Greengenes/RefSeq) and shotgun (MetaPhlAn)
-tables meet on the same features.
+Also :func:`metaml_health_cohorts`, the healthy/non-healthy selection of MetAML's stool
+profiles (one per subject, datasets sharing subjects merged into cohorts) that gutbrain's
+health index is fitted and validated on.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core import get_matrix, new_adata
+from .._core import new_adata
 from .._errors import DataValueError, InputFormatError
 from .._taxonomy import lineage_frame
 
 __all__ = [
     "HEALTH_COHORTS",
-    "genus_key",
-    "genus_matrix",
     "load_metaml",
     "load_mlrepo",
     "metaml_health_cohorts",
@@ -103,62 +101,6 @@ def load_mlrepo(folder: str | Path, dataset: str, task: str) -> AnnData:
     return new_adata(df[shared].to_numpy(dtype=np.float64).T, obs_names=shared, var_names=df.index,
                      unit="counts", reader="gutbrain.ml._compendia.load_mlrepo", var=var, obs=obs,
                      inputs={"table": (table, "mlrepo"), "task": (task_path, "mlrepo")}, sparse=False)
-
-
-def genus_key(name: str) -> str:
-    """Canonical genus name: brackets/quotes stripped, first word, current name (synonyms).
-
-    ``"[Eubacterium]"`` → ``"Eubacterium"``; ``"Lactobacillus"`` stays (its 2020 split is
-    species-specific, see :func:`gutbrain.pp.canonical_name`).
-    """
-    s = str(name).strip().strip("[]'\"")
-    s = re.sub(r"^[a-z]__", "", s).replace("[", "").replace("]", "")
-    s = s.split(" ")[0].split("_")[0].strip()
-    if not s or s.lower() in {"unclassified", "unknown", "uncultured", "other", "nan", "none"}:
-        return ""
-    try:
-        from ..pp import canonical_name
-
-        s = canonical_name(s, rank="genus") or s
-    except Exception:
-        pass
-    return s
-
-
-def genus_matrix(adata: AnnData, *, layer: str | None = None) -> pd.DataFrame:
-    """Samples × canonical genera proportions (denominator: every leaf feature of the sample).
-
-    MetaPhlAn all-rank tables (``var["clade_rank"]``) use their genus rows; other tables sum
-    features by their ``genus`` (from ``var`` ranks, the lineage string or the feature
-    name), with a species' first word standing in for a missing genus.
-    """
-    from ..tl._match import feature_lineages
-
-    X = get_matrix(adata, layer)
-    if (X < 0).any() or not np.isfinite(X).all():
-        raise DataValueError("abundances must be finite and non-negative", fix="give counts or proportions")
-    lin = feature_lineages(adata)
-    if "clade_rank" in adata.var.columns:
-        ranks = adata.var["clade_rank"].astype(str).to_numpy()
-        gmask = ranks == "genus"
-        dom = lin["domain"].astype(str).str.lower().to_numpy()
-        kmask = (ranks == "domain") & (dom != "viruses")
-        total = X[:, kmask].sum(axis=1) if kmask.any() else X[:, gmask].sum(axis=1)
-        genera = lin["genus"].astype(str).to_numpy()[gmask]
-        Xg = X[:, gmask]
-    else:
-        total = X.sum(axis=1)
-        genera = lin["genus"].astype(str).to_numpy()
-        Xg = X
-    keys = np.array([genus_key(g) for g in genera], dtype=object)
-    use = keys != ""
-    codes, uniq = pd.factorize(pd.Series(keys[use]))
-    G = np.zeros((use.sum(), len(uniq)))
-    G[np.arange(use.sum()), codes] = 1.0
-    M = Xg[:, use] @ G
-    with np.errstate(invalid="ignore", divide="ignore"):
-        P = np.where(total[:, None] > 0, M / total[:, None], 0.0)
-    return pd.DataFrame(P, index=adata.obs_names, columns=list(uniq))
 
 
 #: MetAML stool datasets grouped into independent cohorts for leave-one-study-out work.
