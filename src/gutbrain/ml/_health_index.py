@@ -385,12 +385,14 @@ def score_presence(model: HealthIndexModel, P: pd.DataFrame) -> pd.DataFrame:
     cols = match_model_species(list(model.species), names)
     A = P.to_numpy(dtype=np.float64)
     pres = A > DETECTION
-    Xm = np.zeros((A.shape[0], len(model.species)))
-    known_cols = np.zeros(A.shape[1], dtype=bool)
-    for i, c in enumerate(cols):
-        if c:
-            Xm[:, i] = pres[:, c].any(axis=1)
-            known_cols[c] = True
+    # table species × model species indicator: a model species is present when any of its
+    # table columns is
+    rows = np.fromiter((j for c in cols for j in c), dtype=np.int64)
+    mcols = np.repeat(np.arange(len(cols)), [len(c) for c in cols])
+    M = np.zeros((A.shape[1], len(cols)))
+    M[rows, mcols] = 1.0
+    Xm = (pres.astype(np.float64) @ M > 0).astype(np.float64)
+    known_cols = M.any(axis=1)
     logit = model.intercept + Xm @ model.coef
     total = (A * pres).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
