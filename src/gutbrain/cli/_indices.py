@@ -15,8 +15,8 @@ __all__ = ["register"]
 _HEALTH = {
     "gmhi": "Gut Microbiome Health Index (Gupta 2020), MetaPhlAn species profiles",
     "gmwi2": "Gut Microbiome Wellness Index 2 (Chang 2024), MetaPhlAn profiles",
-    "health": "gutbrain's sparse genus-level health index (value > 0: healthy-like); "
-    "16S genera or MetaPhlAn",
+    "health": "gutbrain's species-presence health index (value > 0: classed healthy; calibrated "
+    "probability and threshold), MetaPhlAn species profiles",
 }
 
 
@@ -46,11 +46,16 @@ def _index_frame(name: str, adata: Any) -> Any:
 
         from ..ml import health_index
 
-        value = health_index(adata)
+        value = health_index(adata).to_numpy()
+        obs = adata.obs
         return pd.DataFrame({
-            "sample": adata.obs_names, "value": value.to_numpy(),
-            "coverage": adata.obs["health_index_coverage"].to_numpy(),
-            "class": np.where(value.to_numpy() > 0, "healthy", "non-healthy"),
+            "sample": adata.obs_names, "value": value,
+            "probability": obs["health_index_probability"].to_numpy(),
+            "threshold": float(adata.uns["health_index"]["threshold"]),
+            "class": np.where(np.isnan(value), "", np.where(value > 0, "healthy", "non-healthy")),
+            "coverage": obs["health_index_coverage"].to_numpy(),
+            "n_species_detected": obs["health_index_n_detected"].to_numpy(),
+            "note": obs["health_index_note"].to_numpy(),
         })
     if name == "gmwi2":
         from ..tl._gmwi2 import gmwi2
