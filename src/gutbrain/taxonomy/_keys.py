@@ -33,6 +33,7 @@ from .._taxonomy import clean_name, is_placeholder, lineage_frame
 __all__ = [
     "ABBREV",
     "annotate",
+    "lineage_string",
     "name_keys",
     "taxon_key",
     "taxon_columns",
@@ -349,3 +350,19 @@ def annotate(adata: Any) -> None:
     t = taxon_table(adata)
     for col in ("taxon_rank", "taxon_name", "taxon_key"):
         adata.var[col] = t[col].astype(str).to_numpy()
+
+
+_LINEAGE_PREFIX = {"domain": "d__", "phylum": "p__", "class": "c__", "order": "o__",
+                   "family": "f__", "genus": "g__", "species": "s__", "strain": "t__"}
+
+
+def lineage_string(row: Mapping[str, Any], rank: str) -> str:
+    """A prefixed lineage (``d__…; p__…; …``) from ``row`` down to ``rank``; empty ranks stay.
+
+    Examples
+    --------
+    >>> lineage_string({"domain": "Bacteria", "family": "Lachnospiraceae", "genus": ""}, "genus")
+    'd__Bacteria; p__; c__; o__; f__Lachnospiraceae; g__'
+    """
+    ranks = RANKS[: RANKS.index(rank) + 1]
+    return "; ".join(f"{_LINEAGE_PREFIX[r]}{row.get(r, '') or ''}" for r in ranks)
