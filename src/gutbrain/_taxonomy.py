@@ -299,7 +299,7 @@ def lineage_frame(
     if index is not None:
         df.index = pd.Index([str(i) for i in index])
     if with_keys:
-        from .taxonomy._keys import taxon_columns
+        from .taxonomy._keys import _with_columns, taxon_columns
 
-        df = df.join(taxon_columns(df))
+        df = _with_columns(df, taxon_columns(df))
     return df

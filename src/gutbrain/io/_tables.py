@@ -438,9 +438,9 @@ def _split_names(
         rows.append(row)
     df = pd.DataFrame(rows, columns=list(RANKS))
     df["taxonomy"] = [str(n) for n in names]
-    from ..taxonomy._keys import taxon_columns
+    from ..taxonomy._keys import _with_columns, taxon_columns
 
-    return df.join(taxon_columns(df))
+    return _with_columns(df, taxon_columns(df))
 
 
 # --------------------------------------------------------------------------------------

@@ -263,6 +263,14 @@ def _rank_frame(var: pd.DataFrame) -> pd.DataFrame:
     return df.replace({"nan": "", "None": ""})
 
 
+def _with_columns(df: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the columns of ``extra`` added by position (indexes may repeat)."""
+    out = df.copy()
+    for col in extra.columns:
+        out[col] = extra[col].to_numpy()
+    return out
+
+
 def taxon_columns(ranks: pd.DataFrame, own_rank: Sequence[str] | None = None) -> pd.DataFrame:
     """``taxon_rank``, ``taxon_name``, ``taxon_key`` for a frame of rank columns.
 
@@ -325,7 +333,7 @@ def taxon_table(data: Any) -> pd.DataFrame:
             [str(v) for v in var.index], index=var.index)
         ranks = lineage_frame(source.astype(str).tolist(), index=var.index)[list(RANKS)]
     own = var["clade_rank"].astype(str).tolist() if "clade_rank" in var.columns else None
-    return ranks.join(taxon_columns(ranks, own))
+    return _with_columns(ranks, taxon_columns(ranks, own))
 
 
 def annotate(adata: Any) -> None:
