@@ -31,7 +31,8 @@ def test_score_equals_formula_across_naming_styles():
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 500, size=(4, len(genera))).astype(float)
     counts[:, 0] = 0  # an absent genus is floored
-    # 16S style lineages (with a bracketed genus name) and the same data as MetaPhlAn-like names
+    # 16S style lineages; the second genus is written as a Greengenes bracketed name, which
+    # is another genus (gutbrain.taxonomy): it must not stand in for the model genus
     names16 = [f"k__Bacteria;p__X;c__X;o__X;f__X;g__[{g}]" if i == 1 else f"k__Bacteria;p__X;c__X;o__X;f__X;g__{g}"
                for i, g in enumerate(genera)]
     ad = new_adata(counts, obs_names=[f"s{i}" for i in range(4)], var_names=names16, unit="counts", reader="test")
@@ -42,13 +43,34 @@ def test_score_equals_formula_across_naming_styles():
     P = counts / counts.sum(1, keepdims=True)
     z = np.zeros(4)
     for j, g in enumerate(genera):
+        if j == 1:
+            continue
         row = model.set_index("genus").loc[g]
         z += row["coef"] * (np.log10(np.maximum(P[:, j], FLOOR)) - row["center"]) / row["scale"]
-    rest = model[~model["genus"].isin(genera)]
+    rest = model[~model["genus"].isin([g for j, g in enumerate(genera) if j != 1])]
     z += ((np.log10(FLOOR) - rest["center"]) / rest["scale"] * rest["coef"]).sum()
     np.testing.assert_allclose(v.to_numpy(), coef.loc[0, "coef"] + z, rtol=1e-10)
     assert (ad.obs["health_index_coverage"] < 1).all()
-    assert genus_key("[Eubacterium]") == "Eubacterium" and genus_key("g__Ruminococcus_unclassified") == "Ruminococcus"
+    matching = ad.uns["health_index"]["matching"].set_index("genus")
+    assert matching.loc[genera[1], "n_features"] == 0 and matching.loc[genera[2], "match"] == "name"
+    assert genus_key("[Eubacterium]") == "[Eubacterium]" and genus_key("g__Ruminococcus_unclassified") == ""
+    assert genus_key("Clostridium_sensu_stricto_1") == "Clostridium_sensu_stricto_1"
+
+
+def test_health_index_reports_a_homonym_instead_of_guessing():
+    """A model genus named in two families of the table is left out and named in the notes."""
+    names = ["k__Bacteria;f__Clostridiaceae;g__Clostridium", "k__Bacteria;f__Lachnospiraceae;g__Clostridium",
+             "k__Bacteria;f__Lachnospiraceae;g__Roseburia"]
+    from gutbrain._taxonomy import lineage_frame
+
+    ad = new_adata(np.array([[10.0, 5.0, 85.0]]), obs_names=["s"], var_names=names, unit="counts",
+                   reader="test", var=lineage_frame(names, index=names))
+    health_index(ad)
+    notes = ad.uns["health_index"]["notes"]
+    assert any("genus Clostridium is in 2 families" in n for n in notes)
+    m = ad.uns["health_index"]["matching"].set_index("genus")
+    assert m.loc["Clostridium", "match"] == "ambiguous" and m.loc["Clostridium", "n_features"] == 0
+    assert m.loc["Roseburia", "n_features"] == 1
 
 
 def test_no_genus_names_is_an_error():

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core import get_matrix, new_adata
+from .._core import RANKS, get_matrix, new_adata
 from .._errors import DataValueError, InputFormatError
-from .._taxonomy import lineage_frame
+from .._taxonomy import clean_name, is_placeholder, lineage_frame
 
-__all__ = ["genus_key", "genus_matrix", "load_metaml", "load_mlrepo"]
+__all__ = ["genus_key", "genus_matrix", "load_metaml", "load_mlrepo", "sample_totals"]
 
 _N_META_MAX = 400
 
@@ -99,56 +99,85 @@ def load_mlrepo(folder: str | Path, dataset: str, task: str) -> AnnData:
 
 
 def genus_key(name: str) -> str:
-    """Canonical genus name: brackets/quotes stripped, first word, current name (synonyms).
+    """Canonical genus name: rank prefix and quotes stripped, current name (synonyms).
 
-    ``"[Eubacterium]"`` → ``"Eubacterium"``; ``"Lactobacillus"`` stays (its 2020 split is
-    species-specific, see :func:`gutbrain.pp.canonical_name`).
+    Names are kept as their taxonomy writes them (:mod:`gutbrain.taxonomy`): Greengenes
+    ``[Eubacterium]`` stays bracketed (it is not *Eubacterium*), SILVA ``Clostridium sensu
+    stricto 1`` and GTDB ``Ruminococcus_B`` stay whole; placeholders
+    (``Ruminococcaceae_unclassified``, ``uncultured``) give ``""``.
+
+    Examples
+    --------
+    >>> genus_key("g__[Eubacterium]"), genus_key("g__Ruminococcaceae_unclassified")
+    ('[Eubacterium]', '')
     """
-    s = str(name).strip().strip("[]'\"")
-    s = re.sub(r"^[a-z]__", "", s).replace("[", "").replace("]", "")
-    s = s.split(" ")[0].split("_")[0].strip()
-    if not s or s.lower() in {"unclassified", "unknown", "uncultured", "other", "nan", "none"}:
+    s = re.sub(r"^(?:[a-z]__|D_\d+__)", "", str(name).strip().strip("'\""))
+    s = clean_name(s, rank="genus")
+    if not s or is_placeholder(s) or s.lower() in {"other", "nan", "none"}:
         return ""
-    try:
-        from ..pp import canonical_name
+    from ..pp import canonical_name
 
-        s = canonical_name(s, rank="genus") or s
-    except Exception:
-        pass
-    return s
+    return canonical_name(s, rank="genus") or s
+
+
+def sample_totals(adata: AnnData, X: np.ndarray, lin: pd.DataFrame) -> np.ndarray:
+    """Denominator per sample: a MetaPhlAn table of every rank sums its non-viral domain rows
+    (else its deepest rows); any other table sums all features."""
+    ranks = lin["taxon_rank"].astype(str).to_numpy()
+    present = {r for r in ranks if r}
+    if "clade_rank" not in adata.var.columns or len(present) <= 1:
+        return X.sum(axis=1)
+    dom = lin["domain"].astype(str).str.lower().to_numpy()
+    kmask = (ranks == "domain") & (dom != "viruses")
+    if kmask.any():
+        return X[:, kmask].sum(axis=1)
+    from ..tl._match import leaf_rank
+
+    return X[:, ranks == leaf_rank(ranks)].sum(axis=1)
 
 
 def genus_matrix(adata: AnnData, *, layer: str | None = None) -> pd.DataFrame:
-    """Samples × canonical genera proportions (denominator: every leaf feature of the sample).
+    """Samples × canonical genera proportions (the features the health index is fitted on).
 
-    MetaPhlAn all-rank tables (``var["clade_rank"]``) use their genus rows; other tables sum
-    features by their ``genus`` (from ``var`` ranks, the lineage string or the feature
-    name), with a species' first word standing in for a missing genus.
+    MetaPhlAn tables of every rank (``var["clade_rank"]``) use their own genus rows (their
+    deepest rows when they have none); other tables sum their features by genus.  Features
+    are grouped by organism (:func:`gutbrain.taxonomy.taxon_key` at genus), so homonyms stay
+    apart: a genus named in two families of the table gets two columns, ``Name (f. Family)``.
+    Placeholder genera are left out (they still count in the denominator,
+    :func:`sample_totals`).
     """
-    from ..tl._match import feature_lineages
+    from ..taxonomy._keys import _key, taxon_table
 
     X = get_matrix(adata, layer)
     if (X < 0).any() or not np.isfinite(X).all():
         raise DataValueError("abundances must be finite and non-negative", fix="give counts or proportions")
-    lin = feature_lineages(adata)
-    if "clade_rank" in adata.var.columns:
-        ranks = adata.var["clade_rank"].astype(str).to_numpy()
-        gmask = ranks == "genus"
-        dom = lin["domain"].astype(str).str.lower().to_numpy()
-        kmask = (ranks == "domain") & (dom != "viruses")
-        total = X[:, kmask].sum(axis=1) if kmask.any() else X[:, gmask].sum(axis=1)
-        genera = lin["genus"].astype(str).to_numpy()[gmask]
-        Xg = X[:, gmask]
+    lin = taxon_table(adata)
+    total = sample_totals(adata, X, lin)
+    ranks = lin["taxon_rank"].astype(str).to_numpy()
+    present = {r for r in ranks if r}
+    if "clade_rank" in adata.var.columns and len(present) > 1:
+        from ..tl._match import leaf_rank
+
+        use = ranks == ("genus" if "genus" in present else leaf_rank(ranks))
     else:
-        total = X.sum(axis=1)
-        genera = lin["genus"].astype(str).to_numpy()
-        Xg = X
-    keys = np.array([genus_key(g) for g in genera], dtype=object)
-    use = keys != ""
-    codes, uniq = pd.factorize(pd.Series(keys[use]))
+        use = np.ones(adata.n_vars, dtype=bool)
+    genera = lin["genus"].astype(str).to_numpy()
+    labels = np.array([genus_key(g) for g in genera], dtype=object)
+    use &= labels != ""
+    rows = lin[list(RANKS)].to_numpy(dtype=object)
+    keys = np.array([_key(dict(zip(RANKS, rows[i], strict=True)), "genus") if use[i] else ""
+                     for i in range(len(rows))], dtype=object)
+    by_label: dict[str, set[str]] = {}
+    for lab, k in zip(labels[use], keys[use], strict=True):
+        by_label.setdefault(lab, set()).add(k)
+    fams = lin["family"].astype(str).to_numpy()
+    cols = np.array([
+        f"{labels[i]} (f. {fams[i]})" if use[i] and len(by_label[labels[i]]) > 1 and fams[i]
+        else labels[i] for i in range(len(rows))], dtype=object)
+    codes, uniq = pd.factorize(pd.Series(cols[use]))
     G = np.zeros((use.sum(), len(uniq)))
     G[np.arange(use.sum()), codes] = 1.0
-    M = Xg[:, use] @ G
+    M = X[:, use] @ G
     with np.errstate(invalid="ignore", divide="ignore"):
-        P = np.where(total[:, None] > 0, M / total[:, None], 0.0)
+        P = np.where(total[:, None] > 0, M / np.where(total > 0, total, 1.0)[:, None], 0.0)
     return pd.DataFrame(P, index=adata.obs_names, columns=list(uniq))

@@ -6,7 +6,7 @@ Score of a sample (``value > 0``: classed healthy)::
     z_g   = (x_g - center_g) / scale_g
     value = intercept + sum_g coef_g * z_g
 
-Genus level, canonical names (:func:`gutbrain.ml._compendia.genus_key`) and a 1e-4
+Genus level, canonical names matched by :func:`gutbrain.taxonomy.match_taxa` and a 1e-4
 detection floor make one model usable on 16S (SILVA/Greengenes/RefSeq genera) and shotgun
 (MetaPhlAn) profiles.  The coefficients (``ml/data/health_index_coefficients.tsv``) were
 fitted by ``benchmarks/health_index.py`` — an L1-penalised logistic regression with
@@ -35,9 +35,11 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core import record
+from .._core import get_matrix, record
 from .._errors import DataValueError
-from ._compendia import genus_matrix
+from ..taxonomy._keys import taxon_table
+from ..taxonomy._match import match_taxa, matched_matrix
+from ._compendia import sample_totals
 
 __all__ = ["FLOOR", "fit_health_index", "health_index", "health_index_coefficients"]
 
@@ -69,14 +71,40 @@ def _features(P: pd.DataFrame, genera: list[str]) -> np.ndarray:
     return np.log10(np.maximum(M, FLOOR))
 
 
-def _score(P: pd.DataFrame, model: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _model_proportions(adata: AnnData, genera: list[str], layer: str | None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Samples × model genera proportions, matched by :func:`gutbrain.taxonomy.match_taxa`.
+
+    A MetaPhlAn table of every rank uses its own genus rows; other tables sum the features
+    within each genus.  The denominator is the sample total (MetaPhlAn: its non-viral
+    domain rows), as in :func:`gutbrain.ml._compendia.genus_matrix`.  A model genus named in
+    two families of the table is not guessed: it counts as absent and is named in the notes.
+    """
+    X = get_matrix(adata, layer)
+    if (X < 0).any() or not np.isfinite(X).all():
+        raise DataValueError("abundances must be finite and non-negative", fix="give counts or proportions")
+    lin = taxon_table(adata)
+    if not (lin["genus"].astype(str) != "").any():
+        raise DataValueError("no genus names found in the table",
+                             fix="attach a taxonomy (gb.io.attach_taxonomy) or give a MetaPhlAn table")
+    total = sample_totals(adata, X, lin)
+    m = match_taxa(adata, pd.DataFrame({"name": genera, "rank": "genus"}))
+    M = matched_matrix(X, m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        P = np.where(total[:, None] > 0, M / np.where(total > 0, total, 1.0)[:, None], 0.0)
+    return pd.DataFrame(P, index=adata.obs_names, columns=genera), m
+
+
+def _score(P: pd.DataFrame, model: pd.DataFrame, found: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
     icpt_mask = model["genus"] == "(intercept)"
     intercept = float(model.loc[icpt_mask, "coef"].sum())
     m = model.loc[~icpt_mask]
     genera = m["genus"].astype(str).tolist()
     Z = (_features(P, genera) - m["center"].to_numpy()) / m["scale"].to_numpy()
     value = intercept + Z @ m["coef"].to_numpy()
-    found = np.isin(genera, P.columns)
+    if found is None:
+        found = np.isin(genera, P.columns)
     w = np.abs(m["coef"].to_numpy())
     coverage = float((w * found).sum() / w.sum()) if w.sum() > 0 else 0.0
     return value, np.full(P.shape[0], coverage)
@@ -94,7 +122,8 @@ def health_index(adata: AnnData, *, layer: str | None = None, key_added: str = "
         Use ``layers[layer]`` instead of ``X``.
     key_added
         Writes ``obs[key_added]``, ``obs[key_added + "_coverage"]`` (share of the model's
-        total |coefficient| whose genus name occurs in the table) and ``uns[key_added]``.
+        total |coefficient| whose genus was matched in the table) and ``uns[key_added]``
+        (``matching``: each model genus and the table features summed for it; ``notes``).
 
     Returns
     -------
@@ -103,21 +132,25 @@ def health_index(adata: AnnData, *, layer: str | None = None, key_added: str = "
 
     Notes
     -----
-    Model genera missing from the table count as absent (floor), so check the coverage:
-    a low coverage (e.g. a table without genus names) makes the score meaningless.
+    Model genera are matched by :func:`gutbrain.taxonomy.match_taxa` (match keys: Greengenes
+    ``[Eubacterium]`` is not *Eubacterium*; a genus named in two families of the table is
+    reported in the notes, not guessed).  Model genera missing from the table count as
+    absent (floor), so check the coverage: a low coverage (e.g. a table without genus names)
+    makes the score meaningless.
     """
-    P = genus_matrix(adata, layer=layer)
-    if P.shape[1] == 0:
-        raise DataValueError("no genus names found in the table",
-                             fix="attach a taxonomy (gb.io.attach_taxonomy) or give a MetaPhlAn table")
     model = _coefficients()
-    value, coverage = _score(P, model)
+    genera = model.loc[model["genus"] != "(intercept)", "genus"].astype(str).tolist()
+    P, matches = _model_proportions(adata, genera, layer)
+    value, coverage = _score(P, model, found=(matches["n_features"] > 0).to_numpy())
     adata.obs[key_added] = value
     adata.obs[f"{key_added}_coverage"] = coverage
-    n_model = int((model["genus"] != "(intercept)").sum())
+    n_model = len(genera)
     record(adata, key_added, params={"floor": FLOOR, "n_model_genera": n_model,
                                      "coefficients": "gutbrain/ml/data/health_index_coefficients.tsv"},
-           references=_REFERENCES)
+           references=_REFERENCES,
+           matching=matches[["name", "match", "n_features", "features"]].rename(
+               columns={"name": "genus"}),
+           notes=list(matches.attrs["notes"]))
     return pd.Series(value, index=adata.obs_names, name=key_added)
 
 
