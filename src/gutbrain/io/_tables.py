@@ -402,7 +402,8 @@ def _split_names(
 ) -> pd.DataFrame:
     """Split unprefixed lineages joined by ``lineage_sep`` into rank columns, positionally.
 
-    Tokens such as ``unclassified``, ``Incertae``/``Sedis``, Roman numerals or numbers are
+    When a name has more parts than ranks (``ranks``, else the usual number of parts),
+    tokens such as ``unclassified``, ``Incertae``/``Sedis``, Roman numerals or numbers are
     glued to the token before them (``Family_XIII_Incertae_Sedis`` stays one name).  When a
     name still has more parts than ``ranks``, the leading parts are joined into the first rank.
     Without ``ranks`` the parts fill :data:`RANKS` from the domain.
@@ -415,14 +416,22 @@ def _split_names(
                 f"unknown rank(s) {unknown} in ranks=", fix=f"use names from {list(RANKS)}"
             )
     rows = []
+    counts = [len(str(n).split(lineage_sep)) for n in names]
+    usual = min(pd.Series(counts).mode().max(), 7) if counts else 7
+    n_target = len(rank_list) if rank_list is not None else usual
     for name in names:
         if _LINEAGE_START.match(str(name)):
             rows.append(lineage_frame([name], sep=lineage_sep).iloc[0, : len(RANKS)].to_dict())
             continue
+        raw = str(name).split(lineage_sep)
+        excess = len(raw) - n_target
         tokens: list[str] = []
-        for tok in str(name).split(lineage_sep):
-            if tokens and _GLUE_RE.match(tok.strip()):
+        for tok in raw:
+            # glue only what does not fit: "Family_XIII_Incertae_Sedis" in a family_genus
+            # name, but not the SILVA genus "UCG-009" of a full six-rank lineage
+            if tokens and excess > 0 and _GLUE_RE.match(tok.strip()):
                 tokens[-1] = f"{tokens[-1]}{lineage_sep}{tok}"
+                excess -= 1
             else:
                 tokens.append(tok)
         target = rank_list if rank_list is not None else list(RANKS[: min(len(tokens), 7)])

@@ -6,8 +6,10 @@ spaces, and renamed taxa take their current name from gutbrain's synonym table
 (:func:`gutbrain.pp.canonical_name`), so keys are equal only for the same organism:
 
 * a named genus carries its family: ``genus:ruminococcus|family:ruminococcaceae`` and
-  ``genus:[ruminococcus]|family:lachnospiraceae`` (Greengenes brackets are part of a genus
-  name; for species and higher ranks they only mark a proposed name and are dropped);
+  ``genus:[ruminococcus]|family:lachnospiraceae`` (Greengenes brackets are part of a name
+  at every rank, e.g. ``f__[Chromatiaceae]`` (Alteromonadales) is not ``f__Chromatiaceae``
+  (Chromatiales); only in a species binomial do they merely flag the genus, and are
+  dropped: ``[Ruminococcus] gnavus`` is *R. gnavus*);
 * a species is its binomial (``species:faecalibacterium prausnitzii``), a strain or SGB its
   id (``strain:sgb4810``), a family or higher rank its name (``phylum:bacillota``);
 * a placeholder or an empty rank carries the chain of its ancestors up to the first
@@ -64,9 +66,9 @@ def _strip_prefix(name: str) -> tuple[str, str | None]:
 
 
 def _base(name: str, rank: str | None) -> str:
-    """Lower-case key text of a name: underscores → spaces; brackets kept only for genera."""
+    """Lower-case key text of a name: underscores → spaces; brackets dropped only in binomials."""
     s = clean_name(name, rank=rank).replace("_", " ")
-    if rank != "genus":
+    if rank in ("species", "strain") or (rank is None and " " in s and not s.endswith(" group")):
         s = s.replace("[", "").replace("]", "")
     return re.sub(r"\s+", " ", s).strip().lower()
 

@@ -126,6 +126,7 @@ class _FeatureIndex:
     eligible: dict[str, np.ndarray] = field(default_factory=dict)
     by_name: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     keys: dict[str, np.ndarray] = field(default_factory=dict)
+    bases: dict[str, np.ndarray] = field(default_factory=dict)
     families: np.ndarray | None = None
     clade_table: bool = False
 
@@ -156,8 +157,9 @@ class _FeatureIndex:
             eligible = depth >= r_i
         values = t[list(RANKS)].to_numpy(dtype=object)
         keys = np.full(len(t), "", dtype=object)
+        bases = np.full(len(t), "", dtype=object)
         by_name: dict[str, list[int]] = {}
-        cache: dict[tuple[Any, ...], tuple[str, frozenset[str]]] = {}
+        cache: dict[tuple[Any, ...], tuple[str, frozenset[str], str]] = {}
         for i in np.flatnonzero(eligible):
             sig = tuple(values[i][: r_i + 1])
             hit = cache.get(sig)
@@ -165,13 +167,15 @@ class _FeatureIndex:
                 row = dict(zip(RANKS, values[i], strict=True))
                 name = row[rank]
                 nk = name_keys(name, rank) if name and not is_placeholder(name) else frozenset()
-                hit = (_key(row, rank), nk)
+                hit = (_key(row, rank), nk, _base(name, rank))
                 cache[sig] = hit
             keys[i] = hit[0]
+            bases[i] = hit[2]
             for k in hit[1]:
                 by_name.setdefault(k, []).append(int(i))
         self.eligible[rank] = eligible
         self.keys[rank] = keys
+        self.bases[rank] = bases
         self.by_name[rank] = by_name
 
 
@@ -250,10 +254,10 @@ def _match_one(idx: _FeatureIndex, e: Any) -> dict[str, Any]:
         ref_keys = name_keys(e.name, r)
         base = _base(e.name, r)
         found: dict[int, str] = {}
+        bases = idx.bases[r]
         for k in ref_keys:
             for i in idx.by_name[r].get(k, []):
-                if found.get(i) != "name":
-                    found[i] = "name" if k == base else "synonym"
+                found[i] = "name" if bases[i] == base else "synonym"
         hits = sorted(found)
         how = "name" if any(v == "name" for v in found.values()) else ("synonym" if hits else "none")
         if hits and r == "genus":
