@@ -38,6 +38,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ._core import RANKS
+from ._errors import InputFormatError
 
 __all__ = [
     "clean_name",
@@ -61,6 +62,11 @@ _PREFIX_RANK = {
 }
 _SILVA_LEVEL = {0: "domain", 1: "phylum", 2: "class", 3: "order", 4: "family", 5: "genus", 6: "species"}
 _PREFIX_RE = re.compile(r"^([kdpcofgst])__(.*)$")
+#: other prefixes seen in the wild: Kraken/mpa ``sk__`` (superkingdom) and ``r__`` (root)
+_EXTRA_PREFIX = {"sk": "domain", "r": ""}
+_ANY_PREFIX_RE = re.compile(r"^([a-z]{1,2})__(.*)$")
+_PREFIX_FIX = ("use the rank prefixes k__/d__, p__, c__, o__, f__, g__, s__, t__ or SILVA "
+               "D_0__ … D_6__ (or pass the ranks as columns)")
 _SILVA_RE = re.compile(r"^D_(\d+)__(.*)$")
 #: Tokens that mean "nothing assigned at this rank" (compared lower-cased).
 _EMPTY = {
@@ -234,9 +240,22 @@ def parse_lineage(lineage: str | None, *, sep: str | None = None) -> dict[str, s
     raw_species = ""
     has_genus_level = False
     positional = 0
+    seen: dict[str, str] = {}
+    last_prefixed = -1
     for part in parts:
         m = _PREFIX_RE.match(part)
-        if m:
+        mx = None if m else _ANY_PREFIX_RE.match(part)
+        if mx is not None and not _SILVA_RE.match(part):
+            if mx.group(1) not in _EXTRA_PREFIX:
+                raise InputFormatError(
+                    f"unknown rank prefix {mx.group(1) + '__'!r} in the lineage {text!r}",
+                    fix=_PREFIX_FIX,
+                )
+            rank = _EXTRA_PREFIX[mx.group(1)]
+            if not rank:
+                continue
+            name = mx.group(2)
+        elif m:
             rank = _PREFIX_RANK[m.group(1)]
             name = m.group(2)
         else:
@@ -251,6 +270,22 @@ def parse_lineage(lineage: str | None, *, sep: str | None = None) -> dict[str, s
                 name = part
         if not rank:
             continue
+        if m or mx is not None or _SILVA_RE.match(part):
+            # a prefixed lineage must read one way: each rank once, from the domain down
+            if rank in seen and clean_name(name, rank=rank) != seen[rank]:
+                raise InputFormatError(
+                    f"the lineage {text!r} gives the {rank} twice ({seen[rank]!r} and "
+                    f"{clean_name(name, rank=rank)!r})",
+                    fix="keep one name per rank in each lineage",
+                )
+            if RANKS.index(rank) < last_prefixed:
+                raise InputFormatError(
+                    f"the lineage {text!r} lists its ranks out of order ({rank} after "
+                    f"{RANKS[last_prefixed]})",
+                    fix="write lineages from the domain down to the species",
+                )
+            last_prefixed = RANKS.index(rank)
+            seen[rank] = clean_name(name, rank=rank)
         positional = RANKS.index(rank) + 1
         if rank == "genus":
             has_genus_level = True
@@ -289,15 +324,20 @@ def lineage_frame(
     lineages = [None if isinstance(lin, float) and pd.isna(lin) else lin for lin in lineages]
     cache: dict[str, dict[str, str]] = {}
     rows = []
-    for lin in lineages:
+    labels = None if index is None else [str(i) for i in index]
+    for i, lin in enumerate(lineages):
         key = "" if lin is None else str(lin)
         if key not in cache:
-            cache[key] = parse_lineage(lin, sep=sep)
+            try:
+                cache[key] = parse_lineage(lin, sep=sep)
+            except InputFormatError as exc:
+                where = f"feature {labels[i]!r}: " if labels is not None else ""
+                raise InputFormatError(where + exc.message, fix=exc.fix) from None
         rows.append(cache[key])
     df = pd.DataFrame(rows, columns=list(RANKS))
     df["taxonomy"] = ["" if lin is None else str(lin) for lin in lineages]
-    if index is not None:
-        df.index = pd.Index([str(i) for i in index])
+    if labels is not None:
+        df.index = pd.Index(labels)
     if with_keys:
         from .taxonomy._keys import _with_columns, taxon_columns
 

@@ -984,6 +984,9 @@ def _feature_frame(
         var.index = index
     elif _label_fraction(list(index), "lineage") >= FEATURE_LIKE:
         var = lineage_frame(list(index), index=index)
+    elif len(index) and np.mean(index.str.match(_TAXON_NAME_RE.pattern)) >= FEATURE_LIKE:
+        # MetaPhlAn species names as features (MaAsLin tables): read as s__ names
+        var = lineage_frame([f"s__{f}" for f in index], index=index)
     if annot is not None:
         rest = [c for c in annot.columns if c not in tax_cols[:1]]
         if rest:

@@ -11,7 +11,8 @@ guild members, evidence taxa) to the features of a table by their match keys
    When those features belong to more than one family (a homonym such as Greengenes 13_8
    *Clostridium* in Clostridiaceae and Lachnospiraceae), the reference's family chooses;
    without one the reference is **ambiguous**: nothing is matched and a note says why;
-3. **gtdb_suffix** — GTDB-suffixed genera (``Ruminococcus_B``) join the unsuffixed name
+3. **gtdb_suffix** — suffixed genera (GTDB ``Ruminococcus_B``, RDP ``Clostridium_XI``) join
+   the unsuffixed name
    only when they share its family (the reference's family, else the family of the
    unsuffixed genus in the table); otherwise a note names them;
 4. placeholders (``Lachnospiraceae_unclassified``, ``uncultured``) match by key only.
@@ -218,7 +219,7 @@ def match_taxa(features: Any, reference: Any, *, rank: str | None = None) -> pd.
     >>> m["match"].tolist(), m["n_features"].tolist()
     (['ambiguous', 'name'], [0, 1])
     >>> m.attrs["notes"][0]
-    'genus Ruminococcus is in 2 families of the table (lachnospiraceae, ruminococcaceae): not matched; give the family to choose'
+    'genus Ruminococcus is in 2 families of the table (Lachnospiraceae, Ruminococcaceae): not matched; give the family to choose'
     """
     idx = features if isinstance(features, _FeatureIndex) else _FeatureIndex.build(features)
     ref = reference_frame(reference, rank=rank)
@@ -281,7 +282,8 @@ def _resolve_families(idx: _FeatureIndex, hits: list[int], how: str, e: Any
         note = ""
         if named and e.family and _base(e.family, "family") not in {named[0]} and not (
                 name_keys(e.family, "family") & name_keys(named[0], "family")):
-            note = (f"genus {e.name}: family differs (reference {e.family}, table {named[0]}); "
+            shown = idx.table["family"].iloc[groups[named[0]][0]]
+            note = (f"genus {e.name}: family differs (reference {e.family}, table {shown}); "
                     "matched by name")
         return hits, how, note
     if e.family:
@@ -290,9 +292,9 @@ def _resolve_families(idx: _FeatureIndex, hits: list[int], how: str, e: Any
         if len(chosen) == 1:
             keep = groups[chosen[0]] + groups.get("", [])
             return sorted(keep), how, ""
-    n = len(named)
-    note = (f"genus {e.name} is in {n} families of the table ({', '.join(named)}): not matched; "
-            "give the family to choose")
+    shown = sorted(str(idx.table["family"].iloc[groups[f][0]]) for f in named)
+    note = (f"genus {e.name} is in {len(named)} families of the table ({', '.join(shown)}): "
+            "not matched; give the family to choose")
     return [], "ambiguous", note
 
 
@@ -318,7 +320,7 @@ def _gtdb_aliases(idx: _FeatureIndex, e: Any, exact: list[int]) -> tuple[list[in
     note = ""
     if left:
         why = "another family" if fams else "family unknown"
-        note = f"GTDB genera {', '.join(left)} not matched to {e.name} ({why})"
+        note = f"suffixed genera {', '.join(left)} not matched to {e.name} ({why})"
     return keep, note
 
 
