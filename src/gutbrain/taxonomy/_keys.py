@@ -37,8 +37,8 @@ __all__ = [
     "annotate",
     "lineage_string",
     "name_keys",
-    "taxon_key",
     "taxon_columns",
+    "taxon_key",
     "taxon_name",
     "taxon_table",
 ]
