@@ -32,9 +32,11 @@ bracketed genus of a species binomial and returns ``""`` for placeholders.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ._core import RANKS
@@ -120,10 +122,16 @@ def clean_name(name: object, *, rank: str | None = None) -> str:
     """
     if name is None or (isinstance(name, float) and pd.isna(name)):
         return ""
-    s = str(name).strip().strip('"').strip("'").strip()
+    return _clean(str(name), rank)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _clean(name: str, rank: str | None) -> str:
+    s = name.strip().strip('"').strip("'").strip()
     if s.lower() in _EMPTY:
         return ""
-    s = re.sub(r"\s+", " ", s)
+    if "  " in s or "\t" in s or "\n" in s:
+        s = re.sub(r"\s+", " ", s)
     if rank == "species" and " " not in s:
         s = s.replace("_", " ").strip()
     return s
@@ -143,7 +151,11 @@ def is_placeholder(name: str) -> bool:
     ...                              "Incertae Sedis", "Lachnospiraceae UCG-004", "Prevotella_A")]
     [True, True, True, False, False]
     """
-    s = str(name).strip()
+    return _placeholder(str(name).strip())
+
+
+@functools.lru_cache(maxsize=200_000)
+def _placeholder(s: str) -> bool:
     if not s:
         return False
     return bool(_PLACEHOLDER_RE.search(s) or _SUFFIX_RE.search(s))
@@ -322,20 +334,20 @@ def lineage_frame(
     """
     # missing cells (None/NaN from pandas) are empty lineages, not the string "nan"
     lineages = [None if isinstance(lin, float) and pd.isna(lin) else lin for lin in lineages]
-    cache: dict[str, dict[str, str]] = {}
-    rows = []
     labels = None if index is None else [str(i) for i in index]
-    for i, lin in enumerate(lineages):
-        key = "" if lin is None else str(lin)
-        if key not in cache:
-            try:
-                cache[key] = parse_lineage(lin, sep=sep)
-            except InputFormatError as exc:
-                where = f"feature {labels[i]!r}: " if labels is not None else ""
-                raise InputFormatError(where + exc.message, fix=exc.fix) from None
-        rows.append(cache[key])
-    df = pd.DataFrame(rows, columns=list(RANKS))
-    df["taxonomy"] = ["" if lin is None else str(lin) for lin in lineages]
+    text = ["" if lin is None else str(lin) for lin in lineages]
+    codes, uniq = pd.factorize(pd.Series(text, dtype=object), sort=False)
+    parsed = []
+    for u, key in enumerate(uniq):
+        try:
+            parsed.append(parse_lineage(key or None, sep=sep))
+        except InputFormatError as exc:
+            i = int(np.flatnonzero(codes == u)[0])
+            where = f"feature {labels[i]!r}: " if labels is not None else ""
+            raise InputFormatError(where + exc.message, fix=exc.fix) from None
+    table = pd.DataFrame(parsed, columns=list(RANKS))
+    df = table.iloc[codes].reset_index(drop=True) if len(text) else table
+    df["taxonomy"] = text
     if labels is not None:
         df.index = pd.Index(labels)
     if with_keys:

@@ -65,6 +65,7 @@ def _strip_prefix(name: str) -> tuple[str, str | None]:
     return name, None
 
 
+@functools.lru_cache(maxsize=200_000)
 def _base(name: str, rank: str | None) -> str:
     """Lower-case key text of a name: underscores → spaces; brackets dropped only in binomials."""
     s = clean_name(name, rank=rank).replace("_", " ")
@@ -242,6 +243,11 @@ def taxon_name(lineage: Mapping[str, Any] | str, rank: str | None = None) -> str
     rank = rank or _deepest(row)
     if not rank:
         return "unclassified"
+    return _display(row, rank)
+
+
+def _display(row: Mapping[str, str], rank: str) -> str:
+    """:func:`taxon_name` of a row of clean names."""
     name = row.get(rank, "")
     if name and not is_placeholder(name):
         return name
@@ -276,26 +282,26 @@ def _with_columns(df: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
 def taxon_columns(ranks: pd.DataFrame, own_rank: Sequence[str] | None = None) -> pd.DataFrame:
     """``taxon_rank``, ``taxon_name``, ``taxon_key`` for a frame of rank columns.
 
-    Computed once per distinct (lineage, rank).
+    Computed once per distinct (lineage, rank) and broadcast back to the features.
     """
     values = ranks[list(RANKS)].to_numpy(dtype=object)
     n = len(values)
-    out_rank = np.empty(n, dtype=object)
-    out_name = np.empty(n, dtype=object)
-    out_key = np.empty(n, dtype=object)
-    cache: dict[tuple[Any, ...], tuple[str, str, str]] = {}
-    for i in range(n):
-        rk = own_rank[i] if own_rank is not None else None
-        sig = (*values[i], rk)
-        hit = cache.get(sig)
-        if hit is None:
-            row = dict(zip(RANKS, values[i], strict=True))
-            r = rk if rk in RANKS else _deepest(row)
-            hit = (r, taxon_name(row, r), _key(row, r)) if r else ("", "unclassified", "")
-            cache[sig] = hit
-        out_rank[i], out_name[i], out_key[i] = hit
-    return pd.DataFrame({"taxon_rank": out_rank, "taxon_name": out_name, "taxon_key": out_key},
-                        index=ranks.index)
+    own = np.asarray(own_rank if own_rank is not None else [""] * n, dtype=object)
+    codes, uniq = pd.MultiIndex.from_arrays(
+        [*(values[:, j].astype(str) for j in range(values.shape[1])), own.astype(str)]
+    ).factorize(sort=False)
+    first = np.full(len(uniq), -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(n)[::-1]
+    u_rank = np.empty(len(uniq), dtype=object)
+    u_name = np.empty(len(uniq), dtype=object)
+    u_key = np.empty(len(uniq), dtype=object)
+    for u, i in enumerate(first):
+        row = dict(zip(RANKS, values[i], strict=True))
+        r = own[i] if own[i] in RANKS else _deepest(row)
+        u_rank[u], u_name[u], u_key[u] = (r, _display(row, r), _key(row, r)) if r else (
+            "", "unclassified", "")
+    return pd.DataFrame({"taxon_rank": u_rank[codes], "taxon_name": u_name[codes],
+                         "taxon_key": u_key[codes]}, index=ranks.index)
 
 
 def taxon_table(data: Any) -> pd.DataFrame:
