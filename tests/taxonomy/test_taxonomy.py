@@ -233,8 +233,13 @@ def test_one_matching_implementation_is_used_everywhere():
 
     for mod in (_gmhi, _gmwi2, _indices, _health_index, _taxa):
         assert "match_taxa" in inspect.getsource(mod), mod.__name__
-    for gone in ("read_clade_table", "read_any_table", "_fallback_read", "name_keys"):
+    for gone in ("read_clade_table", "read_any_table", "_fallback_read"):
         assert not hasattr(_match, gone)
+    # bare names are read by their form: a binomial is a species
+    m = match_taxa(["Enterocloster bolteae", "s__Bacteroides_uniformis", "Roseburia"],
+                   ["Clostridium bolteae", "Alistipes shahii", "Roseburia"])
+    assert m["feature_index"].tolist() == [(0,), (), (2,)]
+    assert m["match"].tolist() == ["synonym", "none", "name"]
 
 
 @pytest.mark.slow

@@ -304,6 +304,27 @@ def taxon_columns(ranks: pd.DataFrame, own_rank: Sequence[str] | None = None) ->
                          "taxon_key": u_key[codes]}, index=ranks.index)
 
 
+def _names_frame(items: list[str]) -> pd.DataFrame:
+    """Rank columns for lineage strings and bare names (a binomial is a species)."""
+    lineage = re.compile(r"(^|[;|])\s*([kdpcofgst]__|D_\d+__)")
+    rows = []
+    for s in items:
+        if lineage.search(s) or ";" in s or "|" in s:
+            rows.append(s)
+            continue
+        words = clean_name(s, rank="species").split(" ")
+        if len(words) >= 2 and words[1][:1].islower() and not s.lower().endswith(" group"):
+            rows.append(f"s__{s}")
+        else:
+            low = s.lower()
+            prefix = ("f" if low.endswith("aceae") else "o" if low.endswith("ales") else
+                      "p" if low.endswith(("ota", "otes")) else "g")
+            rows.append(f"{prefix}__{s}")
+    df = lineage_frame(rows, index=items, with_keys=False)
+    df["taxonomy"] = items
+    return df
+
+
 def taxon_table(data: Any) -> pd.DataFrame:
     """Per feature: the rank columns plus ``taxon_rank``, ``taxon_name`` and ``taxon_key``.
 
@@ -311,7 +332,8 @@ def taxon_table(data: Any) -> pd.DataFrame:
     ----------
     data
         An AnnData (its ``var`` rank columns; else ``var["taxonomy"]``; else the feature
-        names parsed as lineages), a ``var``-like DataFrame, or a list of lineage strings.
+        names parsed as lineages), a ``var``-like DataFrame, or a list of lineage strings
+        or bare names (a binomial is a species, ``-aceae`` a family, one word a genus).
         A ``clade_rank`` column (MetaPhlAn tables of every rank) gives each feature's rank;
         otherwise it is the deepest non-empty rank.
 
@@ -332,8 +354,7 @@ def taxon_table(data: Any) -> pd.DataFrame:
     elif isinstance(data, pd.DataFrame):
         var = data
     else:
-        lins = [str(x) for x in data]
-        var = lineage_frame(lins, index=lins)
+        var = _names_frame([str(x) for x in data])
     if any(r in var.columns for r in RANKS):
         ranks = _rank_frame(var)
     else:

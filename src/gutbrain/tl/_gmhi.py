@@ -45,7 +45,13 @@ def gmhi_species() -> pd.DataFrame:
     return read_data_table("gmhi_species.tsv")
 
 
-def _species_features(adata: AnnData) -> tuple[np.ndarray, pd.DataFrame]:
+def _species_features(adata: AnnData) -> tuple[np.ndarray, list[str]]:
+    """Indices and species names of the species-level features that GMHI keeps."""
+    cols, lin = _species_table(adata)
+    return cols, lin["species"].astype(str).tolist()
+
+
+def _species_table(adata: AnnData) -> tuple[np.ndarray, pd.DataFrame]:
     """Indices and lineages of the species-level features that GMHI keeps.
 
     Species rows (``taxon_rank == "species"``: MetaPhlAn strain/SGB rows and higher clades
@@ -117,7 +123,7 @@ def gmhi(adata: AnnData, *, key_added: str = "gmhi", layer: str | None = None) -
     Gupta VK et al. 2020 Nat Commun 11:4635, doi:10.1038/s41467-020-18476-8.
     """
     X = nonnegative_matrix(adata, layer, index="GMHI", fix="give species relative abundances or counts")
-    cols, species = _species_features(adata)
+    cols, species = _species_table(adata)
     if cols.size == 0:
         raise DataValueError(
             "no species-level features found for GMHI",

@@ -22,7 +22,7 @@ from .._core import RANKS, get_matrix, provenance
 from .._errors import DataValueError
 from ..taxonomy._keys import taxon_table
 
-__all__ = ["feature_lineages"]
+__all__ = ["feature_lineages", "name_keys"]
 
 
 def data_path(name: str) -> Path:
@@ -33,6 +33,21 @@ def data_path(name: str) -> Path:
 def read_data_table(name: str) -> pd.DataFrame:
     """Read a shipped TSV data file (``#`` lines are the citation header)."""
     return pd.read_csv(data_path(name), sep="\t", comment="#", dtype=str, keep_default_na=False)
+
+
+def name_keys(name: str) -> frozenset[str]:
+    """Name keys of a bare name: :func:`gutbrain.taxonomy.name_keys` (kept for callers).
+
+    Prefer :func:`gutbrain.taxonomy.match_taxa`, which also keeps homonyms apart.
+
+    Examples
+    --------
+    >>> sorted(name_keys("s__Lactobacillus_fermentum"))
+    ['lactobacillus fermentum', 'limosilactobacillus fermentum']
+    """
+    from ..taxonomy._keys import name_keys as _keys
+
+    return _keys(str(name))
 
 
 def feature_lineages(adata: AnnData) -> pd.DataFrame:
