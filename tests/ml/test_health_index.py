@@ -135,7 +135,7 @@ def _synthetic(seed: int = 0):
                 rows.append(x)
                 ys.append(label)
                 studies.append(f"s{s}")
-    P = pd.DataFrame(rows, columns=[f"Sp {i}" for i in range(60)])
+    P = pd.DataFrame(rows, columns=[f"Genus{i} alba" for i in range(60)])
     return P.div(P.sum(axis=1), axis=0), np.array(ys), np.array(studies)
 
 
@@ -143,9 +143,9 @@ def test_fit_recovers_planted_species_and_drops_a_between_study_confounder():
     P, y, g = _synthetic()
     m = H.fit_health_index(P, y, g, n_species_grid=(2, 5, 10))
     coef = dict(zip(m.species, m.coef, strict=True))
-    assert coef["Sp 0"] < 0 < coef["Sp 2"]
-    assert coef["Sp 0"] == min(coef.values()) and coef["Sp 2"] == max(coef.values())
-    assert coef["Sp 1"] == 0.0  # only in the healthy-only study: no within-study support
+    assert coef["Genus0 alba"] < 0 < coef["Genus2 alba"]
+    assert coef["Genus0 alba"] == min(coef.values()) and coef["Genus2 alba"] == max(coef.values())
+    assert coef["Genus1 alba"] == 0.0  # only in the healthy-only study: no within-study support
     assert m.info["n_species"] in (2, 5, 10) and set(m.info["cv"]["auroc"]) == {2, 5, 10}
     assert 0 < m.threshold < 1 and m.min_detected >= 1
     # the fit is calibrated on its own out-of-study scores: Platt slope positive

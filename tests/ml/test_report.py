@@ -104,9 +104,7 @@ def test_health_index_step_and_section_equal_direct_call(demo_run):
 
 
 def test_health_index_section_on_species_profiles(shared):
-    from gutbrain.tl._match import read_any_table
-
-    ad = read_any_table(shared / "data" / "gmhi2020_health_index" / "species_relative_abundances.csv")
+    ad = gb.io.read(shared / "data" / "gmhi2020_health_index" / "species_relative_abundances.csv")
     ad.obs["group"] = np.where(np.arange(ad.n_obs) < 12, "a", "b")
     R.health_index_step(ad, {"group": "group"})
     sec = R.health_index_section(ad, {"config": {"group": "group"}})

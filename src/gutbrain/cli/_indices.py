@@ -104,10 +104,13 @@ def register(app: typer.Typer) -> None:
         if table is None or out is None:
             raise DataValueError(f"'gutbrain index {name}' needs TABLE and --out",
                                  fix=f"run 'gutbrain index {name} TABLE --out FILE.tsv'")
+        from .. import io
         from .._utils import atomic_write
-        from ..tl._match import read_any_table
 
-        adata = read_any_table(table, taxonomy=taxonomy)
+        # MetaPhlAn files are read with every rank: GMWI2 scores clades of every rank, the
+        # other indices take the rank they need (gutbrain.taxonomy.match_taxa)
+        kwargs = {"rank": "all"} if io.sniff_format(table) == "metaphlan" else {}
+        adata = io.read(table, taxonomy=taxonomy, **kwargs)
         frame = _index_frame(name, adata)
         with atomic_write(out) as fh:
             frame.to_csv(fh, sep="\t", index=False, lineterminator="\n")

@@ -157,14 +157,6 @@ def register(app: typer.Typer) -> None:
                    f"median depth {template.attrs['depth_median']:.0f}; results in {out}")
 
 
-def _read_taxa(table: Path, taxonomy: Path | None) -> Any:
-    from ..tl._match import read_any_table
-
-    if not table.exists():
-        raise FileNotFoundError(2, "No such file", str(table))
-    return read_any_table(table, taxonomy=taxonomy)
-
-
 def _power_plot(summary: Any, alpha: float) -> Any:
     import matplotlib.pyplot as plt
 

@@ -497,7 +497,10 @@ def read_metaphlan(
     -------
     AnnData
         Samples × clades in percent (``uns["gutbrain"]["X_unit"] == "percent"``).
-        ``var_names`` are the full clade names; ``var`` holds the rank columns, ``taxonomy``
+        ``var_names`` are the full clade names; ``var`` holds the rank columns (names as
+        MetaPhlAn writes them: the genus of a species is the ``g__`` of its own clade, e.g.
+        ``Lachnospiraceae_unclassified``), ``taxonomy``, ``clade_rank`` (the rank of each
+        clade row), ``taxon_rank``/``taxon_name``/``taxon_key`` (:mod:`gutbrain.taxonomy`)
         and ``taxid`` (last NCBI id of the clade's ``|`` path) when the file has ids.
         ``layers["estimated_reads"]`` (counts) when every profile has MetaPhlAn's
         ``estimated_number_of_reads_from_the_clade`` column.  ``obs`` holds
@@ -580,11 +583,12 @@ def _profiles_to_adata(profiles: list[_Profile], *, rank: str, keep_unclassified
         )
     sel = values.loc[keep]
     feats = sel.index
+    # names as MetaPhlAn writes them: the genus of a species is the g__ of its own clade
+    # path (``g__Lachnospiraceae_unclassified`` stays); bare ``s__Genus_species`` rows take
+    # the genus from the binomial (gutbrain.taxonomy rules)
     var = lineage_frame(list(feats), index=list(feats), sep="|")
-    # bare species rows (GMHI-style "s__Genus_species"): the genus is the first word
-    bare = (var["genus"] == "") & (var["species"] != "") & ~feats.str.contains("g__")
-    if bare.any():
-        var.loc[bare, "genus"] = var.loc[bare, "species"].str.split(" ").str[0]
+    var["clade_rank"] = ranks[keep]
+    var["taxon_rank"] = np.where(ranks[keep] == "", var["taxon_rank"], ranks[keep])
     if taxid is not None:
         var["taxid"] = taxid.reindex(feats).fillna("").astype(str).to_numpy()
     obs = obs.copy()

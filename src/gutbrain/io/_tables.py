@@ -26,7 +26,7 @@ from anndata import AnnData
 
 from .._core import RANKS, add_input, new_adata, provenance
 from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataMismatchError
-from .._taxonomy import lineage_frame, normalize_name
+from .._taxonomy import _EMPTY, clean_name, lineage_frame
 
 __all__ = ["attach_taxonomy", "read_table", "read_taxonomy"]
 
@@ -176,6 +176,15 @@ def _parser_error(
 # --------------------------------------------------------------------------------------
 
 _LINEAGE_START = re.compile(r"^\s*(?:[kdpcofgst]__|D_\d+__)")
+#: ``Bacteria_Firmicutes_…_Roseburia``: a lineage joined by "_" that starts at the domain
+#: (phyloseq/DADA2 exports of SILVA genus tables)
+_DOMAIN_JOINED = re.compile(r"^(?:Bacteria|Archaea|Eukaryota|Eukarya|Unknown|Unassigned)_\S")
+#: species names as MetaPhlAn writes them (``Faecalibacterium_prausnitzii``,
+#: ``Prevotella_copri_clade_A``, ``Candidatus_X_y``) and MetaPhlAn 4 SGB/GGB names
+_TAXON_NAME_RE = re.compile(
+    r"^(?:(?:Candidatus[_ ])?\[?[A-Z][a-z]+\]?[_ ][a-z][\w.-]*|(?:GGB\d+_)?SGB\d+(?:_group)?|"
+    r"[A-Z][a-z]+_SGB\d+(?:_group)?|GGB\d+)$"
+)
 _DNA_RE = re.compile(r"^[ACGTacgt]{50,}$")
 _FEATURE_ID_RE = re.compile(
     r"^(?:K\d{5}|COG\d{4}|ENOG\w+|MF\d{4}|MGB\d{3}|UniRef(?:50|90|100)_\S+|"
@@ -232,7 +241,7 @@ def _is_lineage(label: str, lineage_sep: str | None = None) -> bool:
     s = str(label)
     if lineage_sep is not None:
         return lineage_sep in s
-    if _LINEAGE_START.match(s):
+    if _LINEAGE_START.match(s) or _DOMAIN_JOINED.match(s):
         return True
     for sep in (";", "|"):
         if sep in s:
@@ -255,6 +264,7 @@ def _label_fraction(labels: Sequence[str], kind: str, lineage_sep: str | None = 
         hits = (
             idx.str.match(_DNA_RE.pattern)
             | idx.str.match(_FEATURE_ID_RE.pattern)
+            | idx.str.match(_TAXON_NAME_RE.pattern)
             | np.fromiter((_is_lineage(x, lineage_sep) for x in idx), bool, len(idx))
         )
     return float(np.mean(hits))
@@ -392,7 +402,8 @@ def _split_names(
 ) -> pd.DataFrame:
     """Split unprefixed lineages joined by ``lineage_sep`` into rank columns, positionally.
 
-    Tokens such as ``unclassified``, ``Incertae``/``Sedis``, Roman numerals or numbers are
+    When a name has more parts than ranks (``ranks``, else the usual number of parts),
+    tokens such as ``unclassified``, ``Incertae``/``Sedis``, Roman numerals or numbers are
     glued to the token before them (``Family_XIII_Incertae_Sedis`` stays one name).  When a
     name still has more parts than ``ranks``, the leading parts are joined into the first rank.
     Without ``ranks`` the parts fill :data:`RANKS` from the domain.
@@ -405,14 +416,22 @@ def _split_names(
                 f"unknown rank(s) {unknown} in ranks=", fix=f"use names from {list(RANKS)}"
             )
     rows = []
+    counts = [len(str(n).split(lineage_sep)) for n in names]
+    usual = min(pd.Series(counts).mode().max(), 7) if counts else 7
+    n_target = len(rank_list) if rank_list is not None else usual
     for name in names:
         if _LINEAGE_START.match(str(name)):
             rows.append(lineage_frame([name], sep=lineage_sep).iloc[0, : len(RANKS)].to_dict())
             continue
+        raw = str(name).split(lineage_sep)
+        excess = len(raw) - n_target
         tokens: list[str] = []
-        for tok in str(name).split(lineage_sep):
-            if tokens and _GLUE_RE.match(tok.strip()):
+        for tok in raw:
+            # glue only what does not fit: "Family_XIII_Incertae_Sedis" in a family_genus
+            # name, but not the SILVA genus "UCG-009" of a full six-rank lineage
+            if tokens and excess > 0 and _GLUE_RE.match(tok.strip()):
                 tokens[-1] = f"{tokens[-1]}{lineage_sep}{tok}"
+                excess -= 1
             else:
                 tokens.append(tok)
         target = rank_list if rank_list is not None else list(RANKS[: min(len(tokens), 7)])
@@ -421,13 +440,16 @@ def _split_names(
             tokens = [lineage_sep.join(tokens[:extra]), *tokens[extra:]]
         row = dict.fromkeys(RANKS, "")
         for rank, tok in zip(target, tokens):
-            row[rank] = normalize_name(tok, rank=rank)
+            parts = [t.strip().lower() for t in tok.split(lineage_sep)]
+            row[rank] = "" if all(t in _EMPTY for t in parts) else clean_name(tok, rank=rank)
         if row["species"] and row["genus"] and " " not in row["species"]:
             row["species"] = f"{row['genus']} {row['species']}"
         rows.append(row)
     df = pd.DataFrame(rows, columns=list(RANKS))
     df["taxonomy"] = [str(n) for n in names]
-    return df
+    from ..taxonomy._keys import _with_columns, taxon_columns
+
+    return _with_columns(df, taxon_columns(df))
 
 
 # --------------------------------------------------------------------------------------
@@ -957,8 +979,14 @@ def _feature_frame(
     elif lineage_sep is not None:
         var = _split_names(list(index), lineage_sep, ranks)
         var.index = index
+    elif len(index) and np.mean([bool(_DOMAIN_JOINED.match(f)) for f in index]) >= FEATURE_LIKE:
+        var = _split_names(list(index), "_", ranks)  # Bacteria_Firmicutes_…_Roseburia
+        var.index = index
     elif _label_fraction(list(index), "lineage") >= FEATURE_LIKE:
         var = lineage_frame(list(index), index=index)
+    elif len(index) and np.mean(index.str.match(_TAXON_NAME_RE.pattern)) >= FEATURE_LIKE:
+        # MetaPhlAn species names as features (MaAsLin tables): read as s__ names
+        var = lineage_frame([f"s__{f}" for f in index], index=index)
     if annot is not None:
         rest = [c for c in annot.columns if c not in tax_cols[:1]]
         if rest:
@@ -1237,9 +1265,13 @@ def attach_taxonomy(
         else:
             var[c] = joined[c].fillna("").astype(str).to_numpy()
     out.var = var
+    from ..taxonomy._keys import annotate
+
+    annotate(out)
     prov = provenance(out)
     params = dict(prov.get("params", {}))
     params["taxonomy_missing"] = len(ids) - n_found
+    params["taxonomy_missing_features"] = [str(i) for i in ids[~present][:20]]
     params["taxonomy_unused"] = int((~tax.index.isin(ids)).sum())
     prov["params"] = params
     if path is not None:

@@ -348,9 +348,9 @@ def health_index_coefficients() -> pd.DataFrame:
 def match_model_species(model_species: list[str], table_species: list[str]) -> list[list[int]]:
     """For each model species, the table columns that hold it (MetaPhlAn 2/3/4 names).
 
-    This is the one place where the health index matches taxon names.  It uses the
-    matching keys of :func:`gutbrain.tl._match.name_keys` (current names through
-    gutbrain's synonym table, e.g. ``Clostridium bolteae`` ↔ ``Enterocloster bolteae``).
+    This is the one place where the health index matches taxon names; it goes through
+    :func:`gutbrain.taxonomy.match_taxa` (current names through gutbrain's synonym table,
+    e.g. ``Clostridium bolteae`` ↔ ``Enterocloster bolteae``).
 
     Examples
     --------
@@ -358,19 +358,11 @@ def match_model_species(model_species: list[str], table_species: list[str]) -> l
     ...                     ["s__Enterocloster_bolteae", "s__Bacteroides_uniformis"])
     [[0], []]
     """
-    from ..tl._match import name_keys
+    from ..taxonomy import match_taxa
 
-    index: dict[str, list[int]] = {}
-    for j, name in enumerate(table_species):
-        for k in name_keys(str(name)):
-            index.setdefault(k, []).append(j)
-    out = []
-    for sp in model_species:
-        hit: set[int] = set()
-        for k in name_keys(str(sp)):
-            hit.update(index.get(k, []))
-        out.append(sorted(hit))
-    return out
+    found = match_taxa([str(n) for n in table_species], [str(s) for s in model_species],
+                       rank="species")
+    return [sorted(int(i) for i in ix) for ix in found["feature_index"]]
 
 
 def score_presence(model: HealthIndexModel, P: pd.DataFrame) -> pd.DataFrame:
