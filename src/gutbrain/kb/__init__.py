@@ -29,11 +29,18 @@ import pandas as pd
 from . import _report  # noqa: F401  (registers the evidence step and section)
 from ._enrich import annotate, enrichment, rank_enrichment, signatures
 from ._export import export, flag
-from ._import import ImportReport, import_bugsigdb, import_disbiome, import_gmt, read_gmt
+from ._import import (
+    ImportReport,
+    import_bugsigdb,
+    import_curated,
+    import_disbiome,
+    import_gmt,
+    read_gmt,
+)
 from ._query import consistency, query
 from ._schema import EVIDENCE_LEVELS, host_class, vocabulary
 from ._statements import Statement, statements
-from ._store import KnowledgeBase, kb_dir, load
+from ._store import CorruptStoreError, KnowledgeBase, kb_dir, load, rebuild, sources
 from ._taxa import reconcile
 
 
@@ -55,6 +62,7 @@ def effects(intervention: str | None = None, *, outcome: str | None = None, kb: 
 __all__ = [
     "EVIDENCE_LEVELS",
     "ImportReport",
+    "CorruptStoreError",
     "KnowledgeBase",
     "Statement",
     "annotate",
@@ -66,14 +74,17 @@ __all__ = [
     "host_class",
     "import_bugsigdb",
     "import_disbiome",
+    "import_curated",
     "import_gmt",
     "kb_dir",
     "load",
     "query",
     "rank_enrichment",
     "read_gmt",
+    "rebuild",
     "reconcile",
     "signatures",
+    "sources",
     "statements",
     "vocabulary",
 ]

@@ -140,24 +140,36 @@ def query(
     return df.reindex(columns=list(QUERY_COLUMNS)).reset_index(drop=True)
 
 
-def _same_study(kb: Any, df: pd.DataFrame) -> list[str]:
+def _context_index(kb: Any) -> dict[tuple[str, str], dict[str, int]]:
+    """``{(pub_id, condition_id): {"Taxon direction": n rows}}``, built once per knowledge base."""
+    idx = getattr(kb, "_context_index", None)
+    if idx is None:
+        idx = {}
+        for pub, cond, name, direction in kb.con.execute(
+                "SELECT o.pub_id, o.condition_id, t.name, o.direction FROM observation o "
+                "JOIN taxon t ON t.taxon_id=o.taxon_id"):
+            g = idx.setdefault((pub, cond), {})
+            item = f"{name} {direction}"
+            g[item] = g.get(item, 0) + 1
+        kb._context_index = idx
+    return idx
+
+
+def _same_study(kb: Any, df: pd.DataFrame, *, limit: int = 12) -> list[str]:
+    """Other findings of the same publication and condition (deduplicated, at most ``limit``)."""
     if df.empty:
         return []
-    pubs = sorted(set(df["pub_id"]))
-    ctx = kb.sql(
-        "SELECT o.obs_id, o.pub_id, o.condition_id, t.name, o.direction FROM observation o "
-        f"JOIN taxon t ON t.taxon_id=o.taxon_id WHERE o.pub_id IN ({','.join('?' * len(pubs))})",
-        pubs,
-    )
-    groups = {k: g for k, g in ctx.groupby(["pub_id", "condition_id"])}
+    idx = _context_index(kb)
     out = []
-    for r in df.itertuples(index=False):
-        g = groups.get((r.pub_id, r.condition_id))
-        if g is None:
-            out.append("")
-            continue
-        g = g[g["obs_id"] != r.obs_id]
-        out.append("; ".join(f"{n} {d}" for n, d in zip(g["name"], g["direction"], strict=False)))
+    for pub, cond, name, direction in zip(df["pub_id"], df["condition_id"], df["taxon"],
+                                          df["direction"], strict=True):
+        own = f"{name} {direction}"
+        g = idx.get((pub, cond), {})
+        items = [k for k, n in g.items() if not (k == own and n == 1)]
+        text = "; ".join(items[:limit])
+        if len(items) > limit:
+            text += f"; … ({len(items) - limit} more)"
+        out.append(text)
     return out
 
 
