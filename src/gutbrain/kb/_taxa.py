@@ -88,6 +88,7 @@ class TaxonIndex:
     by_taxid: dict[int, str]
     names: dict[str, tuple[str, str]]
     split_from: dict[str, str]
+    genus_members: dict[str, list[str]]
 
     @classmethod
     def from_frame(cls, taxa: pd.DataFrame) -> TaxonIndex:
@@ -96,6 +97,7 @@ class TaxonIndex:
         by_taxid: dict[int, str] = {}
         names: dict[str, tuple[str, str]] = {}
         split: dict[str, str] = {}
+        members: dict[str, list[str]] = {}
         for r in taxa.itertuples(index=False):
             tid, name, rank = r.taxon_id, str(r.name), str(r.rank)
             names[tid] = (name, rank)
@@ -107,7 +109,20 @@ class TaxonIndex:
                 by_taxid.setdefault(int(r.ncbi_taxid), tid)
             if r.split_from is not None and not pd.isna(r.split_from) and r.split_from:
                 split[tid] = str(r.split_from)
-        return cls(by_name, by_syn, by_taxid, names, split)
+            if rank in ("species", "strain") and not name.startswith("["):
+                members.setdefault(name.split()[0].lower(), []).append(tid)
+        return cls(by_name, by_syn, by_taxid, names, split, members)
+
+    def members_of_genus(self, taxon_id: str) -> dict[str, str]:
+        """Species and strain taxa named within a genus: ``{taxon_id: "species of genus"}``.
+
+        Membership is by name (the first word of a binomial); bracketed names
+        (``[Ruminococcus] gnavus``) belong to no genus of that name.
+        """
+        name, rank = self.names[taxon_id]
+        if rank != "genus":
+            return {}
+        return {t: f"{self.names[t][1]} of genus" for t in self.genus_members.get(name.lower(), [])}
 
     def related_taxa(self, taxon_id: str) -> dict[str, str]:
         """Taxa whose rows also speak for ``taxon_id``: ``{taxon_id: how}``.
