@@ -13,7 +13,7 @@ Querying
 Importers
     :func:`import_disbiome`, :func:`import_bugsigdb`, :func:`import_gmt`, :func:`read_gmt`
 Enrichment and annotation
-    :func:`enrichment`, :func:`rank_enrichment`, :func:`annotate`, :func:`signatures`
+    :func:`enrich` (which published conditions a cohort resembles), :func:`enrichment`, :func:`rank_enrichment`, :func:`annotate`, :func:`signatures`
 Statements, corrections, export
     :func:`statements`, :class:`Statement`, :func:`flag`, :func:`export`
 
@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from . import _report  # noqa: F401  (registers the evidence step and section)
+from ._concordance import enrich
 from ._enrich import annotate, enrichment, rank_enrichment, signatures
 from ._export import export, flag
 from ._import import (
@@ -68,6 +69,7 @@ __all__ = [
     "annotate",
     "consistency",
     "effects",
+    "enrich",
     "enrichment",
     "export",
     "flag",
