@@ -17,6 +17,10 @@ Enrichment and annotation
 Statements, corrections, export
     :func:`statements`, :class:`Statement`, :func:`flag`, :func:`export`
 
+Reports
+    :func:`evidence_summary`, :func:`evidence_table`, :func:`study_links`,
+    :func:`resemblance_section` ("Published conditions this cohort resembles")
+
 Importing this package registers the ``evidence`` step and report section (order 80).
 """
 
@@ -26,10 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import _report  # noqa: F401  (registers the evidence step and section)
+from ._report import evidence_summary, evidence_table, resemblance_section, study_links
 from ._concordance import enrich
 from ._enrich import annotate, enrichment, rank_enrichment, signatures
-from ._export import export, flag
+from ._export import export, flag, spreadsheet_safe, write_tsv
 from ._import import (
     ImportReport,
     import_bugsigdb,
@@ -70,6 +74,8 @@ __all__ = [
     "consistency",
     "effects",
     "enrich",
+    "evidence_summary",
+    "evidence_table",
     "enrichment",
     "export",
     "flag",
@@ -85,8 +91,12 @@ __all__ = [
     "read_gmt",
     "rebuild",
     "reconcile",
+    "resemblance_section",
     "signatures",
     "sources",
+    "spreadsheet_safe",
+    "study_links",
     "statements",
     "vocabulary",
+    "write_tsv",
 ]

@@ -333,13 +333,16 @@ def enrich(
     Examples
     --------
     >>> import pandas as pd, gutbrain as gb
-    >>> da = pd.DataFrame({"feature": ["Faecalibacterium", "Roseburia", "Akkermansia",
-    ...                                "Lactobacillus", "Bifidobacterium", "Prevotella"],
-    ...                    "coef": [-1.0, -0.8, 1.2, 0.9, 0.7, -0.5],
-    ...                    "qval": [0.01, 0.02, 0.001, 0.03, 0.04, 0.01]})
+    >>> hits = {"Akkermansia": 1.2, "Lactobacillus": 0.9, "Bifidobacterium": 0.7,
+    ...         "Faecalibacterium": -1.0, "Roseburia": -0.8, "Prevotella": -0.5}
+    >>> rest = ["Bacteroides", "Blautia", "Ruminococcus", "Alistipes", "Streptococcus",
+    ...         "Escherichia", "Dorea", "Coprococcus", "Veillonella", "Sutterella"]
+    >>> da = pd.DataFrame({"feature": [*hits, *rest],
+    ...                    "coef": [*hits.values()] + [0.1] * len(rest),
+    ...                    "qval": [0.01] * len(hits) + [0.6] * len(rest)})
     >>> res = gb.kb.enrich(da)
-    >>> res.iloc[0]["condition"]
-    "Parkinson's disease"
+    >>> print(*res.loc[0, ["condition", "concordant", "discordant"]], sep=" | ")
+    Parkinson's disease | 6 | 0
     """
     from ._store import load
 
