@@ -73,5 +73,7 @@ def test_annotate_da_result(kbdir):
     assert b["kb_taxon"] == "Butyricimonas" and b["n_animal"] == 1 and b["decreased"] >= 1
     assert "10.1186/s13041-021-00765-y" in b["dois"]
     f = ann.iloc[1]
-    assert f["n_human"] >= 1 and f["n_studies"] == 2  # Goudman 2024 + Garvey 2023 review
+    # Goudman 2024 (genus and F. prausnitzii) + the Garvey 2023 review; the rest is BugSigDB
+    assert f["n_human"] == 3 and f["n_host_not_recorded"] >= 500 and f["n_studies"] >= 300
+    assert "10.3389/fimmu.2024.1342833" in f["dois"]
     assert ann.iloc[2]["n_rows"] == 0 and ann.iloc[2]["kb_match"] == "none"
