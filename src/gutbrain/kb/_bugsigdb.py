@@ -289,7 +289,7 @@ def gmt_frames(
         "host_species": HOST_NOT_RECORDED, "body_site": HOST_NOT_RECORDED,
         "direction": sigs["direction"], "name": sigs["sig_id"], "url": sigs["url"]})
     obs = mem.merge(sigs[["sig_id", "pub_id", "cid", "contrast", "direction", "url"]], on="sig_id")
-    tax_of = dict(zip(gen["ncbi_taxid"], gen["taxon_id"], strict=True))
+    tax_of = {**taxon_ids, **dict(zip(gen["ncbi_taxid"], gen["taxon_id"], strict=True))}
     observation = pd.DataFrame({
         "obs_id": obs["sig_id"] + ":" + obs["ncbi_taxid"].astype(str),
         "pub_id": obs["pub_id"], "source_id": source_id,
