@@ -50,7 +50,7 @@ def test_shipped_rows_pass_the_schema_and_match_the_gmt(kbdir):
     assert set(obs["host_species"]) == {"not recorded"}
     assert set(obs["evidence_level"]) == {"association_host_not_recorded"}
     gmt = shared_path("evidence", "bugsigdb", "bugsigdb_signatures_genus_ncbi.gmt")
-    records, skipped = parse_gmt(gmt)
+    records, _skipped = parse_gmt(gmt)
     want = {(r.sig_id, t) for r in records for t in r.members}
     got = set(zip(obs["experiment"], obs["obs_id"].str.rsplit(":", n=1).str[1].astype(int),
                   strict=True))

@@ -30,7 +30,6 @@ from typing import Any
 
 import pandas as pd
 
-from ._report import evidence_summary, evidence_table, resemblance_section, study_links
 from ._concordance import enrich
 from ._enrich import annotate, enrichment, rank_enrichment, signatures
 from ._export import export, flag, spreadsheet_safe, write_tsv
@@ -43,6 +42,7 @@ from ._import import (
     read_gmt,
 )
 from ._query import consistency, query
+from ._report import evidence_summary, evidence_table, resemblance_section, study_links
 from ._schema import EVIDENCE_LEVELS, host_class, vocabulary
 from ._statements import Statement, statements
 from ._store import CorruptStoreError, KnowledgeBase, kb_dir, load, rebuild, sources
@@ -66,23 +66,23 @@ def effects(intervention: str | None = None, *, outcome: str | None = None, kb: 
 
 __all__ = [
     "EVIDENCE_LEVELS",
-    "ImportReport",
     "CorruptStoreError",
+    "ImportReport",
     "KnowledgeBase",
     "Statement",
     "annotate",
     "consistency",
     "effects",
     "enrich",
+    "enrichment",
     "evidence_summary",
     "evidence_table",
-    "enrichment",
     "export",
     "flag",
     "host_class",
     "import_bugsigdb",
-    "import_disbiome",
     "import_curated",
+    "import_disbiome",
     "import_gmt",
     "kb_dir",
     "load",
@@ -95,8 +95,8 @@ __all__ = [
     "signatures",
     "sources",
     "spreadsheet_safe",
-    "study_links",
     "statements",
+    "study_links",
     "vocabulary",
     "write_tsv",
 ]

@@ -422,7 +422,7 @@ def import_disbiome(path: str | os.PathLike[str], *, directory: str | os.PathLik
     members: set[tuple[str, int]] = set()
     seen: set[str] = set()
     n_formula = _count_formulas(records)
-    for i, r in enumerate(records, start=2):
+    for _i, r in enumerate(records, start=2):
         report.records += 1
         q = _na(r.get("qualifier")).lower()
         direction = {"elevated": "increased", "reduced": "decreased"}.get(q)
@@ -575,7 +575,7 @@ def import_bugsigdb(path: str | os.PathLike[str], *, directory: str | os.PathLik
         return import_gmt(path, directory=directory)
     d = kb_dir(directory)
     report = ImportReport(source_id="", path=str(d / OVERLAY_NAME))
-    records, header_line, comment = _read_csv_records(
+    records, _header_line, comment = _read_csv_records(
         path, need=set(_BSDB_NEED), what="BugSigDB full dump", skip_comment=True,
         fix="pass full_dump.csv from BugSigDB exports (or a .gmt signature file)")
     version = comment.lstrip("# ").split(",")[0] if comment else ""

@@ -39,7 +39,6 @@ import pandas as pd
 
 from .._errors import DataValueError, GutbrainError, InputFormatError
 from ._schema import (
-    HOST_NOT_RECORDED,
     LEVELS_BY_HOST,
     TABLES,
     _data_path,
