@@ -152,31 +152,45 @@ def query(
         for tid, how in index.members_of_genus(rec["taxon_id"]).items():
             related.setdefault(tid, how)
     ids = list(related)
-    df = kb.sql(_OBS_SQL + f" WHERE o.taxon_id IN ({','.join('?' * len(ids))})", ids)
-    df["match"] = df["taxon_id"].map(related)
-    if condition:
-        cids = _condition_ids(kb, condition)
-        df = df[df["condition_id"].isin(cids)]
-    df["host_class"] = [host_class(h) for h in df["host"]]
-    if host:
-        h = host.strip()
-        df = (df[df["host_class"] == h] if h in ("human", "animal", "none", "unknown")
-              else df[df["host"] == h])
-    if not include_reviews:
-        df = df[df["evidence_level"] != "review"]
-    df = df.copy()
-    df["citation"] = [_citation(a, y, t) for a, y, t in
-                      zip(df["authors"], df["year"], df["title"], strict=False)]
-    df["link"] = [_link(d, p, u) for d, p, u in zip(df["doi"], df["pmid"], df["pub_url"], strict=False)]
-    df["evidence_class"] = df["evidence_level"].map(EVIDENCE_CLASS)
+    cur = kb.con.execute(_OBS_SQL + f" WHERE o.taxon_id IN ({','.join('?' * len(ids))})", ids)
+    names = [d[0] for d in cur.description]
+    recs = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    # plain Python over the rows, one DataFrame at the end: a lookup stays within ~10 ms
+    cids = _condition_ids(kb, condition) if condition else None
+    hc_of: dict[str, str] = {}
+    h = host.strip() if host else ""
     flags = kb.disputed()
-    df["disputed"] = df["obs_id"].isin(flags)
-    df["dispute_reason"] = df["obs_id"].map(flags).fillna("")
-    df["same_study"] = _same_study(kb, df)
     level_rank = {lv: i for i, lv in enumerate(EVIDENCE_LEVELS)}
-    df["_lv"] = df["evidence_level"].map(level_rank)
-    df = df.sort_values(["host_class", "condition", "_lv", "obs_id"]).drop(columns="_lv")
-    return df.reindex(columns=list(QUERY_COLUMNS)).reset_index(drop=True)
+    cites: dict[str, tuple[str, str]] = {}
+    out = []
+    for r in recs:
+        if cids is not None and r["condition_id"] not in cids:
+            continue
+        hc = hc_of.get(r["host"])
+        if hc is None:
+            hc = hc_of[r["host"]] = host_class(r["host"])
+        if h and (hc != h if h in ("human", "animal", "none", "unknown") else r["host"] != h):
+            continue
+        if not include_reviews and r["evidence_level"] == "review":
+            continue
+        r["match"] = related.get(r["taxon_id"])
+        r["host_class"] = hc
+        c = cites.get(r["pub_id"])
+        if c is None:
+            c = cites[r["pub_id"]] = (_citation(r["authors"], r["year"], r["title"]),
+                                      _link(r["doi"], r["pmid"], r["pub_url"]))
+        r["citation"], r["link"] = c
+        r["evidence_class"] = EVIDENCE_CLASS.get(r["evidence_level"])
+        r["disputed"] = r["obs_id"] in flags
+        r["dispute_reason"] = flags.get(r["obs_id"], "")
+        out.append(r)
+    out.sort(key=lambda r: (r["host_class"], r["condition"], level_rank.get(r["evidence_level"], 99),
+                            r["obs_id"]))
+    for r, ctx in zip(out, _same_study_rows(kb, out), strict=True):
+        r["same_study"] = ctx
+    df = pd.DataFrame.from_records(out, columns=list(QUERY_COLUMNS)) if out else pd.DataFrame(
+        columns=list(QUERY_COLUMNS))
+    return df
 
 
 def _context_index(kb: Any) -> dict[tuple[str, str], dict[str, int]]:
@@ -184,30 +198,33 @@ def _context_index(kb: Any) -> dict[tuple[str, str], dict[str, int]]:
     idx = getattr(kb, "_context_index", None)
     if idx is None:
         idx = {}
-        for pub, cond, name, direction in kb.con.execute(
-                "SELECT o.pub_id, o.condition_id, t.name, o.direction FROM observation o "
-                "JOIN taxon t ON t.taxon_id=o.taxon_id"):
+        names = dict(kb.con.execute("SELECT taxon_id, name FROM taxon").fetchall())
+        for pub, cond, tid, direction in kb.con.execute(
+                "SELECT pub_id, condition_id, taxon_id, direction FROM observation"):
             g = idx.setdefault((pub, cond), {})
-            item = f"{name} {direction}"
+            item = f"{names.get(tid, tid)} {direction}"
             g[item] = g.get(item, 0) + 1
         kb._context_index = idx
     return idx
 
 
-def _same_study(kb: Any, df: pd.DataFrame, *, limit: int = 12) -> list[str]:
+def _same_study_rows(kb: Any, rows: list[dict[str, Any]], *, limit: int = 12) -> list[str]:
     """Other findings of the same publication and condition (deduplicated, at most ``limit``)."""
-    if df.empty:
-        return []
     idx = _context_index(kb)
+    memo: dict[tuple[str, str, str], str] = {}
     out = []
-    for pub, cond, name, direction in zip(df["pub_id"], df["condition_id"], df["taxon"],
-                                          df["direction"], strict=True):
+    for r in rows:
+        pub, cond, name, direction = r["pub_id"], r["condition_id"], r["taxon"], r["direction"]
         own = f"{name} {direction}"
-        g = idx.get((pub, cond), {})
-        items = [k for k, n in g.items() if not (k == own and n == 1)]
-        text = "; ".join(items[:limit])
-        if len(items) > limit:
-            text += f"; … ({len(items) - limit} more)"
+        key = (pub, cond, own)
+        text = memo.get(key)
+        if text is None:
+            g = idx.get((pub, cond), {})
+            items = [k for k, n in g.items() if not (k == own and n == 1)]
+            text = "; ".join(items[:limit])
+            if len(items) > limit:
+                text += f"; … ({len(items) - limit} more)"
+            memo[key] = text
         out.append(text)
     return out
 
