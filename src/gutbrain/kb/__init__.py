@@ -1,22 +1,27 @@
 """gutbrain.kb: the evidence base.
 
-Every claim is a row with host species, direction, evidence level and a DOI/PMID.
-The curated base ships as reviewable TSV files in ``gutbrain/kb/data`` (columns and
-vocabularies documented in ``schema.tsv`` / ``vocabulary.tsv`` / ``README.md``);
-imports (Disbiome, BugSigDB) and local corrections live in the user evidence
+Every claim is a row with host species, direction, evidence level and a traceable source
+(DOI/PMID, or the database record page).  The curated base ships as reviewable TSV files
+in ``gutbrain/kb/data`` (columns and vocabularies documented in ``schema.tsv`` /
+``vocabulary.tsv`` / ``README.md``), together with a table derived from BugSigDB's genus
+signatures (CC BY 4.0; host not recorded; ``docs/evidence.md``).  Imports (BugSigDB full
+dump or GMT, Disbiome, curated tables) and local corrections live in the user evidence
 directory (``$GUTBRAIN_KB_DIR``, default ``~/.cache/gutbrain/kb``), never in the package.
 
 Loading and tables
-    :func:`load`, :class:`KnowledgeBase`, :func:`kb_dir`
+    :func:`load`, :class:`KnowledgeBase`, :func:`kb_dir`, :func:`sources`, :func:`rebuild`,
+    :class:`CorruptStoreError`
 Querying
     :func:`query`, :func:`consistency`, :func:`reconcile`, :func:`effects`
 Importers
-    :func:`import_disbiome`, :func:`import_bugsigdb`, :func:`import_gmt`, :func:`read_gmt`
+    :func:`import_bugsigdb`, :func:`import_gmt`, :func:`import_disbiome`,
+    :func:`import_curated`, :func:`read_gmt`, :class:`ImportReport`
 Enrichment and annotation
-    :func:`enrich` (which published conditions a cohort resembles), :func:`enrichment`, :func:`rank_enrichment`, :func:`annotate`, :func:`signatures`
+    :func:`enrich` (which published conditions a cohort resembles), :func:`enrichment`,
+    :func:`rank_enrichment`, :func:`annotate`, :func:`signatures`
 Statements, corrections, export
-    :func:`statements`, :class:`Statement`, :func:`flag`, :func:`export`
-
+    :func:`statements`, :class:`Statement`, :func:`flag`, :func:`export`,
+    :func:`write_tsv`, :func:`spreadsheet_safe`
 Reports
     :func:`evidence_summary`, :func:`evidence_table`, :func:`study_links`,
     :func:`resemblance_section` ("Published conditions this cohort resembles")
