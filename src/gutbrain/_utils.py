@@ -12,7 +12,13 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_write", "check_random_state", "sha256_file"]
+__all__ = [
+    "atomic_path",
+    "atomic_write",
+    "check_random_state",
+    "sha256_file",
+    "spreadsheet_safe",
+]
 
 
 def sha256_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
@@ -68,3 +74,32 @@ def check_random_state(seed: int | np.random.Generator | None) -> np.random.Gene
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(df: Any) -> Any:
+    """Copy of ``df`` whose text cells cannot be read as spreadsheet formulas.
+
+    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    (``=HYPERLINK(…)``, ``@SUM(…)``) gets a leading apostrophe, the escape that
+    Excel, LibreOffice and Google Sheets honour; numbers are untouched.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gutbrain._utils import spreadsheet_safe
+    >>> out = spreadsheet_safe(pd.DataFrame({"t": ["=HYPERLINK(1)", "Blautia"], "v": [-1.5, 2]}))
+    >>> out["t"].tolist(), out["v"].tolist()
+    (["'=HYPERLINK(1)", 'Blautia'], [-1.5, 2.0])
+    """
+    import pandas as pd
+
+    out = df.copy()
+    for c in out.columns:
+        col = out[c]
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            out[c] = [("'" + v) if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+                      for v in col]
+    return out

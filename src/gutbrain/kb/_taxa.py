@@ -116,6 +116,7 @@ class TaxonIndex:
     by_taxid: dict[int, str]
     names: dict[str, tuple[str, str]]
     split_from: dict[str, str]
+    genus_members: dict[str, list[str]] = field(default_factory=dict)
     reference: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @classmethod
@@ -125,6 +126,7 @@ class TaxonIndex:
         by_taxid: dict[int, str] = {}
         names: dict[str, tuple[str, str]] = {}
         split: dict[str, str] = {}
+        members: dict[str, list[str]] = {}
         ids = [None if r is None or pd.isna(r) else int(r) for r in taxa["ncbi_taxid"]]
         fams = ncbi_lineage(ids)["family"].tolist() if len(ids) else []
         ref: list[dict[str, str]] = []
@@ -142,8 +144,21 @@ class TaxonIndex:
                 by_taxid.setdefault(int(r.ncbi_taxid), tid)
             if r.split_from is not None and not pd.isna(r.split_from) and r.split_from:
                 split[tid] = str(r.split_from)
+            if rank in ("species", "strain") and not name.startswith("["):
+                members.setdefault(name.split()[0].lower(), []).append(tid)
         reference = pd.DataFrame(ref, columns=["name", "rank", "family", "taxon_id", "how"])
-        return cls(by_taxid, names, split, reference[reference["rank"].isin(RANKS)])
+        return cls(by_taxid, names, split, members, reference[reference["rank"].isin(RANKS)])
+
+    def members_of_genus(self, taxon_id: str) -> dict[str, str]:
+        """Species and strain taxa named within a genus: ``{taxon_id: "species of genus"}``.
+
+        Membership is by name (the first word of a binomial); bracketed names
+        (``[Ruminococcus] gnavus``) belong to no genus of that name.
+        """
+        name, rank = self.names[taxon_id]
+        if rank != "genus":
+            return {}
+        return {t: f"{self.names[t][1]} of genus" for t in self.genus_members.get(name.lower(), [])}
 
     def related_taxa(self, taxon_id: str) -> dict[str, str]:
         """Taxa whose rows also speak for ``taxon_id``: ``{taxon_id: how}``.

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._registry import SECTIONS, Section
-from .._utils import atomic_write
+from .._registry import SECTIONS, Link, Section
+from .._utils import atomic_write, spreadsheet_safe
 from .._version import __version__
 
 __all__ = [
@@ -132,10 +132,39 @@ def format_number(v: float) -> str:
     return f"{v:.4g}"
 
 
+def _links(value: Any) -> list[Link] | None:
+    if isinstance(value, Link):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Link) for v in value):
+        return list(value)
+    return None
+
+
+def _link_markup(links: list[Link]) -> Any:
+    from markupsafe import Markup
+
+    parts = [Markup('<a href="{}">{}</a>').format(x.url, x.text)
+             if x.url.startswith(("https://", "http://")) else Markup("{}").format(x.text)
+             for x in links]
+    return Markup(", ").join(parts)
+
+
+def _cell_text(value: Any) -> Any:
+    links = _links(value)
+    return "; ".join(map(str, links)) if links is not None else value
+
+
 def format_cell(value: Any) -> tuple[str, bool]:
-    """Format one table cell for HTML: ``(text, is_number)``; deterministic."""
+    """Format one table cell for HTML: ``(text, is_number)``; deterministic.
+
+    Links (:class:`gutbrain._registry.Link`, or a list of them) become anchors with
+    escaped text; every other value is text that the template escapes.
+    """
     if value is None:
         return "", False
+    links = _links(value)
+    if links is not None:
+        return _link_markup(links), False
     if isinstance(value, (bool, np.bool_)):
         return ("yes" if value else "no"), False
     if isinstance(value, (int, np.integer)):
@@ -258,7 +287,11 @@ def render(
 def write_tables(
     built: list[BuiltSection], directory: str | os.PathLike[str]
 ) -> list[Path]:
-    """Write every section table as ``directory/<name>.tsv`` (atomic); return the paths."""
+    """Write every section table as ``directory/<name>.tsv`` (atomic); return the paths.
+
+    Links are written as ``text <url>``; text cells that a spreadsheet would read as a
+    formula are escaped (:func:`gutbrain._utils.spreadsheet_safe`).
+    """
     out = Path(directory)
     paths: list[Path] = []
     for b in built:
@@ -266,8 +299,10 @@ def write_tables(
             continue
         for (_, df), name in zip(b.section.tables, b.table_names):
             path = out / f"{name}.tsv"
+            frame = _table_frame(df)
+            frame = frame.apply(lambda col: col.map(_cell_text)) if len(frame) else frame
             with atomic_write(path) as fh:
-                _table_frame(df).to_csv(fh, sep="\t", index=False, lineterminator="\n")
+                spreadsheet_safe(frame).to_csv(fh, sep="\t", index=False, lineterminator="\n")
             paths.append(path)
     return paths
 
