@@ -1,17 +1,17 @@
-"""gutbrain.report: one self-contained HTML report from the registered sections.
+"""gutbrain.report: one self-contained HTML report from results stored in an AnnData.
 
-``build``             write ``report.html`` for an AnnData (sections in registry order)
-``collect_sections``  run every registered section function (errors become error boxes)
+``build``             write ``report.html`` for an AnnData (the sections of :data:`SECTIONS`)
+``SECTIONS``          the report's sections in order: ``(key, fn(adata, context) -> Section | None)``
+``collect_sections``  run section functions (an error becomes an error box naming the section)
 ``render``            HTML text from collected sections
 ``write_tables``      every section table as ``tables/<name>.tsv``
 
-Importing this package registers the core steps and sections of ``gutbrain run``:
-QC (order 10), composition (20) and methods/provenance (100).
+Sections only render results; the analysis that computes them is :mod:`gutbrain.workflow`.
 """
 
 from __future__ import annotations
 
-from . import _sections_core  # noqa: F401  (registers the core steps and sections)
 from ._build import BuiltSection, build, collect_sections, render, write_tables
+from ._sections import SECTIONS
 
-__all__ = ["BuiltSection", "build", "collect_sections", "render", "write_tables"]
+__all__ = ["SECTIONS", "BuiltSection", "build", "collect_sections", "render", "write_tables"]

@@ -465,18 +465,42 @@ def run_consensus(
         )
     Yf, _, design, names = _prepare(adata, **kw)
     term, cols = _first_term(design)
-    col = cols[0]
-    level = design.value[col]
     tables: dict[str, pd.DataFrame] = {}
     for m in methods:
         extra: Mapping[str, Any] = (
             {"normalization": normalization, "transform": transform} if m == "maaslin2" else {}
         )
         t = _RUNNERS[m](adata, correction=correction, **extra, **kw)
-        t = t[t["metadata"] == term]
-        if len(cols) > 1 or level != term:
-            t = t[(t["value"] == level) | (t["value"] == "(all levels)")]
-        tables[m] = t.set_index("feature")
+        tables[m] = t[t["metadata"] == term]
+    Yt = transform_features(normalize_features(Yf, normalization), transform)
+    parts = []
+    for col in cols:  # one contrast per non-reference level of the first term
+        level = design.value[col]
+        per = {}
+        for m, t in tables.items():
+            sub = t if len(cols) == 1 and level == term else t[(t["value"] == level) | (t["value"] == "(all levels)")]
+            per[m] = sub.set_index("feature")
+        parts.append(_combine_calls(per, methods, names, Yf, Yt, design, term=term, level=level, col=col,
+                                    alpha=alpha, n_splits=n_splits, random_state=random_state))
+    return _sort(pd.concat(parts, ignore_index=True))
+
+
+def _combine_calls(
+    tables: Mapping[str, pd.DataFrame],
+    methods: Sequence[str],
+    names: Sequence[str],
+    Yf: np.ndarray,
+    Yt: np.ndarray,
+    design: Design,
+    *,
+    term: str,
+    level: str,
+    col: int,
+    alpha: float,
+    n_splits: int,
+    random_state: int,
+) -> pd.DataFrame:
+    """The consensus table of one contrast (``term`` = ``level`` vs the reference)."""
     F = len(names)
     coef = np.full((len(methods), F), np.nan)
     qv = np.full((len(methods), F), np.nan)
@@ -496,7 +520,6 @@ def run_consensus(
         agree = np.where(valid, signs == majority[None, :], False).sum(axis=0) / np.maximum(
             valid.sum(axis=0), 1
         )
-    Yt = transform_features(normalize_features(Yf, normalization), transform)
     rep, stab = split_half_replicability(
         Yt[design.keep], design, column=col, n_splits=n_splits, alpha=alpha, random_state=random_state
     )
@@ -528,4 +551,5 @@ def run_consensus(
     for i, m in enumerate(methods):
         df[f"coef_{m}"] = coef[i]
         df[f"qval_{m}"] = qv[i]
-    return _sort(df)
+    return df
+

@@ -62,18 +62,38 @@ def _codes(grouping: Any) -> tuple[np.ndarray, np.ndarray]:
     return groups, codes.astype(np.int64)
 
 
-def _labellings(codes: np.ndarray, permutations: int, random_state: Any) -> Iterator[np.ndarray]:
-    """Yield batches of labellings: the observed one first, then permutations (skbio order)."""
+def _labellings(
+    codes: np.ndarray, permutations: int, random_state: Any, strata: Any = None
+) -> Iterator[np.ndarray]:
+    """Yield batches of labellings: the observed one first, then permutations (skbio order).
+
+    With ``strata`` the permutations are restricted (:mod:`gutbrain.tl._permute`).
+    """
     if permutations < 0:
         raise DataValueError("permutations must be ≥ 0", fix="pass permutations=999")
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+    if strata is None:
+        draw = rng.permutation
+    else:
+        from ._permute import restricted_permuter
+
+        restricted, _ = restricted_permuter(codes, strata)
+
+        def draw(_codes: np.ndarray) -> np.ndarray:
+            return restricted(rng)
+
     total = permutations + 1
     for start in range(0, total, _BATCH):
         stop = min(total, start + _BATCH)
         batch = np.empty((stop - start, codes.size), dtype=np.int64)
         for r, i in enumerate(range(start, stop)):
-            batch[r] = codes if i == 0 else rng.permutation(codes)
+            batch[r] = codes if i == 0 else draw(codes)
         yield batch
+
+
+def _group_sizes(batch: np.ndarray, n_groups: int) -> np.ndarray:
+    """``b × groups`` sizes of each labelling (they vary under between-strata permutations)."""
+    return (batch[:, :, None] == np.arange(n_groups)[None, None, :]).sum(axis=1)
 
 
 def _indicator(batch: np.ndarray, n_groups: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -96,7 +116,7 @@ def _within_sums(A: np.ndarray, batch: np.ndarray, n_groups: int, weights: np.nd
         acc += np.einsum("ij,ij->j", W[r0:r1], A[r0:r1] @ W)
     per = acc.reshape(batch.shape[0], n_groups)
     if weights is not None:
-        per = per * weights[None, :]
+        per = per * (weights if weights.ndim == 2 else weights[None, :])
     return 0.5 * per.sum(axis=1)
 
 
@@ -140,7 +160,7 @@ def _p_value(stats: np.ndarray, permutations: int) -> float:
 
 
 def permanova_kernel(
-    D: Any, grouping: Any, *, permutations: int = 999, random_state: Any = 0
+    D: Any, grouping: Any, *, permutations: int = 999, random_state: Any = 0, strata: Any = None
 ) -> pd.Series:
     """PERMANOVA pseudo-F and permutation p-value (object-free).
 
@@ -154,6 +174,10 @@ def permanova_kernel(
         Number of label permutations.
     random_state
         Seed (or Generator) of the permutations.
+    strata
+        Subject or block of each sample: permutations are restricted (whole subjects when
+        the grouping is constant within subjects, else within subjects; see
+        :mod:`gutbrain.tl._permute`).  ``None``: free permutations (scikit-bio's).
 
     Returns
     -------
@@ -169,8 +193,9 @@ def permanova_kernel(
     s_T = D2.sum() / n / 2.0
     inv = 1.0 / np.bincount(codes, minlength=g)
     stats = []
-    for batch in _labellings(codes, permutations, random_state):
-        s_W = _within_sums(D2, batch, g, inv)
+    for batch in _labellings(codes, permutations, random_state, strata):
+        w = inv if strata is None else 1.0 / _group_sizes(batch, g)
+        s_W = _within_sums(D2, batch, g, w)
         stats.append(((s_T - s_W) / (g - 1)) / (s_W / (n - g)))
     f = np.concatenate(stats)
     return _result("PERMANOVA", "pseudo-F", n, g, float(f[0]), _p_value(f, permutations), permutations)
@@ -341,17 +366,34 @@ def permanova(
     groupby: str,
     n_permutations: int = 999,
     random_state: int = 0,
+    strata: str | None = None,
 ) -> pd.Series:
     """PERMANOVA of ``obsp[distance]`` by ``obs[groupby]`` (samples with a missing label dropped).
+
+    With ``strata`` (an ``obs`` column such as the subject) permutations are restricted:
+    whole subjects are permuted when ``groupby`` is constant within subjects, otherwise
+    labels are permuted within subjects (:mod:`gutbrain.tl._permute`); a sample with a
+    missing stratum is its own stratum.
 
     Returns the result Series and stores ``uns["permanova"][distance]`` =
     ``{"params", "statistic" (pseudo-F), "p_value", "n", "n_groups", "permutations"}``.
     """
     D, labels = _grouped_distances(adata, distance, groupby)
-    res = permanova_kernel(D, labels, permutations=n_permutations, random_state=random_state)
+    blocks = None
+    scheme = "free"
+    if strata is not None:
+        from ._permute import permutation_scheme
+
+        _, keep = _groups(adata, groupby)
+        col = adata.obs[strata]
+        blocks = col.astype(object).where(col.notna(), pd.Series(adata.obs_names, index=col.index))
+        blocks = blocks.astype(str).to_numpy()[keep]
+        scheme = permutation_scheme(np.unique(labels, return_inverse=True)[1], blocks)
+    res = permanova_kernel(D, labels, permutations=n_permutations, random_state=random_state, strata=blocks)
     _store(
         adata, "permanova", distance, res,
-        {"distance": distance, "groupby": groupby, "n_permutations": n_permutations, "random_state": random_state},
+        {"distance": distance, "groupby": groupby, "n_permutations": n_permutations, "random_state": random_state,
+         "strata": strata or "", "permutation_scheme": scheme},
         ["Anderson 2001 doi:10.1111/j.1442-9993.2001.01070.pp.x"],
     )
     return res
