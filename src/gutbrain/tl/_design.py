@@ -184,6 +184,7 @@ def design_check(
     group: str,
     distance: str = "braycurtis",
     subject: str | None = None,
+    variables: list[str] | tuple[str, ...] | None = None,
     exclude: list[str] | tuple[str, ...] = (),
     random_state: int = 0,
     key_added: str = "design_check",
@@ -200,6 +201,8 @@ def design_check(
         Distance of the PERMANOVA (``obsp`` key / :func:`gutbrain.tl.beta_diversity` metric).
     subject
         ``obs`` column of subjects: PERMANOVA permutations restricted by subject.
+    variables
+        Columns to test (default: every ``obs`` column except ``qc_*`` ones).
     exclude
         Columns not to test (listed as excluded).
     random_state
@@ -237,12 +240,12 @@ def design_check(
         strata = col.astype(object).where(col.notna(), pd.Series(adata.obs_names, index=col.index))
         strata = strata.astype(str).to_numpy()
     skip = {group, subject, *exclude}
+    cols = [str(c) for c in (adata.obs.columns if variables is None else variables) if c in adata.obs.columns]
     rows = []
-    for k, col in enumerate(adata.obs.columns):
-        name = str(col)
+    for k, name in enumerate(cols):
         if name in skip or name.startswith("qc_"):
             continue
-        rows.append(_row(name, adata.obs[col], groups, D, strata, random_state + k))
+        rows.append(_row(name, adata.obs[name], groups, D, strata, random_state + k))
     tab = pd.DataFrame(rows, columns=[c for c in DESIGN_COLUMNS if c not in ("association_q", "flagged")])
     p = tab["association_p"].to_numpy(dtype=float)
     q = np.full(p.shape, np.nan)

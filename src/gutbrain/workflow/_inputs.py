@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from anndata import AnnData
 
 from .._core import provenance
@@ -44,45 +43,70 @@ def _read_taxonomy(path: Path) -> Any:
     return io.read_taxonomy(path)
 
 
-def find_id_column(meta: pd.DataFrame, sample_ids: pd.Index) -> tuple[str | None, int]:
-    """The metadata column holding the most of ``sample_ids`` (``None``: the index) and the count.
+def _raw_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and body rows of a metadata file as text (comments and #q2 rows skipped)."""
+    from ..io import _metadata as md
+
+    rows, _ = md._excel_rows(path, None) if path.suffix.lower() in {".xlsx", ".xlsm", ".xls"} \
+        else md._text_rows(path)
+    header: list[str] | None = None
+    body: list[list[str]] = []
+    for row in rows:
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if header is None:
+            if cells[0].startswith("#") and cells[0].lower() not in md.ID_HEADERS:
+                continue
+            header = cells
+        elif not cells[0].startswith("#"):
+            body.append(cells)
+    return header or [], body
+
+
+def find_id_column(path: PathLike, sample_ids: Any) -> tuple[str | None, int]:
+    """The metadata column holding the most of ``sample_ids``, and how many it holds.
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> meta = pd.DataFrame({"Sample": ["a", "b"], "x": [1, 2]}, index=["MARS", "MARS2"])
-    >>> find_id_column(meta, pd.Index(["a", "b", "c"]))
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.tsv"
+    >>> _ = p.write_text("Dataset\tSample\tx\nMARS\ta\t1\nMARS\tb\t2\n")
+    >>> find_id_column(p, ["a", "b", "c"])
     ('Sample', 2)
     """
-    ids = set(str(s).strip() for s in sample_ids)
-    best: tuple[str | None, int] = (None, sum(str(i).strip() in ids for i in meta.index))
-    for col in meta.columns:
-        s = meta[col]
-        if pd.api.types.is_float_dtype(s.dtype):
-            continue
-        n = int(s.astype(str).str.strip().isin(ids).sum())
-        if n > best[1] and s.dropna().astype(str).is_unique:
-            best = (str(col), n)
+    header, body = _raw_rows(Path(path))
+    ids = {str(s).strip() for s in sample_ids}
+    best: tuple[str | None, int] = (None, 0)
+    for j, name in enumerate(header):
+        values = [r[j] for r in body if j < len(r)]
+        n = sum(v in ids for v in values)
+        if n > best[1] and len(set(values)) == len(values):
+            best = (name, n)
     return best
 
 
 def _attach(adata: AnnData, mpath: Path, id_column: str | None) -> AnnData:
     from .. import io
 
+    if id_column is None:
+        found, _n = find_id_column(mpath, adata.obs_names)
+        header, _ = _raw_rows(mpath)
+        if found is not None and header and found != header[0]:
+            id_column, rule = found, "matched sample ids"
+        else:
+            rule = "first column"
+    else:
+        rule = "--id-column"
     meta = io.read_metadata(mpath, id_column=id_column)
     used = id_column or str(meta.attrs.get("id_column") or meta.index.name or "first column")
-    if id_column is None:
-        col, _n = find_id_column(meta, adata.obs_names)
-        if col is not None:
-            meta = io.read_metadata(mpath, id_column=col)
-            used = col
     with warnings.catch_warnings():
-        # the dropped-sample count is recorded below and shown as a note in the report
-        warnings.simplefilter("ignore", UserWarning)
+        # the dropped-sample count is recorded below and shown in the report
+        warnings.simplefilter("ignore")
         try:
             out = io.attach_metadata(adata, meta, path=mpath)
         except MetadataMismatchError as exc:
-            if id_column is not None:
+            if rule == "--id-column":
                 raise MetadataMismatchError(
                     f"--id-column {id_column!r}: {exc.message}", path=mpath,
                     fix="name the metadata column that holds the table's sample ids",
@@ -92,7 +116,7 @@ def _attach(adata: AnnData, mpath: Path, id_column: str | None) -> AnnData:
     params = dict(prov.get("params", {}))
     params.update({
         "metadata_id_column": used,
-        "metadata_id_rule": "--id-column" if id_column else "matched sample ids",
+        "metadata_id_rule": rule,
         "metadata_samples_matched": int(out.n_obs),
         "metadata_table_samples": int(adata.n_obs),
         "metadata_rows": len(meta),

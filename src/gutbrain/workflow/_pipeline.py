@@ -251,7 +251,8 @@ def run(
         add_input(adata, "tree", tree, "tree")
     stamp = _generated_at(generated_at)
     record(adata, "workflow", params=config.as_dict(), random_state=config.seed,
-           group=config.plan.as_dict() if config.plan else {}, notes=[], generated_at=stamp)
+           group=config.plan.as_dict() if config.plan else {}, notes=[], generated_at=stamp,
+           metadata_columns=[str(c) for c in adata.obs.columns])
     report = on_progress or (lambda name, frac: None)
     with _progress_bar(progress) as bar, output_directory(out) as tmp:
         task = bar.add_task("gutbrain run", total=len(STEPS) + 1)

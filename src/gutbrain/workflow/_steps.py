@@ -186,7 +186,8 @@ def design_check(adata: AnnData, config: RunConfig) -> None:
     _require_group(config, "the design check")
     if "braycurtis" not in adata.obsp:
         raise StepSkipped("no Bray–Curtis distances (beta diversity did not run)")
-    check(adata, group=str(config.group), distance="braycurtis", subject=config.subject,
+    variables = list(adata.uns.get("workflow", {}).get("metadata_columns", adata.obs.columns))
+    check(adata, group=str(config.group), distance="braycurtis", subject=config.subject, variables=variables,
           exclude=[c for c in (config.cv_groups,) if c], random_state=config.seed)
 
 

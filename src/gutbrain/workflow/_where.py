@@ -33,6 +33,10 @@ _CMP = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
+_ALLOWED = (ast.Expression, ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple, ast.BoolOp, ast.And, ast.Or,
+            ast.UnaryOp, ast.Not, ast.Invert, ast.USub, ast.BinOp, ast.BitAnd, ast.BitOr, ast.Add, ast.Sub,
+            ast.Mult, ast.Div, ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In,
+            ast.NotIn)
 _ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 
 
@@ -57,6 +61,10 @@ def _parse(expr: str) -> tuple[ast.Expression, dict[str, str]]:
     except SyntaxError as exc:
         raise _error(expr, f"not a valid expression ({exc.msg})",
                      "write e.g. \"BODY_SITE == 'UBERON:feces' and age >= 18\" (quote text values)") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            raise _error(expr, f"{type(node).__name__.lower()} is not allowed in a filter",
+                         "use columns, quoted values, comparisons, in, and/or/not")
     return tree, names
 
 
