@@ -8,8 +8,7 @@ import pandas as pd
 import gutbrain as gb
 from gutbrain._core import new_adata
 from gutbrain.report import SECTIONS
-from gutbrain.workflow import RunConfig
-from gutbrain.workflow import _pipeline
+from gutbrain.workflow import RunConfig, _pipeline
 from gutbrain.workflow import _steps as steps
 
 

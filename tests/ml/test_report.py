@@ -164,7 +164,7 @@ def test_classifier_skips_with_a_reason():
         steps.classifier(*_cfg(ad.copy(), group="rare"))
     # a plain string column: the non-control level is the positive class
     ad.obs["status"] = np.where(np.arange(40) % 2 == 0, "pain", "Control")
-    sub, cfg = _cfg(ad.copy(), group="status", seed=5)
+    _sub, cfg = _cfg(ad.copy(), group="status", seed=5)
     assert cfg.plan.case == "pain" and cfg.plan.reference == "Control"
 
 
