@@ -94,7 +94,7 @@ def health_index(adata: AnnData, *, layer: str | None = None, key_added: str = "
         Use ``layers[layer]`` instead of ``X``.
     key_added
         Writes ``obs[key_added]``, ``obs[key_added + "_coverage"]`` (share of the model's
-        total |coefficient| whose genus name occurs in the table) and ``uns[key_added]``.
+        total absolute coefficient whose genus name occurs in the table) and ``uns[key_added]``.
 
     Returns
     -------
