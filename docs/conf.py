@@ -43,11 +43,16 @@ templates_path = ["_templates"]
 # Every cross-reference must resolve.  External types (numpy, pandas, anndata, …) are
 # resolved by gutbrain_docs without network: see EXTERNAL in docs/_ext/gutbrain_docs.py.
 nitpicky = True
+# An unknown language name on a code fence only loses colouring; it is not a broken page.
+suppress_warnings = ["misc.highlighting_failure"]
 
 # -- MyST / MyST-NB -----------------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline"]
 myst_heading_anchors = 3
 myst_dmath_double_inline = True
+# "$x$" is math, "$5 and $10" and "$ HOME $" are not: pages written as plain Markdown stay safe.
+myst_dmath_allow_space = False
+myst_dmath_allow_digits = False
 
 # Tutorials are executed at build time (outputs are never stored in the repository).
 # ``cache`` re-executes a notebook only when its code changed; a failing cell fails the
