@@ -20,7 +20,7 @@ import gutbrain  # noqa: E402
 
 project = "gutbrain"
 author = "gutbrain developers"
-copyright = "gutbrain developers, BSD-3-Clause"  # noqa: A001
+copyright = "gutbrain developers, BSD-3-Clause"
 release = gutbrain.__version__
 version = ".".join(release.split(".")[:2])
 

@@ -103,8 +103,24 @@ def health_index(adata: AnnData, *, layer: str | None = None, key_added: str = "
 
     Notes
     -----
+    Sets the following fields:
+
+    ``adata.obs[key_added]``
+        The score per sample.
+    ``adata.obs[key_added + "_coverage"]``
+        Share of the model's total absolute coefficient whose genus name occurs in the table.
+    ``adata.uns[key_added]``
+        ``{"params": {"floor", "n_model_genera", "coefficients" (the model file), "references", ...}}``.
     Model genera missing from the table count as absent (floor), so check the coverage:
     a low coverage (e.g. a table without genus names) makes the score meaningless.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=20, n_genera=100)
+    >>> score = gb.ml.health_index(adata)
+    >>> score.shape, "health_index_coverage" in adata.obs
+    ((20,), True)
     """
     P = genus_matrix(adata, layer=layer)
     if P.shape[1] == 0:
