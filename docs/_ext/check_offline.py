@@ -28,7 +28,7 @@ ASSET_ATTRS = {
     ("object", "data"),
 }
 LINK_RELS_FETCHED = {"stylesheet", "preload", "icon", "shortcut icon", "modulepreload", "prefetch", "manifest"}
-CSS_URL = re.compile(r"""(?:@import\s+|url\()\s*['"]?([^'")\s]+)""")
+CSS_URL = re.compile(r"""(?:@import\s+(?:url\()?|url\()\s*['"]?([^'")\s;]+)""")
 
 
 def _remote(url: str) -> bool:

@@ -573,6 +573,7 @@ def classify(
     ``adata.uns[key_added]``
         ``{"params", "metrics", "predictions", "importances", "calibration", "per_group"}``
         (the tables of :class:`CVResult`).
+
     Examples
     --------
     >>> import gutbrain as gb

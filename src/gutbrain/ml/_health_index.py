@@ -111,6 +111,7 @@ def health_index(adata: AnnData, *, layer: str | None = None, key_added: str = "
         Share of the model's total absolute coefficient whose genus name occurs in the table.
     ``adata.uns[key_added]``
         ``{"params": {"floor", "n_model_genera", "coefficients" (the model file), "references", ...}}``.
+
     Model genera missing from the table count as absent (floor), so check the coverage:
     a low coverage (e.g. a table without genus names) makes the score meaningless.
 

@@ -233,6 +233,7 @@ def filter_samples(
         ``{"params", "removed", "depth_removed", "n_removed"}``.
     ``uns["gutbrain"]["steps"]``
         The step appended (shape before and after).
+
     Examples
     --------
     >>> kept = filter_samples(adata, min_depth=1000)  # doctest: +SKIP

@@ -56,6 +56,7 @@ def relative(adata: AnnData, *, layer: str | None = None, key_added: str = "rela
         Proportions (sparse when the input is); unit ``relative``.
     ``adata.uns[key_added]``
         ``{"params": {...}, "zero_samples": [...]}``.
+
     Each row is divided by its total, so rows sum to 1.  A sample whose total is 0 has
     no composition; its row is left **all zeros** (not NaN) so that sums, filters and
     plots keep working; such samples are listed in ``uns[key_added]["zero_samples"]``.
@@ -149,6 +150,7 @@ def rarefy(
         and the seed.
     ``uns["gutbrain"]["steps"]``
         The step appended (shape before and after).
+
     Rarefying discards data; for differential abundance prefer compositional methods
     (McMurdie & Holmes 2014, doi:10.1371/journal.pcbi.1003531).  It remains standard
     for alpha diversity comparisons at equal depth.

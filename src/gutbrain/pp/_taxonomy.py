@@ -387,6 +387,7 @@ def collapse(
         ``{"params", "n_groups", "n_unassigned_features", "n_conflicting", "dropped_layers"}``.
     ``uns["gutbrain"]["steps"]``
         The step appended (shape before and after).
+
     Computed as ``X @ G`` with ``G`` a sparse features × groups indicator matrix.
     """
     _check_adata(adata, "collapse")

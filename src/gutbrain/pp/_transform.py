@@ -120,6 +120,7 @@ def clr(
         Dense float64 CLR values; unit ``clr`` in ``uns["gutbrain"]["layer_units"]``.
     ``adata.uns[key_added]``
         ``{"params": {"method", "input_unit", "pseudocount" or "delta", "references", ...}}``.
+
     Sparse input is transformed in dense blocks of rows; the result is dense (a CLR has
     no zeros).
     """

@@ -116,6 +116,7 @@ def declare_medications(
         Boolean per declared class: true when any of its columns is true / non-zero / "yes".
     ``adata.uns[key_added]``
         ``{class: [columns]}``.
+
     Examples
     --------
     >>> import gutbrain as gb
@@ -227,6 +228,7 @@ def check_confounding(
 
     ``adata.uns[key_added]``
         ``{"params", "results"}`` with the returned table.
+
     Examples
     --------
     >>> import gutbrain as gb

@@ -432,6 +432,7 @@ def diff_abundance(
         ``{"params": {formula, method, normalization, transform, reference, filters,
         standardize, correction, layer, unit, ...}, "results": <the returned table>}``;
         consensus also records its ``random_state``.
+
     Examples
     --------
     >>> import gutbrain as gb
