@@ -236,7 +236,12 @@ def filter_samples(
 
     Examples
     --------
-    >>> kept = filter_samples(adata, min_depth=1000)  # doctest: +SKIP
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0)
+    >>> kept = gb.pp.filter_samples(adata, min_depth=1000)
+    >>> adata.n_obs, kept.n_obs, kept.uns["filter_samples"]["removed"]
+    (200, 198, ['DEMO0001', 'DEMO0103'])
+
     """
     _check_adata(adata, "filter_samples")
     if min_depth < 0:

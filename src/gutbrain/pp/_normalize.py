@@ -64,8 +64,13 @@ def relative(adata: AnnData, *, layer: str | None = None, key_added: str = "rela
 
     Examples
     --------
-    >>> relative(adata)  # doctest: +SKIP
-    >>> adata.layers["relative"].sum(axis=1)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=20, n_genera=30)
+    >>> gb.pp.relative(adata)
+    >>> bool(np.allclose(adata.layers["relative"].sum(axis=1), 1.0))
+    True
+
     """
     _check_adata(adata, "relative")
     M, unit = _abundance_matrix(
