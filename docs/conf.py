@@ -77,6 +77,8 @@ numpydoc_xref_param_type = False
 numpydoc_attributes_as_param_list = True
 
 # -- HTML -----------------------------------------------------------------------------------
+# Options such as --cv and quotes in code-like text must stay as typed (no en dashes, no curly quotes).
+smartquotes = False
 html_theme = "furo"
 html_title = f"gutbrain {release}"
 html_static_path = ["_static"]

@@ -218,7 +218,7 @@ def api_index(nss: list[str]) -> str:
     for ns in nss:
         intro = re.sub(r"^gutbrain\.\w+\s*[:.]\s*", "", _summary_line(getattr(gutbrain, ns).__doc__)).strip()
         rows.append(f"   * - :ref:`gb.{ns} <api-{ns}>`\n     - {intro}\n")
-    toctree = "\n".join(f"   {ns}" for ns in [*nss, "gutbrain"])
+    toctree = "\n".join(f"   {ns}" for ns in [*nss, "gutbrain", "cli"])
     return (
         GENERATED_NOTE
         + "API reference\n=============\n\n"
@@ -227,9 +227,77 @@ def api_index(nss: list[str]) -> str:
         "*Sets the following fields* (see :doc:`/guide/conventions`).\n\n"
         ".. list-table::\n   :widths: 20 80\n   :header-rows: 1\n\n   * - namespace\n     - job\n"
         + "".join(rows)
+        + "   * - :ref:`gutbrain (command line) <api-cli>`\n     - every command, argument and option\n"
         + "\n.. toctree::\n   :hidden:\n\n"
         + toctree
         + "\n"
     )
 
 
+
+
+def _rst_escape(text: str) -> str:
+    return re.sub(r"([\\*`|_])", r"\\\1", text)
+
+
+def _cli_rows(command: Any) -> list[tuple[str, str]]:
+    rows = []
+    for p in command.params:
+        if getattr(p, "hidden", False) or p.name == "help":
+            continue
+        if p.param_type_name == "argument":
+            name = f"``{p.name.upper()}``"
+        else:
+            name = ", ".join(f"``{o}``" for o in [*p.opts, *p.secondary_opts])
+        text = _rst_escape(" ".join((getattr(p, "help", None) or "").split()))
+        extras = []
+        if p.required:
+            extras.append("required")
+        elif not (p.default is None or p.default is False or p.default in ("", ())
+                  or callable(p.default)):
+            extras.append(f"default: ``{p.default}``")
+        if extras:
+            text = f"{text} ({'; '.join(extras)})" if text else f"({'; '.join(extras)})"
+        rows.append((name, text or " "))
+    return rows
+
+
+def _cli_section(command: Any, path: list[str], level: str) -> list[str]:
+    import click
+
+    title = f"``{' '.join(path)}``"
+    out = [title, level * len(title), ""]
+    for para in (command.help or command.short_help or "").split("\n\n"):
+        para = " ".join(para.split())
+        if para:
+            out += [_rst_escape(para), ""]
+    ctx = click.Context(command, info_name=" ".join(path))
+    usage = " ".join([*path, *command.collect_usage_pieces(ctx)])
+    out += [f"Usage: ``{usage}``", ""]
+    rows = _cli_rows(command)
+    if rows:
+        out += [".. list-table::", "   :header-rows: 1", "   :widths: 30 70", "",
+                "   * - argument / option", "     - meaning"]
+        for name, text in rows:
+            out += [f"   * - {name}", f"     - {text}"]
+        out.append("")
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        if not getattr(sub, "hidden", False):
+            out += _cli_section(sub, [*path, name], "~" if level == "-" else "^")
+    return out
+
+
+def cli_page() -> str:
+    """reStructuredText of every ``gutbrain`` command, its arguments and options (from the CLI)."""
+    import typer
+
+    from gutbrain.cli import app
+
+    root = typer.main.get_command(app)
+    out = [GENERATED_NOTE.rstrip("\n"), "", ".. _api-cli:", "", "Command line", "============", "",
+           "Every ``gutbrain`` command with its arguments and options, read from the command-line "
+           "application itself. Input errors print one line and exit with code 2.", ""]
+    for name, command in sorted(root.commands.items()):
+        if not getattr(command, "hidden", False):
+            out += _cli_section(command, ["gutbrain", name], "-")
+    return "\n".join(out) + "\n"

@@ -30,6 +30,7 @@ from docutils import nodes
 from gutbrain_api import (
     _submodules,
     api_index,
+    cli_page,
     data_doc,
     namespace_page,
     namespaces,
@@ -51,10 +52,11 @@ def _write_if_changed(path: Path, text: str) -> None:
 def write_api_pages(app: Sphinx, config: Any) -> None:
     api = Path(app.srcdir) / "api"
     nss = namespaces()
-    wanted = {f"{ns}.rst" for ns in nss} | {"index.rst", "gutbrain.rst"}
+    wanted = {f"{ns}.rst" for ns in nss} | {"index.rst", "gutbrain.rst", "cli.rst"}
     for ns in nss:
         _write_if_changed(api / f"{ns}.rst", namespace_page(ns))
     _write_if_changed(api / "gutbrain.rst", top_level_page())
+    _write_if_changed(api / "cli.rst", cli_page())
     _write_if_changed(api / "index.rst", api_index(nss))
     for stale in api.glob("*.rst"):  # a namespace that disappeared
         if stale.name not in wanted:
