@@ -134,3 +134,18 @@ def test_offline_check_reports_missing_images(tmp_path):
     assert problems == [
         "tut/t.html: <img src> refers to ../_images/fig.png, which is not in the build (missing file)"
     ]
+
+
+def test_cli_reference_lists_every_command_and_option():
+    import typer
+
+    from gutbrain.cli import app
+
+    page = gutbrain_api.cli_page()
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        assert f"``gutbrain {name}``" in page
+        for sub in getattr(command, "commands", {}):
+            assert f"``gutbrain {name} {sub}``" in page
+    assert "``--formula``, ``-f``" in page and "(default: ``maaslin2``)" in page
+    assert "Seed of the consensus split-halves. (default: ``0``)" in page  # 0 is a default too
