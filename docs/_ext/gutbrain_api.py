@@ -138,12 +138,30 @@ def _group_title(modname: str) -> tuple[str, str]:
     """(heading, sentence) from the first line of a private module's docstring."""
     line = _summary_line(importlib.import_module(modname).__doc__)
     line = re.sub(r"^gutbrain\.\w+:\s*", "", line).rstrip(".")
+    if not line.startswith("gutbrain"):
+        line = line[:1].upper() + line[1:]
     head, sep, rest = line.partition(": ")
-    if sep and len(head) <= 60 and "`" not in head:
-        return head[:1].upper() + head[1:], rest[:1].upper() + rest[1:] + "."
+    if sep and len(head) <= 80 and "`" not in head:
+        return head, rest[:1].upper() + rest[1:] + "."
     if len(line) <= 70:
-        return line[:1].upper() + line[1:], ""
+        return line, ""
+    for cut in (" (", " — ", ", ", " with ", " by ", " of "):
+        i = line.find(cut)
+        if 6 <= i <= 70 and "`" not in line[:i]:
+            return line[:i], line + "."
     return modname.rsplit(".", 1)[-1].strip("_").replace("_", " ").capitalize(), line + "."
+
+
+def _import_order(module: ModuleType) -> dict[str, int]:
+    """Private submodules in the order the namespace's ``__init__`` imports them."""
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        return {}
+    order: dict[str, int] = {}
+    for m in re.finditer(r"^\s*from \.(_\w+)(?:\.\w+)* import", source, re.M):
+        order.setdefault(f"{module.__name__}.{m.group(1)}", len(order))
+    return order
 
 
 def _kind(obj: Any) -> str:
@@ -181,11 +199,12 @@ def namespace_page(ns: str) -> str:
             continue  # reported by the docstring check
         groups.setdefault(defining_module(module, name, getattr(module, name)), []).append(name)
     seen_titles: dict[str, int] = {}
-    for modname, names in groups.items():
-        if modname == full or not modname.startswith(full):
-            head, sentence = ("Objects", "") if modname == full else (_group_title(modname))
-        else:
-            head, sentence = _group_title(modname)
+    rank = _import_order(module)
+    for modname, names in sorted(groups.items(), key=lambda kv: rank.get(kv[0], len(rank))):
+        if len(groups) == 1 and modname == full:
+            out.append(_autosummary(full, sorted(names, key=lambda n: n.lower())))
+            continue
+        head, sentence = ("More", "") if modname == full else _group_title(modname)
         seen_titles[head] = seen_titles.get(head, 0) + 1
         if seen_titles[head] > 1:
             head = f"{head} ({seen_titles[head]})"
