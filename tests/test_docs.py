@@ -149,3 +149,16 @@ def test_cli_reference_lists_every_command_and_option():
             assert f"``gutbrain {name} {sub}``" in page
     assert "``--formula``, ``-f``" in page and "(default: ``maaslin2``)" in page
     assert "Seed of the consensus split-halves. (default: ``0``)" in page  # 0 is a default too
+
+
+def test_slots_table_collects_every_tool():
+    page = gutbrain_api.slots_page()
+    for slot, tool in [('layers["clr"]', "gutbrain.pp.clr"), ("obsp[key]", "gutbrain.tl.beta_diversity"),
+                       ('obsm["X_pcoa"]', "gutbrain.tl.pcoa"), ('obs["gmhi_coverage"]', "gutbrain.tl.gmhi"),
+                       ('uns["filter_samples"]', "gutbrain.pp.filter_samples")]:
+        assert f"   * - ``{slot}``\n     - :func:`{tool}`" in page
+    for name, _ in _adata_tools():
+        if "Does not modify" not in (inspect.getdoc(_) or ""):
+            assert f":func:`gutbrain.{name[3:]}`" in page, f"{name} writes no slot in the table"
+    assert gutbrain_api.written_slots("Sets the following fields:\n\n``adata.obs['a']``, ``uns['b']``\n    x\nEnd") == [
+        "obs['a']", "uns['b']"]

@@ -237,13 +237,13 @@ def api_index(nss: list[str]) -> str:
     for ns in nss:
         intro = re.sub(r"^gutbrain\.\w+\s*[:.]\s*", "", _summary_line(getattr(gutbrain, ns).__doc__)).strip()
         rows.append(f"   * - :ref:`gb.{ns} <api-{ns}>`\n     - {intro}\n")
-    toctree = "\n".join(f"   {ns}" for ns in [*nss, "gutbrain", "cli"])
+    toctree = "\n".join(f"   {ns}" for ns in ["slots", *nss, "gutbrain", "cli"])
     return (
         GENERATED_NOTE
         + "API reference\n=============\n\n"
         "Every public name of every namespace (``import gutbrain as gb``), documented from its docstring. "
         "Tools that write into an :class:`anndata.AnnData` list the slots they set under "
-        "*Sets the following fields* (see :doc:`/guide/conventions`).\n\n"
+        "*Sets the following fields*; :ref:`api-slots` collects them in one table.\n\n"
         ".. list-table::\n   :widths: 20 80\n   :header-rows: 1\n\n   * - namespace\n     - job\n"
         + "".join(rows)
         + "   * - :ref:`gutbrain (command line) <api-cli>`\n     - every command, argument and option\n"
@@ -319,4 +319,67 @@ def cli_page() -> str:
     for name, command in sorted(root.commands.items()):
         if not getattr(command, "hidden", False):
             out += _cli_section(command, ["gutbrain", name], "-")
+    return "\n".join(out) + "\n"
+
+
+_TERM = re.compile(r"``((?:adata\.)?(?:obs|var|obsm|obsp|varm|varp|layers|uns|X)\b[^`]*)``")
+
+
+def written_slots(doc: str) -> list[str]:
+    """The slot terms (``obs[...]``, ``uns["x"]`` …) of a "Sets the following fields" block.
+
+    The block is the definition list after the sentence: term lines start at the margin
+    with ````...````, descriptions are indented; it ends at the first other unindented line.
+    """
+    lines = inspect.cleandoc(doc or "").splitlines()
+    start = next((i for i, line in enumerate(lines) if "Sets the following fields" in line), None)
+    if start is None:
+        return []
+    slots: list[str] = []
+    body = lines[start + 1:]
+    while body and body[0].strip():  # the sentence may wrap onto more lines
+        body = body[1:]
+    for line in body:
+        if not line.strip() or line.startswith(" "):
+            continue
+        if not line.startswith("``"):
+            break
+        slots += [t.removeprefix("adata.") for t in _TERM.findall(line)]
+    return slots
+
+
+def _with_default_key(slot: str, key: str) -> str:
+    slot = re.sub(r'key_added \+ "([^"]*)"', lambda m: f'"{key}{m.group(1)}"', slot)
+    slot = re.sub(r'"([^"]*)" \+ key_added', lambda m: f'"{m.group(1)}{key}"', slot)
+    return slot.replace("[key_added]", f'["{key}"]')
+
+
+def slots_page() -> str:
+    """reStructuredText table: every AnnData slot a public tool writes, and which tool."""
+    import gutbrain
+
+    rows: list[tuple[str, str, str]] = []
+    for ns in namespaces():
+        module = getattr(gutbrain, ns)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name, None)
+            if not inspect.isfunction(obj):
+                continue
+            doc = inspect.getdoc(obj) or ""
+            returned = "of the **returned** AnnData" in doc
+            default = inspect.signature(obj).parameters.get("key_added")
+            key = default.default if default is not None and isinstance(default.default, str) else None
+            for slot in written_slots(doc):
+                if key is not None:  # show the default key: obs[key_added + "_x"] → obs["gmhi_x"]
+                    slot = _with_default_key(slot, key)
+                rows.append((slot, f":func:`gutbrain.{ns}.{name}`", "returned object" if returned else "in place"))
+    rows.sort(key=lambda r: (r[0].split("[")[0].split(".")[0], r[0].lower(), r[1]))
+    out = [GENERATED_NOTE.rstrip("\n"), "", ".. _api-slots:", "", "Where results are stored",
+           "========================", "",
+           "Every slot of the :class:`anndata.AnnData` that a public tool writes, collected from the "
+           "*Sets the following fields* section of its docstring (see :doc:`/guide/conventions`).", "",
+           ".. list-table::", "   :header-rows: 1", "   :widths: 45 35 20", "",
+           "   * - slot", "     - written by", "     - where"]
+    for slot, tool, where in rows:
+        out += [f"   * - ``{slot}``", f"     - {tool}", f"     - {where}"]
     return "\n".join(out) + "\n"

@@ -34,6 +34,7 @@ from gutbrain_api import (
     data_doc,
     namespace_page,
     namespaces,
+    slots_page,
     top_level_page,
     undocumented,
 )
@@ -52,11 +53,12 @@ def _write_if_changed(path: Path, text: str) -> None:
 def write_api_pages(app: Sphinx, config: Any) -> None:
     api = Path(app.srcdir) / "api"
     nss = namespaces()
-    wanted = {f"{ns}.rst" for ns in nss} | {"index.rst", "gutbrain.rst", "cli.rst"}
+    wanted = {f"{ns}.rst" for ns in nss} | {"index.rst", "gutbrain.rst", "cli.rst", "slots.rst"}
     for ns in nss:
         _write_if_changed(api / f"{ns}.rst", namespace_page(ns))
     _write_if_changed(api / "gutbrain.rst", top_level_page())
     _write_if_changed(api / "cli.rst", cli_page())
+    _write_if_changed(api / "slots.rst", slots_page())
     _write_if_changed(api / "index.rst", api_index(nss))
     for stale in api.glob("*.rst"):  # a namespace that disappeared
         if stale.name not in wanted:

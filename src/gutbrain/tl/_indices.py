@@ -375,8 +375,8 @@ def _single(name: str):
 
     ``adata.obs["gbi_{name}"]``, ``adata.obs["gbi_{name}_coverage"]``
         Value and coverage per sample (+ index-specific columns).
-    ``adata.uns[key_added]``
-        As :func:`gut_brain_indices`: ``params``, ``contributions``, ``citations``,
+    ``adata.uns["gbi_{name}"]``
+        (or ``uns[key_added]``) As :func:`gut_brain_indices`: ``params``, ``contributions``, ``citations``,
         ``coverage_definition``.
     """
     return fn
