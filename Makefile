@@ -43,9 +43,10 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/read_metaphlan.py
 	$(BIN)/python benchmarks/sim.py
 
-# Warnings are errors; tutorials execute (cached in docs/_build/.jupyter_cache).
+# Warnings are errors; -E re-reads every page so an earlier warning cannot hide in an incremental
+# build; tutorials execute (cached in docs/_build/.jupyter_cache, re-run when their code changes).
 docs: $(VENV)/.installed-docs
-	$(BIN)/python -m sphinx -W --keep-going -n -q -b html docs docs/_build/html
+	$(BIN)/python -m sphinx -E -W --keep-going -n -q -b html docs docs/_build/html
 	$(BIN)/python docs/_ext/check_offline.py docs/_build/html
 
 clean:

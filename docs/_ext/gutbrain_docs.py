@@ -214,6 +214,21 @@ def _lookup(dotted: str) -> bool:
     return False
 
 
+def _documented_module(node: Any) -> str | None:
+    """The module that defines the object whose API page holds this reference."""
+    refdoc = str(node.get("refdoc", ""))
+    if "/generated/" not in refdoc:
+        return None
+    fullname = refdoc.rsplit("/", 1)[-1]
+    modname, _, attr = fullname.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(modname), attr)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    mod = getattr(obj, "__module__", None)
+    return mod if isinstance(mod, str) else None
+
+
 def private_existing(target: str, node: Any) -> bool:
     """A reference to a real gutbrain object that is not public (a private module, a constant
     not exported): rendered as code, not as a link.  A typo still fails: the object must exist."""
@@ -225,6 +240,9 @@ def private_existing(target: str, node: Any) -> bool:
     if not modname.startswith("gutbrain"):
         return False
     candidates = [f"{modname}.{clsname}.{target}" if clsname else "", f"{modname}.{target}"]
+    defining = _documented_module(node)
+    if defining:
+        candidates.append(f"{defining}.{target}")
     try:
         module = importlib.import_module(modname)
     except ImportError:
@@ -233,12 +251,29 @@ def private_existing(target: str, node: Any) -> bool:
     return any(c and _lookup(c) for c in candidates)
 
 
+def public_name(target: str) -> str | None:
+    """``gutbrain.<ns>.<target>`` when exactly one namespace exports a bare name ``target``."""
+    import gutbrain
+
+    if "." in target:
+        return None
+    hits = [f"gutbrain.{ns}.{target}" for ns in namespaces() if target in getattr(getattr(gutbrain, ns), "__all__", [])]
+    return hits[0] if len(hits) == 1 else None
+
+
 def resolve_external(app: Sphinx, env: Any, node: Any, contnode: nodes.Node) -> nodes.Node | None:
     if node.get("refdomain") != "py":
         return None
     target: str = node.get("reftarget", "")
     if not target:
         return None
+    full = public_name(target.lstrip("~."))
+    if full is not None and node.get("refdomain") == "py":
+        py = env.get_domain("py")
+        found = py.resolve_xref(env, node.get("refdoc", env.docname), app.builder,
+                                node.get("reftype", "obj"), full, node, contnode)
+        if found is not None:
+            return found
     if private_existing(target, node):
         return contnode
     top = target.split(".")[0]
