@@ -267,9 +267,14 @@ def read_metadata(
 
     Examples
     --------
-    >>> md = gb.io.read_metadata("sample-metadata.tsv")  # doctest: +SKIP
-    >>> md["Pain"].dtype  # doctest: +SKIP
-    dtype('float64')
+    >>> import tempfile, pathlib
+    >>> import gutbrain as gb
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sample-metadata.tsv"
+    >>> _ = path.write_text("sample-id\\tPain\\n#q2:types\\tnumeric\\nS1\\t3\\nS2\\t7\\n")
+    >>> md = gb.io.read_metadata(path)
+    >>> md["Pain"].dtype, list(md.index)
+    (dtype('float64'), ['S1', 'S2'])
+
     """
     p = Path(path)
     if not p.is_file():

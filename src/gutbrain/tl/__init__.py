@@ -1,4 +1,4 @@
-"""gutbrain.tl."""
+"""gutbrain.tl: tools — diversity, ordination and group tests, gut–brain and health indices, modules, differential abundance, mediation, power."""
 
 from __future__ import annotations
 

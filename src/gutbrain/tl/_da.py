@@ -424,11 +424,24 @@ def diff_abundance(
         (consensus adds its own columns), sorted by ``qval``.  Also stored as
         ``uns[key_added]["results"]`` with the parameters in ``uns[key_added]["params"]``.
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params": {formula, method, normalization, transform, reference, filters,
+        standardize, correction, layer, unit, ...}, "results": <the returned table>}``;
+        consensus also records its ``random_state``.
+
     Examples
     --------
     >>> import gutbrain as gb
-    >>> adata = gb.datasets.demo_cohort(seed=0)  # doctest: +SKIP
-    >>> res = gb.tl.diff_abundance(adata, formula="~ group + age")  # doctest: +SKIP
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=60, n_genera=60)
+    >>> res = gb.tl.diff_abundance(adata, formula="~ group + age")
+    >>> list(res.columns)
+    ['feature', 'metadata', 'value', 'coef', 'stderr', 'N', 'N.not.0', 'pval', 'qval', 'method']
+    >>> sorted(res["metadata"].unique())
+    ['age', 'group']
     """
     method = method.lower()
     if method not in METHODS:
