@@ -52,7 +52,7 @@ from .._errors import DataValueError
 from ._da import bh_adjust
 from ._glm_batch import logit_irls, wls_masked
 from ._maaslin3_design import Design3, build_design3, parse_formula3
-from ._r_rng import RStream
+from ._r_rng import RStream, median_mc_cov
 
 __all__ = [
     "MAASLIN3_COLUMNS",
@@ -495,10 +495,7 @@ def _median_comparison(
             med = float(np.median(coefs[use]))
             var_c = float(np.var(coefs[use], ddof=1)) if use.sum() > 1 else np.nan
             sd_med = np.sqrt(0.25 * 2 * np.pi * var_c / use.sum())
-            sims = rng.rnorm_rows(N_SIMS, coefs, sig)
-            sim_med = np.median(sims[:, use], axis=1)
-            mc = sim_med - sim_med.mean()
-            cov = ((sims - sims.mean(axis=0)) * mc[:, None]).sum(axis=0) / (N_SIMS - 1)
+            cov = median_mc_cov(rng, coefs, sig, use, N_SIMS)
             with np.errstate(invalid="ignore", divide="ignore"):
                 offset = np.abs(med - coefs) * np.sqrt(sig**2 / (sig**2 + sd_med**2 - 2 * cov)) + coefs
                 t = (coefs - offset) / sig
