@@ -46,16 +46,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from anndata import AnnData
 from scipy import special
 
 from .._errors import DataValueError
 from ._da import bh_adjust
 from ._glm_batch import logit_irls, wls_masked
+from ._formula import parse_reference
 from ._maaslin3_design import Design3, build_design3, parse_formula3
 from ._r_rng import RStream, median_mc_cov
 
 __all__ = [
     "MAASLIN3_COLUMNS",
+    "maaslin3",
     "MAASLIN3_REFERENCES",
     "maaslin3_filter",
     "maaslin3_normalize",
@@ -336,12 +339,15 @@ def _assemble(
             if k > 0:
                 L[cols[k - 1]] = -1.0
             bad = np.any(np.isnan(fc[:, cols]), axis=1)
-            est = np.nan_to_num(fc) @ L
-            var = np.einsum("i,fij,j->f", L, np.nan_to_num(fcov), L)
-            s = np.sqrt(var)
+            if "contrast" in fit:
+                est, s, d = fit["contrast"](L)
+            else:
+                est = np.nan_to_num(fc) @ L
+                with np.errstate(invalid="ignore"):
+                    s = np.sqrt(np.einsum("i,fij,j->f", L, np.nan_to_num(fcov), L))
+                d = fdf[:, cols[k]].copy()
             est[bad] = np.nan
             s[bad] = np.nan
-            d = fdf[:, cols[k]]
             coef[fit_idx, r] = est
             se[fit_idx, r] = s
             df[fit_idx, r] = d
@@ -728,3 +734,142 @@ def maaslin3_table(
         "n_samples_fitted": int(design.keep.sum()),
     }
     return out, info
+
+
+# ----------------------------------------------------------------------------------
+# the AnnData tool
+# ----------------------------------------------------------------------------------
+
+
+def maaslin3(
+    adata: AnnData,
+    *,
+    formula: str,
+    normalization: str = "TSS",
+    transform: str = "LOG",
+    reference: str | Mapping[str, str] | None = None,
+    min_abundance: float = 0.0,
+    min_prevalence: float = 0.0,
+    max_prevalence: float = 1.0,
+    zero_threshold: float = 0.0,
+    min_variance: float = 0.0,
+    max_significance: float = 0.1,
+    standardize: bool = True,
+    augment: bool = True,
+    median_comparison_abundance: bool = True,
+    median_comparison_prevalence: bool = False,
+    median_comparison_abundance_threshold: float = 0.0,
+    median_comparison_prevalence_threshold: float = 0.0,
+    subtract_median: bool = False,
+    warn_prevalence: bool = True,
+    correction: str = "BH",
+    layer: str | None = None,
+    random_state: int = 0,
+    key_added: str = "maaslin3",
+) -> pd.DataFrame:
+    """MaAsLin 3: abundance and prevalence associations of every feature with ``formula``.
+
+    Reproduces R MaAsLin 3 (Nickols et al. 2024, bioRxiv doi:10.1101/2024.12.13.628459;
+    defaults as in ``maaslin3()``): a linear model of the log relative abundance on the
+    samples where the feature is present (*abundance*), an augmented logistic model of
+    presence (*prevalence*), tests of abundance coefficients against the median
+    coefficient (compositional shifts), flags, BH q-values over both models and joint
+    p-values.  Every step is batched across features (see :mod:`gutbrain.tl._maaslin3`).
+
+    Parameters
+    ----------
+    adata
+        Samples × features (counts or relative abundances); ``obs`` holds the metadata.
+    formula
+        ``"~ diagnosis + age"``; interactions ``a:b`` / ``a*b``, ``ordered(x)``,
+        ``group(x)`` and one random intercept ``(1|subject)``.
+    normalization, transform
+        ``TSS`` / ``CLR`` / ``NONE`` and ``LOG`` / ``PLOG`` / ``NONE``.
+    reference
+        Reference levels, ``{"column": "level"}`` or ``"column,level;column2,level2"``
+        (default: the first level — a pandas ``Categorical``'s first category, otherwise
+        the alphabetically first value).
+    min_abundance, min_prevalence, max_prevalence, zero_threshold, min_variance
+        Feature filter on the normalised table (R's ``maaslin_filter``); values
+        ``≤ zero_threshold`` count as absent.
+    max_significance
+        q-value threshold of the ``warn_prevalence`` flag (R's default 0.1).
+    standardize
+        Z-score numeric metadata.
+    augment
+        Augment the logistic fits with weighted pseudo-observations (prevents separation).
+    median_comparison_abundance, median_comparison_prevalence
+        Test coefficients against the median of their term instead of 0.
+    median_comparison_abundance_threshold, median_comparison_prevalence_threshold
+        Coefficients closer than this to the median get p = 1.
+    subtract_median
+        Report coefficients minus the median.
+    warn_prevalence
+        Flag prevalence associations probably induced by a stronger abundance one.
+    correction
+        ``BH`` (default), ``holm``, ``bonferroni`` or ``BY``.
+    layer
+        Use ``layers[layer]`` instead of ``X``.
+    random_state
+        Seed of the median comparison's Monte Carlo, on R's stream: ``random_state=k``
+        gives R's numbers after ``set.seed(k)``.
+    key_added
+        Results go to ``uns[key_added]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per feature × term × model with columns
+        ``feature, metadata, value, name, coef, stderr, pval_individual, qval_individual,
+        pval_joint, qval_joint, model, N, N_not_zero, error`` (``model`` is
+        ``abundance`` or ``prevalence``; ``error`` is None or why the row has no valid
+        result), sorted by ``qval_individual`` with errored rows last.  Also stored as
+        ``uns[key_added]["results"]`` with ``params``.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> rng = np.random.default_rng(0)
+    >>> obs = pd.DataFrame({"group": rng.choice(["a", "b"], 60)}, index=[f"s{i}" for i in range(60)])
+    >>> counts = rng.poisson(20, (60, 8)) * (rng.random((60, 8)) < 0.7)
+    >>> res = maaslin3(ad.AnnData(counts.astype(float), obs=obs), formula="~ group")
+    >>> sorted(res["model"].unique())
+    ['abundance', 'prevalence']
+    """
+    from .._core import get_matrix, get_unit, record
+
+    if not isinstance(adata, AnnData):
+        raise DataValueError("maaslin3 needs an AnnData (samples × features)", fix="read the table with gb.io.read")
+    Y = get_matrix(adata, layer)
+    res, info = maaslin3_table(
+        Y, adata.obs, [str(v) for v in adata.var_names], formula=formula, normalization=normalization,
+        transform=transform, reference=reference, min_abundance=min_abundance, min_prevalence=min_prevalence,
+        max_prevalence=max_prevalence, zero_threshold=zero_threshold, min_variance=min_variance,
+        max_significance=max_significance, standardize=standardize, augment=augment,
+        median_comparison_abundance=median_comparison_abundance,
+        median_comparison_prevalence=median_comparison_prevalence,
+        median_comparison_abundance_threshold=median_comparison_abundance_threshold,
+        median_comparison_prevalence_threshold=median_comparison_prevalence_threshold,
+        subtract_median=subtract_median, warn_prevalence=warn_prevalence, correction=correction,
+        random_state=random_state,
+    )
+    for term, reason in zip(info["dropped_terms"], info["dropped_reasons"]):
+        warnings.warn(f"maaslin3: term {term!r} dropped from the model: {reason}", UserWarning, stacklevel=2)
+    params = dict(
+        formula=formula, method="maaslin3", normalization=normalization, transform=transform,
+        reference=";".join(f"{k},{v}" for k, v in parse_reference(reference).items()) or None,
+        min_abundance=min_abundance, min_prevalence=min_prevalence, max_prevalence=max_prevalence,
+        zero_threshold=zero_threshold, min_variance=min_variance, max_significance=max_significance,
+        standardize=standardize, augment=augment, median_comparison_abundance=median_comparison_abundance,
+        median_comparison_prevalence=median_comparison_prevalence,
+        median_comparison_abundance_threshold=median_comparison_abundance_threshold,
+        median_comparison_prevalence_threshold=median_comparison_prevalence_threshold,
+        subtract_median=subtract_median, warn_prevalence=warn_prevalence, correction=correction, layer=layer,
+        unit=get_unit(adata, layer), levels={k: list(v) for k, v in info["levels"].items()},
+        dropped_terms=info["dropped_terms"], n_features_filtered=info["n_filtered"],
+        n_samples_fitted=info["n_samples_fitted"], median_comparison_draws=N_SIMS,
+        rng="R Mersenne-Twister/Inversion (set.seed(random_state))",
+    )
+    record(adata, key_added, params=params, random_state=random_state, references=MAASLIN3_REFERENCES,
+           results=res)
+    return res
