@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit, prange
 from scipy import special
 
 from .._errors import DataValueError
@@ -269,6 +270,100 @@ def lmm_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, groups: Sequence[np.
 # ----------------------------------------------------------------------------------
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _glmm_modes(off, Yw, starts, counts, theta, c, U, tol, maxit):  # pragma: no cover - compiled
+    """Conditional modes per feature and group (in place in ``U``, used as start).
+
+    Solves ``u = θ·Σ_{i∈j}(Yw_i − c·μ_i)`` with ``μ = expit(off + θu)`` by Newton steps
+    kept inside the bracket ``θ·[Σ(Yw − c), Σ Yw]`` (bisection when a step leaves it).
+    """
+    F, n = off.shape
+    q = starts.size
+    for f in prange(F):
+        th = theta[f]
+        for j in range(q):
+            i0 = starts[j]
+            i1 = i0 + counts[j]
+            a1 = 0.0
+            a2 = 0.0
+            for i in range(i0, i1):
+                a1 += Yw[f, i] - c
+                a2 += Yw[f, i]
+            lo = min(th * a1, th * a2)
+            hi = max(th * a1, th * a2)
+            u = min(max(U[f, j], lo), hi)
+            for _ in range(maxit):
+                gs = 0.0
+                hs = 0.0
+                for i in range(i0, i1):
+                    mu = 1.0 / (1.0 + np.exp(-(off[f, i] + th * u)))
+                    gs += Yw[f, i] - c * mu
+                    hs += c * mu * (1.0 - mu)
+                grad = th * gs - u
+                hess = th * th * hs + 1.0
+                if grad > 0:
+                    lo = u
+                elif grad < 0:
+                    hi = u
+                else:
+                    break
+                new = u + grad / hess
+                if new < lo or new > hi:
+                    new = 0.5 * (lo + hi)
+                step = abs(new - u)
+                u = new
+                if step <= tol * (1.0 + abs(u)):
+                    break
+            U[f, j] = u
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _glmm_stats(off, Yw, X, starts, counts, theta, c, U, full, dev, S, T, Rg, s, t, rX):  # pragma: no cover - compiled
+    """One pass at the modes: deviance pieces and per-group sums of the Laplace gradient."""
+    F, n = off.shape
+    q = starts.size
+    p = X.shape[1]
+    for f in prange(F):
+        th = theta[f]
+        d = 0.0
+        for k in range(p):
+            rX[f, k] = 0.0
+        for j in range(q):
+            uj = U[f, j]
+            sj = 0.0
+            tj = 0.0
+            rj = 0.0
+            if full:
+                for k in range(p):
+                    s[f, j, k] = 0.0
+                    t[f, j, k] = 0.0
+            for i in range(starts[j], starts[j] + counts[j]):
+                eta = off[f, i] + th * uj
+                if eta > 0:
+                    sp_ = eta + np.log1p(np.exp(-eta))
+                else:
+                    sp_ = np.log1p(np.exp(eta))
+                mu = 1.0 / (1.0 + np.exp(-eta))
+                y = Yw[f, i]
+                d += c * sp_ - y * eta
+                w = c * mu * (1.0 - mu)
+                sj += w
+                r = y - c * mu
+                rj += r
+                if full:
+                    w1 = w * (1.0 - 2.0 * mu)
+                    tj += w1
+                    for k in range(p):
+                        xk = X[i, k]
+                        s[f, j, k] += w * xk
+                        t[f, j, k] += w1 * xk
+                        rX[f, k] += r * xk
+            S[f, j] = sj
+            T[f, j] = tj
+            Rg[f, j] = rj
+        dev[f] = 2.0 * d
+
+
 class _LaplaceGLMM:
     """Laplace deviance of a random-intercept logistic model with augmentation weights.
 
@@ -301,79 +396,56 @@ class _LaplaceGLMM:
 
     def modes(
         self, theta: np.ndarray, beta: np.ndarray, idx: np.ndarray, u0: np.ndarray | None = None,
-        tol: float = 1e-12, maxit: int = 200,
+        tol: float = 1e-13, maxit: int = 200,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Conditional modes ``u`` (m × q) at (θ, β); returns (u, η).
+        """Conditional modes ``u`` (m × q) at (θ, β); returns (u, offsets ``Xβ``)."""
+        off = np.ascontiguousarray(beta @ self.XT)
+        U = np.zeros((idx.size, self.q)) if u0 is None else np.array(u0, dtype=np.float64, order="C")
+        _glmm_modes(off, self.Yw[idx], self.starts, self.counts, np.ascontiguousarray(theta, dtype=np.float64),
+                     self.c, U, tol, maxit)
+        return U, off
 
-        Each mode solves ``u = θ·Σ_{i∈j}(y_i + a − c·μ_i)``, a decreasing function of
-        ``u`` minus ``u``, so it lies in ``θ·[Σ(y + a − c), Σ(y + a)]``; Newton steps are
-        kept inside a shrinking bracket (bisection when a step leaves it).
-        """
-        off = beta @ self.XT
-        th = theta[:, None]
-        Yw = self.Yw[idx]
-        e1 = th * self._gsum(Yw - self.c)
-        e2 = th * self._gsum(Yw)
-        lo = np.minimum(e1, e2)
-        hi = np.maximum(e1, e2)
-        u = np.zeros((idx.size, self.q)) if u0 is None else np.clip(u0, lo, hi)
-        for _ in range(maxit):
-            eta = off + th * self._expand(u)
-            mu = special.expit(eta)
-            grad = th * self._gsum(Yw - self.c * mu) - u
-            hess = th**2 * self._gsum(self.c * mu * (1.0 - mu)) + 1.0
-            lo = np.where(grad > 0, u, lo)
-            hi = np.where(grad < 0, u, hi)
-            new = u + grad / hess
-            out = (new < lo) | (new > hi)
-            new = np.where(out, (lo + hi) / 2.0, new)
-            step = new - u
-            u = new
-            if np.max(np.abs(step), initial=0.0) < tol * (1.0 + np.max(np.abs(u), initial=0.0)):
-                break
-        return u, off + th * self._expand(u)
+    def _stats(self, theta, beta, idx, u0, full):
+        U, off = self.modes(theta, beta, idx, u0)
+        m = idx.size
+        q, p = self.q, self.p
+        dev = np.empty(m)
+        S = np.empty((m, q))
+        T = np.empty((m, q))
+        Rg = np.empty((m, q))
+        s = np.empty((m, q, p) if full else (1, 1, 1))
+        t = np.empty((m, q, p) if full else (1, 1, 1))
+        rX = np.empty((m, p))
+        _glmm_stats(off, self.Yw[idx], self.X, self.starts, self.counts,
+                    np.ascontiguousarray(theta, dtype=np.float64), self.c, U, full, dev, S, T, Rg, s, t, rX)
+        return U, dev, S, T, Rg, s, t, rX
 
     def deviance(
         self, theta: np.ndarray, beta: np.ndarray, idx: np.ndarray, u0: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Laplace deviance at (θ, β) for features ``idx``; returns (deviance, modes)."""
-        u, eta = self.modes(theta, beta, idx, u0)
-        mu = special.expit(eta)
-        devres = 2.0 * (self.c * np.logaddexp(0.0, eta) - self.Yw[idx] * eta).sum(axis=1)
-        S = self._gsum(self.c * mu * (1.0 - mu))
+        U, dev, S, _T, _R, _s, _t, _rX = self._stats(theta, beta, idx, u0, False)
         ld = np.log1p(theta[:, None] ** 2 * S).sum(axis=1)
-        return devres + (u**2).sum(axis=1) + ld, u
+        return dev + (U**2).sum(axis=1) + ld, U
 
     def gradient(
-        self, theta: np.ndarray, beta: np.ndarray, idx: np.ndarray, u0: np.ndarray | None = None,
-        info: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        self, theta: np.ndarray, beta: np.ndarray, idx: np.ndarray, u0: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Analytic gradient of the Laplace deviance in (θ, β) (modes profiled out).
 
-        With ``info`` also the (β, β) block of the marginal information
-        ``2·(XᵀWX − Σ_j θ² s_j s_jᵀ / (1 + θ² S_j))`` (a Newton-step approximation of
-        the Hessian).
+        By the envelope theorem the penalised deviance contributes ``−2 Xᵀr`` and
+        ``−2 Σ_j R_j u_j``; the log-determinant ``Σ_j log(1 + θ² S_j)`` contributes
+        through ``S_j`` and the modes' derivatives ``∂u_j/∂β = −θ s_j / D_j``,
+        ``∂u_j/∂θ = (R_j − θ S_j u_j) / D_j`` (``D_j = 1 + θ² S_j``).
         """
-        u, eta = self.modes(theta, beta, idx, u0)
-        mu = special.expit(eta)
-        r = self.Yw[idx] - self.c * mu
-        w = self.c * mu * (1.0 - mu)
-        w1 = w * (1.0 - 2.0 * mu)
+        U, _dev, S, T, Rg, s, t, rX = self._stats(theta, beta, idx, u0, True)
         th = theta[:, None]
-        S = self._gsum(w)
-        T = self._gsum(w1)
-        Rg = self._gsum(r)
         D = 1.0 + th**2 * S
-        s = self._gsum(w[:, :, None] * self.X[None, :, :])  # m × q × p
-        t = self._gsum(w1[:, :, None] * self.X[None, :, :])
-        g_beta = -2.0 * (r @ self.X) + np.einsum("mq,mqk->mk", th**2 / D, t - (th**2 * T / D)[:, :, None] * s)
-        du_dth = (Rg - th * S * u) / D
-        dS_dth = T * (u + th * du_dth)
-        g_th = -2.0 * (Rg * u).sum(axis=1) + ((2.0 * th * S + th**2 * dS_dth) / D).sum(axis=1)
-        H = None
-        if info:
-            H = 2.0 * (gram(self.X, w.T, self.XX) - np.einsum("mq,mqk,mql->mkl", th**2 / D, s, s))
-        return np.column_stack([g_th, g_beta]), u, H
+        g_beta = -2.0 * rX + np.einsum("mq,mqk->mk", th**2 / D, t - (th**2 * T / D)[:, :, None] * s)
+        du_dth = (Rg - th * S * U) / D
+        dS_dth = T * (U + th * du_dth)
+        g_th = -2.0 * (Rg * U).sum(axis=1) + ((2.0 * th * S + th**2 * dS_dth) / D).sum(axis=1)
+        return np.column_stack([g_th, g_beta]), U
 
 
 def _fd_jacobian(grad, x: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -452,14 +524,14 @@ def glmm_laplace(X: np.ndarray, Y: np.ndarray, groups: Sequence[np.ndarray], *, 
         if active.size == 0:
             break
         pa = par[active]
-        gr, ua, _ = md.gradient(pa[:, 0], pa[:, 1:], active, U[active])
+        gr, ua = md.gradient(pa[:, 0], pa[:, 1:], active, U[active])
         U[active] = ua
         h = 1e-6 * (1.0 + np.abs(pa))
         H = np.empty((active.size, p + 1, p + 1))
         for i in range(p + 1):  # forward differences of the analytic gradient
             pt = pa.copy()
             pt[:, i] += h[:, i]
-            gt, _, _ = md.gradient(pt[:, 0], pt[:, 1:], active, ua)
+            gt, _ = md.gradient(pt[:, 0], pt[:, 1:], active, ua)
             H[:, :, i] = (gt - gr) / h[:, i : i + 1]
         H = (H + np.transpose(H, (0, 2, 1))) / 2.0
         step = _newton_step(H, gr)
