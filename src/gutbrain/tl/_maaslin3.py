@@ -270,23 +270,17 @@ def _feature_checks(
         err[(prev == 0) | (prev == 1)] = E_LOGISTIC_SAME
     P = present_all.astype(np.float64)
     keep = design.keep
-    for _v, (levels, codes) in design.factors.items():
+    rows_all = P[keep] if model == "linear" else np.ones((int(keep.sum()), F))
+    for _v, (_levels, codes) in design.factors.items():
         # baseline level: any sample with a value (expr not NA) at the first level?
         base = (codes == 0).astype(np.float64) @ P if model == "linear" else np.full(F, float((codes == 0).sum()))
-        no_base = (base == 0) & np.equal(err, None)
-        err[no_base] = E_BASELINE
-        # levels present among the fitted rows (complete cases with a value)
-        ind = np.stack([(codes[keep] == k) for k in range(len(levels))], axis=1).astype(np.float64)
-        rows = P[keep] if model == "linear" else np.ones((int(keep.sum()), F))
-        n_lv = ((ind.T @ rows) > 0).sum(axis=0)
-        err[(n_lv < 2) & np.equal(err, None)] = E_CONTRASTS
+        err[(base == 0) & np.equal(err, None)] = E_BASELINE
+    # lme4 checks the grouping factors (lFormula) before the fixed-effects contrasts
     for g_codes, g_name in zip(design.random, design.random_names):
-        rows = present_all[keep] if model == "linear" else np.ones((int(keep.sum()), F), dtype=bool)
-        q = int(g_codes.max()) + 1
-        ind = np.zeros((g_codes.size, q))
+        ind = np.zeros((g_codes.size, int(g_codes.max()) + 1))
         ind[np.arange(g_codes.size), g_codes] = 1.0
-        n_lv = ((ind.T @ rows.astype(np.float64)) > 0).sum(axis=0)
-        nobs = rows.sum(axis=0)
+        n_lv = ((ind.T @ rows_all) > 0).sum(axis=0)
+        nobs = rows_all.sum(axis=0)
         ok = np.equal(err, None)
         err[ok & (n_lv >= nobs)] = (
             "number of levels of each grouping factor must be < number of observations "
@@ -294,6 +288,10 @@ def _feature_checks(
         )
         ok = np.equal(err, None)
         err[ok & (n_lv < 2)] = "grouping factors must have > 1 sampled level"
+    for _v, (levels, codes) in design.factors.items():
+        ind = np.stack([(codes[keep] == k) for k in range(len(levels))], axis=1).astype(np.float64)
+        n_lv = ((ind.T @ rows_all) > 0).sum(axis=0)
+        err[(n_lv < 2) & np.equal(err, None)] = E_CONTRASTS
     return err
 
 
