@@ -51,15 +51,15 @@ from scipy import special
 
 from .._errors import DataValueError
 from ._da import bh_adjust
-from ._glm_batch import logit_irls, wls_masked
 from ._formula import parse_reference
+from ._glm_batch import logit_irls, wls_masked
 from ._maaslin3_design import Design3, build_design3, parse_formula3
 from ._r_rng import RStream, median_mc_cov
 
 __all__ = [
     "MAASLIN3_COLUMNS",
-    "maaslin3",
     "MAASLIN3_REFERENCES",
+    "maaslin3",
     "maaslin3_filter",
     "maaslin3_normalize",
     "maaslin3_table",
@@ -669,7 +669,7 @@ def maaslin3_table(
             new_p, new_err, new_coef = new.pval, new.error, new.coef
         newp = np.where(np.equal(new_err, None), new_p, np.nan).ravel()
         q2 = bh_adjust(np.concatenate([newp, p_all[len(ab) :]]), correction)[: newp.size]
-        lc, lp = new_coef.ravel(), newp
+        lc, _lp = new_coef.ravel(), newp
         gc, gp = pr["coef"].to_numpy(), pr["pval"].to_numpy()
         with np.errstate(invalid="ignore"):
             flag = (

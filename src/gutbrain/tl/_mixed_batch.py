@@ -40,7 +40,7 @@ from scipy import special
 
 from .._errors import DataValueError
 from ._da_lm import _optimise_theta, _richardson_hess
-from ._glm_batch import alias_mask, gram, outer_rows, solve_wls
+from ._glm_batch import alias_mask, gram, outer_rows
 
 __all__ = ["glmm_laplace", "lmm_masked"]
 
@@ -68,7 +68,7 @@ class _MaskedLMM:
     """Per-feature, per-group sufficient statistics of a random-intercept LMM."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, M: np.ndarray, g: np.ndarray) -> None:
-        n, p = X.shape
+        _n, p = X.shape
         self.p = p
         W = M.astype(np.float64)
         Y0 = np.where(M, np.nan_to_num(Y), 0.0)
@@ -277,7 +277,7 @@ def _glmm_modes(off, Yw, starts, counts, theta, c, U, tol, maxit):  # pragma: no
     Solves ``u = θ·Σ_{i∈j}(Yw_i − c·μ_i)`` with ``μ = expit(off + θu)`` by Newton steps
     kept inside the bracket ``θ·[Σ(Yw − c), Σ Yw]`` (bisection when a step leaves it).
     """
-    F, n = off.shape
+    F, _n = off.shape
     q = starts.size
     for f in prange(F):
         th = theta[f]
@@ -320,7 +320,7 @@ def _glmm_modes(off, Yw, starts, counts, theta, c, U, tol, maxit):  # pragma: no
 @njit(parallel=True, cache=True, nogil=True)
 def _glmm_stats(off, Yw, X, starts, counts, theta, c, U, full, dev, S, T, Rg, s, t, rX):  # pragma: no cover - compiled
     """One pass at the modes: deviance pieces and per-group sums of the Laplace gradient."""
-    F, n = off.shape
+    F, _n = off.shape
     q = starts.size
     p = X.shape[1]
     for f in prange(F):
