@@ -29,7 +29,6 @@ R's numerical conventions are kept where they change results:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 from scipy import special
 
 __all__ = [
@@ -160,18 +159,24 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
     [50, 40]
     """
     X = np.asarray(X, dtype=np.float64)
-    W = np.asarray(M, dtype=np.float64)
-    Y0 = np.where(W > 0, np.nan_to_num(np.asarray(Y, dtype=np.float64)), 0.0)
+    M = np.asarray(M, dtype=bool)
+    W = M.astype(np.float64)
+    Y0 = np.where(M, np.asarray(Y, dtype=np.float64), 0.0)
     G = gram(X, W)
-    b = cross(X, W * Y0)
+    b = cross(X, Y0)
     alias = alias_mask(G, tol)
     beta, Ginv = solve_wls(G, b, alias)
     assert Ginv is not None
     nobs = W.sum(axis=0)
     rank = (~alias).sum(axis=1)
     df = nobs - rank
-    resid = (Y0 - X @ beta.T) * W
-    rss = np.einsum("ij,ij->j", resid, resid)
+    # RSS from the sufficient statistics; explicit residuals where that cancels badly
+    yy = np.einsum("ij,ij->j", Y0, Y0)
+    rss = yy - np.einsum("fi,fi->f", b, beta)
+    bad = rss <= 1e-7 * yy
+    if np.any(bad):
+        resid = (Y0[:, bad] - X @ beta[bad].T) * W[:, bad]
+        rss[bad] = np.einsum("ij,ij->j", resid, resid)
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma2 = np.where(df > 0, rss / df, np.nan)
         se = np.sqrt(np.diagonal(Ginv, axis1=1, axis2=2) * sigma2[:, None])
@@ -214,83 +219,7 @@ def _nlog(x: np.ndarray) -> np.ndarray:
         return -np.log(x)
 
 
-_FAST = {"reassoc", "nsz", "contract", "arcp", "afn"}
-
-
-@njit(fastmath=_FAST, cache=True, inline="always")
-def _exp_bounded(x):  # pragma: no cover - compiled
-    """exp(x) for |x| ≤ 37 to ~1e-15 relative: Taylor series of exp(x/64), squared 6 times.
-
-    Plain arithmetic (no libm call), so the compiler vectorises the loop around it.
-    """
-    y = x * 0.015625
-    p = 1.0 / 1307674368000.0
-    p = p * y + 1.0 / 87178291200.0
-    p = p * y + 1.0 / 6227020800.0
-    p = p * y + 1.0 / 479001600.0
-    p = p * y + 1.0 / 39916800.0
-    p = p * y + 1.0 / 3628800.0
-    p = p * y + 1.0 / 362880.0
-    p = p * y + 1.0 / 40320.0
-    p = p * y + 1.0 / 5040.0
-    p = p * y + 1.0 / 720.0
-    p = p * y + 1.0 / 120.0
-    p = p * y + 1.0 / 24.0
-    p = p * y + 1.0 / 6.0
-    p = p * y + 0.5
-    p = p * y + 1.0
-    p = p * y + 1.0
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    return p * p
-
-
 _LOG_INV_EPS = 36.04365338911715  # log(1 / DBL_EPSILON): R's logit clamp for |η| > 30
-
-
-@njit(parallel=True, fastmath=_FAST, cache=True, nogil=True)
-def _logit_weights(ETA, Ya, a, W, WZ, stats):  # pragma: no cover - compiled
-    """IRLS weights of one block of features (rows): W = μ(1−μ), WZ = (1+2a)·W·η + y + a − (1+2a)μ.
-
-    ``stats[f] = (Σ log(1 + e^η), Σ η·(y + a), max |η|)`` for the deviance
-    ``2·[(1 + 2a)·Σ log(1 + e^η) − Σ η·(y + a)]``; R's clamp of the logit link
-    (``|η| > 30`` → ``e^η = ε`` or ``1/ε``) is kept.  Logs are taken of products of
-    16 factors (each ≤ 1/ε + 1, so no overflow): one log per 16 samples.
-    """
-    m, n = ETA.shape
-    wsum = 1.0 + 2.0 * a
-    for f in prange(m):
-        eta_r = ETA[f]
-        ya = Ya[f]
-        w_r = W[f]
-        wz_r = WZ[f]
-        lsum = 0.0
-        ey = 0.0
-        mx = 0.0
-        for i0 in range(0, n, 16):
-            i1 = min(i0 + 16, n)
-            prod = 1.0
-            for i in range(i0, i1):
-                e = eta_r[i]
-                ae = abs(e)
-                mx = max(mx, ae)
-                le = e if ae <= 30.0 else (_LOG_INV_EPS if e > 0 else -_LOG_INV_EPS)
-                t = _exp_bounded(le)
-                opt = 1.0 + t
-                prod *= opt
-                r = 1.0 / opt
-                mu = 1.0 - r
-                w = mu * r
-                ey += le * ya[i]
-                w_r[i] = w
-                wz_r[i] = wsum * w * e + ya[i] - wsum * mu
-            lsum += np.log(prod)
-        stats[f, 0] = lsum
-        stats[f, 1] = ey
-        stats[f, 2] = mx
 
 
 def logit_pass(
@@ -305,39 +234,66 @@ def logit_pass(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sufficient statistics of one logistic IRLS step at coefficients ``B`` (``F × p``).
 
-    Returns ``(G, b, deviance, max|η|)``: the weighted Gram matrices and right-hand
-    sides of the next weighted least-squares step and the (augmented) binomial
-    deviance at ``B``.  All are sums over samples (``max|η|`` a maximum), so a
-    sample-chunked backend can compute them chunk by chunk and add them up.
-    Features are processed in blocks (compiled weights, then two BLAS products).
-    ``Yat`` may pass ``Y.T + a`` precomputed (``F × n``, C-contiguous).
+    Returns ``(G, b, deviance, max|η|)``: the weighted Gram matrices
+    ``G_f = (1 + 2a)·Σ_i μ(1−μ) x_i x_iᵀ`` and right-hand sides
+    ``b_f = Σ_i [(1 + 2a)·μ(1−μ)·η + y + a − (1 + 2a)·μ] x_i`` of the next weighted
+    least-squares step, and the augmented binomial deviance
+    ``2·[(1 + 2a)·Σ log(1 + e^η) − Σ η·(y + a)]`` at ``B`` (R's clamp of the logit link,
+    ``|η| > 30`` → ``e^η = ε`` or ``1/ε``, is kept).  All are sums over samples
+    (``max|η|`` a maximum), so a sample-chunked backend can compute them chunk by chunk
+    and add them up.  Features are processed in cache-sized blocks: SIMD ufuncs for the
+    weights, two BLAS products for the sums.  ``Yat`` may pass ``Y.T + a``
+    precomputed (``F × n``, C-contiguous).
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     B = np.ascontiguousarray(B, dtype=np.float64)
     n, p = X.shape
     m = B.shape[0]
     a = float(augment_weight)
+    wsum = 1.0 + 2.0 * a
     if Yat is None:
         Yat = np.ascontiguousarray(np.asarray(Y, dtype=np.float64).T) + a
     XX = outer_rows(X) if XX is None else XX
     XT = np.ascontiguousarray(X.T)
     G = np.empty((m, p * p))
     b = np.empty((m, p))
-    st = np.empty((m, 3))
+    lsum = np.empty(m)
+    ey = np.empty(m)
+    mx = np.empty(m)
     bs = max(1, min(block, m))
     E = np.empty((bs, n))
-    W = np.empty((bs, n))
-    WZ = np.empty((bs, n))
+    T = np.empty((bs, n))
+    U = np.empty((bs, n))
     for s0 in range(0, m, bs):
         s1 = min(s0 + bs, m)
         k = s1 - s0
-        np.matmul(B[s0:s1], XT, out=E[:k])
-        _logit_weights(E[:k], Yat[s0:s1], a, W[:k], WZ[:k], st[s0:s1])
-        np.matmul(W[:k], XX, out=G[s0:s1])
-        np.matmul(WZ[:k], X, out=b[s0:s1])
-    G *= 1.0 + 2.0 * a
-    dev = 2.0 * ((1.0 + 2.0 * a) * st[:, 0] - st[:, 1])
-    return G.reshape(m, p, p), b, dev, st[:, 2]
+        Eb, Tb, Ub = E[:k], T[:k], U[:k]
+        ya = Yat[s0:s1]
+        np.matmul(B[s0:s1], XT, out=Eb)  # η
+        mx[s0:s1] = np.maximum(Eb.max(axis=1), -Eb.min(axis=1))
+        np.clip(Eb, -30.0, 30.0, out=Tb)  # log e^η with R's clamp
+        big = mx[s0:s1] > 30.0
+        if big.any():
+            rows = np.flatnonzero(big)
+            Tb[rows] = np.where(np.abs(Eb[rows]) > 30.0, np.sign(Eb[rows]) * _LOG_INV_EPS, Tb[rows])
+        ey[s0:s1] = np.einsum("ij,ij->i", Tb, ya)
+        np.exp(Tb, out=Tb)
+        Tb += 1.0  # 1 + e^η
+        np.log(Tb, out=Ub)
+        lsum[s0:s1] = Ub.sum(axis=1)
+        np.reciprocal(Tb, out=Tb)  # 1 − μ
+        np.subtract(1.0, Tb, out=Ub)  # μ
+        Tb *= Ub  # μ(1 − μ)
+        np.matmul(Tb, XX, out=G[s0:s1])
+        Eb *= Tb
+        Eb *= wsum  # (1 + 2a) μ(1 − μ) η
+        Ub *= -wsum
+        Ub += ya
+        Ub += Eb
+        np.matmul(Ub, X, out=b[s0:s1])
+    G *= wsum
+    dev = 2.0 * (wsum * lsum - ey)
+    return G.reshape(m, p, p), b, dev, mx
 
 
 def logit_irls(
@@ -359,8 +315,7 @@ def logit_irls(
     samples' design rows, so the three blocks are summed per sample and nothing is
     tripled (the first iteration, whose starting values differ between blocks, is
     computed block by block as ``glm.fit`` does).  Each later iteration is one
-    compiled pass over samples × features (:func:`logit_pass`) and a batched
-    ``p × p`` solve.
+    pass over samples × features (:func:`logit_pass`) and a batched ``p × p`` solve.
 
     Parameters
     ----------

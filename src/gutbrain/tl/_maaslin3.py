@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 from scipy import special
+from threadpoolctl import threadpool_limits
 
 from .._errors import DataValueError
 from ._da import bh_adjust
@@ -601,6 +602,48 @@ def maaslin3_table(
     Y = np.asarray(Y, dtype=np.float64)
     if not np.all(np.isfinite(Y)):
         raise DataValueError("the table holds NaN or infinite values", fix="replace missing abundances by 0")
+    # the batched products are skinny (n × p²) and memory-bound: one BLAS thread is as
+    # fast, does not oversubscribe shared machines, and fixes the summation order
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _maaslin3_table(
+            Y, obs, features, formula=formula, norm=norm, tr=tr, reference=reference,
+            min_abundance=min_abundance, min_prevalence=min_prevalence, max_prevalence=max_prevalence,
+            zero_threshold=zero_threshold, min_variance=min_variance, max_significance=max_significance,
+            standardize=standardize, augment=augment, median_comparison_abundance=median_comparison_abundance,
+            median_comparison_prevalence=median_comparison_prevalence,
+            median_comparison_abundance_threshold=median_comparison_abundance_threshold,
+            median_comparison_prevalence_threshold=median_comparison_prevalence_threshold,
+            subtract_median=subtract_median, warn_prevalence=warn_prevalence, correction=correction,
+            random_state=random_state,
+        )
+
+
+def _maaslin3_table(
+    Y: np.ndarray,
+    obs: pd.DataFrame,
+    features: Sequence[str],
+    *,
+    formula: str,
+    norm: str,
+    tr: str,
+    reference: str | Mapping[str, str] | None,
+    min_abundance: float,
+    min_prevalence: float,
+    max_prevalence: float,
+    zero_threshold: float,
+    min_variance: float,
+    max_significance: float,
+    standardize: bool,
+    augment: bool,
+    median_comparison_abundance: bool,
+    median_comparison_prevalence: bool,
+    median_comparison_abundance_threshold: float,
+    median_comparison_prevalence_threshold: float,
+    subtract_median: bool,
+    warn_prevalence: bool,
+    correction: str,
+    random_state: int,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     f = parse_formula3(formula)
     design = build_design3(obs, f, reference=reference, standardize=standardize)
     Nn = maaslin3_normalize(Y, norm, zero_threshold)

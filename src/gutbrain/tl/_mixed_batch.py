@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
+from numba import njit
 from scipy import special
 
 from .._errors import DataValueError
@@ -270,7 +270,7 @@ def lmm_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, groups: Sequence[np.
 # ----------------------------------------------------------------------------------
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _glmm_modes(off, Yw, starts, counts, theta, c, U, tol, maxit):  # pragma: no cover - compiled
     """Conditional modes per feature and group (in place in ``U``, used as start).
 
@@ -279,7 +279,7 @@ def _glmm_modes(off, Yw, starts, counts, theta, c, U, tol, maxit):  # pragma: no
     """
     F, _n = off.shape
     q = starts.size
-    for f in prange(F):
+    for f in range(F):
         th = theta[f]
         for j in range(q):
             i0 = starts[j]
@@ -317,13 +317,13 @@ def _glmm_modes(off, Yw, starts, counts, theta, c, U, tol, maxit):  # pragma: no
             U[f, j] = u
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _glmm_stats(off, Yw, X, starts, counts, theta, c, U, full, dev, S, T, Rg, s, t, rX):  # pragma: no cover - compiled
     """One pass at the modes: deviance pieces and per-group sums of the Laplace gradient."""
     F, _n = off.shape
     q = starts.size
     p = X.shape[1]
-    for f in prange(F):
+    for f in range(F):
         th = theta[f]
         d = 0.0
         for k in range(p):

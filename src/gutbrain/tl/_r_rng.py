@@ -26,7 +26,7 @@ doi:10.2307/2347330) — the algorithm of R's ``qnorm`` — compiled with numba.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 __all__ = ["RStream", "median_mc_cov", "qnorm"]
 
@@ -113,57 +113,55 @@ class RStream:
 # compiled kernels
 # ----------------------------------------------------------------------------------
 
-# AS 241 (PPND16) coefficients, Wichura (1988) Table 1
-_A = (3.3871328727963666080e0, 1.3314166789178437745e2, 1.9715909503065514427e3,
-      1.3731693765509461125e4, 4.5921953931549871457e4, 6.7265770927008700853e4,
-      3.3430575583588128105e4, 2.5090809287301226727e3)  # fmt: skip
-_B = (1.0, 4.2313330701600911252e1, 6.8718700749205790830e2, 5.3941960214247511077e3,
-      2.1213794301586595867e4, 3.9307895800092710610e4, 2.8729085735721942674e4,
-      5.2264952788528545610e3)  # fmt: skip
-_C = (1.42343711074968357734e0, 4.63033784615654529590e0, 5.76949722146069140550e0,
-      3.64784832476320460504e0, 1.27045825245236838258e0, 2.41780725177450611770e-1,
-      2.27238449892691845833e-2, 7.74545014278341407640e-4)  # fmt: skip
-_D = (1.0, 2.05319162663775882187e0, 1.67638483018380384940e0, 6.89767334985100004550e-1,
-      1.48103976427480074590e-1, 1.51986665636164571966e-2, 5.47593808499534494600e-4,
-      1.05075007164441684324e-9)  # fmt: skip
-_E = (6.65790464350110377720e0, 5.46378491116411436990e0, 1.78482653991729133580e0,
-      2.96560571828504891230e-1, 2.65321895265761230930e-2, 1.24266094738807843860e-3,
-      2.71155556874348757815e-5, 2.01033439929228813265e-7)  # fmt: skip
-_F = (1.0, 5.99832206555887937690e-1, 1.36929880922735805310e-1, 1.48753612908506148525e-2,
-      7.86869131145613259100e-4, 1.84631831751005468180e-5, 1.42151175831644588870e-7,
-      2.04426310338993978564e-15)  # fmt: skip
-_COEF = np.array([_A, _B, _C, _D, _E, _F], dtype=np.float64)
+# AS 241 (PPND16) coefficients (Wichura 1988, Table 1) are written into _qnorm1 below
+_COEF = np.zeros((1, 1))  # placeholder argument of the compiled kernels
 
 
 @njit(cache=True, inline="always")
-def _poly(c, row, r):  # pragma: no cover - compiled
-    v = c[row, 7]
-    for k in range(6, -1, -1):
-        v = v * r + c[row, k]
-    return v
-
-
-@njit(cache=True)
 def _qnorm1(p, c):  # pragma: no cover - compiled
+    """AS 241 (PPND16) for one ``p``; ``c`` is unused (kept for a stable signature)."""
     q = p - 0.5
     if abs(q) <= 0.425:
         r = 0.180625 - q * q
-        return q * _poly(c, 0, r) / _poly(c, 1, r)
+        num = (((((((2.5090809287301226727e3 * r + 3.3430575583588128105e4) * r
+                    + 6.7265770927008700853e4) * r + 4.5921953931549871457e4) * r
+                  + 1.3731693765509461125e4) * r + 1.9715909503065514427e3) * r
+                + 1.3314166789178437745e2) * r + 3.3871328727963666080e0)
+        den = (((((((5.2264952788528545610e3 * r + 2.8729085735721942674e4) * r
+                    + 3.9307895800092710610e4) * r + 2.1213794301586595867e4) * r
+                  + 5.3941960214247511077e3) * r + 6.8718700749205790830e2) * r
+                + 4.2313330701600911252e1) * r + 1.0)
+        return q * num / den
     r = p if q < 0 else 1.0 - p
     r = np.sqrt(-np.log(r))
     if r <= 5.0:
         r -= 1.6
-        val = _poly(c, 2, r) / _poly(c, 3, r)
+        num = (((((((7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r
+                    + 2.41780725177450611770e-1) * r + 1.27045825245236838258e0) * r
+                  + 3.64784832476320460504e0) * r + 5.76949722146069140550e0) * r
+                + 4.63033784615654529590e0) * r + 1.42343711074968357734e0)
+        den = (((((((1.05075007164441684324e-9 * r + 5.47593808499534494600e-4) * r
+                    + 1.51986665636164571966e-2) * r + 1.48103976427480074590e-1) * r
+                  + 6.89767334985100004550e-1) * r + 1.67638483018380384940e0) * r
+                + 2.05319162663775882187e0) * r + 1.0)
     else:
         r -= 5.0
-        val = _poly(c, 4, r) / _poly(c, 5, r)
+        num = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r
+                    + 1.24266094738807843860e-3) * r + 2.65321895265761230930e-2) * r
+                  + 2.96560571828504891230e-1) * r + 1.78482653991729133580e0) * r
+                + 5.46378491116411436990e0) * r + 6.65790464350110377720e0)
+        den = (((((((2.04426310338993978564e-15 * r + 1.42151175831644588870e-7) * r
+                    + 1.84631831751005468180e-5) * r + 7.86869131145613259100e-4) * r
+                  + 1.48753612908506148525e-2) * r + 1.36929880922735805310e-1) * r
+                + 5.99832206555887937690e-1) * r + 1.0)
+    val = num / den
     return -val if q < 0 else val
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _qnorm_vec(p, c):  # pragma: no cover - compiled
     out = np.empty(p.size)
-    for i in prange(p.size):
+    for i in range(p.size):
         out[i] = _qnorm1(p[i], c)
     return out
 
@@ -179,11 +177,11 @@ def qnorm(p: np.ndarray) -> np.ndarray:
     return _qnorm_vec(np.ascontiguousarray(p, dtype=np.float64).ravel(), _COEF).reshape(np.shape(p))
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _normals_kernel(raw, c):  # pragma: no cover - compiled
     n = raw.size // 2
     out = np.empty(n)
-    for i in prange(n):
+    for i in range(n):
         u1 = raw[2 * i] * _TWO_M32
         if u1 <= 0.0:
             u1 = 0.5 * _I2_32M1
@@ -228,12 +226,12 @@ def _select(a, k):  # pragma: no cover - compiled
     return a[k]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _sim_chunk(raw, mean, sd, draw_idx, use_idx, c, sims, med, bufs):  # pragma: no cover - compiled
     n_sims, F = sims.shape
     k = draw_idx.size
     m = use_idx.size
-    for s in prange(n_sims):
+    for s in range(n_sims):
         row = sims[s]
         for j in range(F):
             row[j] = mean[j]
