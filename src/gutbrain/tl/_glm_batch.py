@@ -371,9 +371,11 @@ def logit_irls(
             wb, wzb, db = block(ms, y, a)
             cw, cz, cd = cw + wb, cz + wzb, cd + db
     XX = outer_rows(X)
-    W = w0 + cw + (w1 - w0) * Y
-    G = gram(X, W, XX)
-    b = cross(X, wz0 + cz + (wz1 - wz0) * Y)
+    # G = Σ_i (w0 + cw + (w1 − w0) y_i) x_i x_iᵀ, b likewise: one product with Y each
+    G = np.broadcast_to(((w0 + cw) * (X.T @ X))[None], (F, p, p)).copy()
+    if w1 != w0:
+        G += (w1 - w0) * gram(X, Y, XX)
+    b = (wz0 + cz) * X.sum(axis=0)[None, :] + (wz1 - wz0) * cross(X, Y)
     ny = Y.sum(axis=0)
     Yat = np.ascontiguousarray(Y.T) + a
     devold = ny * d1 + (n - ny) * d0 + n * cd
