@@ -366,9 +366,6 @@ def build_design3(
         for k, level in enumerate(lv):
             codes[(sv == level) & ~isna] = k
         factors[c] = (lv, codes)
-    for g in f.random:
-        if g in bad_vars:
-            continue
     terms = [t for t in f.terms if not (set(t) & bad_vars)]
     ordered = [v for v in f.ordered if v not in bad_vars]
     group = [v for v in f.group if v not in bad_vars]

@@ -40,7 +40,7 @@ from scipy import special
 
 from .._errors import DataValueError
 from ._da_lm import _optimise_theta, _richardson_hess
-from ._glm_batch import alias_mask, gram, outer_rows
+from ._glm_batch import alias_mask, gram
 
 __all__ = ["glmm_laplace", "lmm_masked"]
 
@@ -378,7 +378,6 @@ class _LaplaceGLMM:
         gs = g[order]
         self.X = np.ascontiguousarray(X[order])
         self.XT = np.ascontiguousarray(self.X.T)
-        self.XX = outer_rows(self.X)
         self.Yw = np.ascontiguousarray((Y[order] + a).T)  # F × n
         self.c = 1.0 + 2.0 * a
         self.starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
@@ -386,13 +385,6 @@ class _LaplaceGLMM:
         self.q = self.starts.size
         self.F = Y.shape[1]
         self.n, self.p = X.shape
-
-    def _gsum(self, A: np.ndarray) -> np.ndarray:
-        """Per-group sums along the sample axis (axis 1)."""
-        return np.add.reduceat(A, self.starts, axis=1)
-
-    def _expand(self, u: np.ndarray) -> np.ndarray:
-        return np.repeat(u, self.counts, axis=1)
 
     def modes(
         self, theta: np.ndarray, beta: np.ndarray, idx: np.ndarray, u0: np.ndarray | None = None,

@@ -114,12 +114,11 @@ class RStream:
 # ----------------------------------------------------------------------------------
 
 # AS 241 (PPND16) coefficients (Wichura 1988, Table 1) are written into _qnorm1 below
-_COEF = np.zeros((1, 1))  # placeholder argument of the compiled kernels
 
 
 @njit(cache=True, inline="always")
-def _qnorm1(p, c):  # pragma: no cover - compiled
-    """AS 241 (PPND16) for one ``p``; ``c`` is unused (kept for a stable signature)."""
+def _qnorm1(p):  # pragma: no cover - compiled
+    """AS 241 (PPND16) for one ``p`` (R's ``qnorm5`` for 0 < p < 1)."""
     q = p - 0.5
     if abs(q) <= 0.425:
         r = 0.180625 - q * q
@@ -159,10 +158,10 @@ def _qnorm1(p, c):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _qnorm_vec(p, c):  # pragma: no cover - compiled
+def _qnorm_vec(p):  # pragma: no cover - compiled
     out = np.empty(p.size)
     for i in range(p.size):
-        out[i] = _qnorm1(p[i], c)
+        out[i] = _qnorm1(p[i])
     return out
 
 
@@ -174,11 +173,11 @@ def qnorm(p: np.ndarray) -> np.ndarray:
     >>> round(float(qnorm(np.array([0.975]))[0]), 6)
     1.959964
     """
-    return _qnorm_vec(np.ascontiguousarray(p, dtype=np.float64).ravel(), _COEF).reshape(np.shape(p))
+    return _qnorm_vec(np.ascontiguousarray(p, dtype=np.float64).ravel()).reshape(np.shape(p))
 
 
 @njit(cache=True)
-def _normals_kernel(raw, c):  # pragma: no cover - compiled
+def _normals_kernel(raw):  # pragma: no cover - compiled
     n = raw.size // 2
     out = np.empty(n)
     for i in range(n):
@@ -189,12 +188,12 @@ def _normals_kernel(raw, c):  # pragma: no cover - compiled
         if u2 <= 0.0:
             u2 = 0.5 * _I2_32M1
         v = np.floor(_BIG * u1) + u2
-        out[i] = _qnorm1(v / _BIG, c)
+        out[i] = _qnorm1(v / _BIG)
     return out
 
 
 def _normals_from_raw(raw: np.ndarray) -> np.ndarray:
-    return _normals_kernel(np.ascontiguousarray(raw, dtype=np.uint32), _COEF)
+    return _normals_kernel(np.ascontiguousarray(raw, dtype=np.uint32))
 
 
 @njit(cache=True)
@@ -227,7 +226,7 @@ def _select(a, k):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _sim_chunk(raw, mean, sd, draw_idx, use_idx, c, sims, med, bufs):  # pragma: no cover - compiled
+def _sim_chunk(raw, mean, sd, draw_idx, use_idx, sims, med, bufs):  # pragma: no cover - compiled
     n_sims, F = sims.shape
     k = draw_idx.size
     m = use_idx.size
@@ -244,7 +243,7 @@ def _sim_chunk(raw, mean, sd, draw_idx, use_idx, c, sims, med, bufs):  # pragma:
             if u2 <= 0.0:
                 u2 = 0.5 * _I2_32M1
             j = draw_idx[t]
-            row[j] = mean[j] + sd[j] * _qnorm1((np.floor(_BIG * u1) + u2) / _BIG, c)
+            row[j] = mean[j] + sd[j] * _qnorm1((np.floor(_BIG * u1) + u2) / _BIG)
         buf = bufs[s]
         for t in range(m):
             buf[t] = row[use_idx[t]]
@@ -288,7 +287,7 @@ def median_mc_cov(
     while done < n_sims:
         b = min(chunk, n_sims - done)
         raw = stream.raw(2 * k * b)
-        _sim_chunk(raw, np.where(bad, np.nan, mean), sd, draw_idx, use_idx, _COEF, sims[:b], med[:b], bufs[:b])
+        _sim_chunk(raw, np.where(bad, np.nan, mean), sd, draw_idx, use_idx, sims[:b], med[:b], bufs[:b])
         dx = sims[:b] - mean
         dm = med[:b] - m_shift
         sx += dx.sum(axis=0)
