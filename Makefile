@@ -39,6 +39,7 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/beta.py --quick
 	$(BIN)/python benchmarks/da.py --n 2000 --f 500 --skip-ancombc
+	$(BIN)/python benchmarks/maaslin3.py --n 2000 --f 500 --loop-subset 100 --repeat 1
 	$(BIN)/python benchmarks/read_biom.py
 	$(BIN)/python benchmarks/read_metaphlan.py
 	$(BIN)/python benchmarks/sim.py

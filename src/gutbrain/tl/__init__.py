@@ -87,6 +87,11 @@ from ._da import diff_abundance
 
 __all__ += ["check_confounding", "declare_medications", "diff_abundance", "medication_classes"]
 
+# --- MaAsLin 3 (helper i12)
+from ._maaslin3 import maaslin3  # noqa: E402
+
+__all__ += ["maaslin3"]
+
 # --- mediation and DA power on planted-truth cohorts (helper ML)
 from ._mediation import mediation, mediation_kernel  # noqa: E402
 from ._power import power_analysis  # noqa: E402
