@@ -14,15 +14,11 @@ from hypothesis import strategies as st
 
 import gutbrain as gb
 from gutbrain._errors import DataValueError, GutbrainError, InputFormatError
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.conftest import shared_path
 
 
 def _shared(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs ../shared/data/{'/'.join(parts)}")
-    return path
+    return shared_path("data", *parts)
 
 
 # --------------------------------------------------------------------------------------
