@@ -26,7 +26,8 @@ def _require_shared() -> bool:
 
 
 def _missing(what: str) -> None:
-    msg = f"needs ../shared/{what} (the shared data folder beside the repo)"
+    where = f"../shared/{what}" if what else "../shared"
+    msg = f"needs {where} (the shared data folder beside the repo)"
     if _require_shared():
         pytest.fail(f"{msg}; {REQUIRE_ENV}=1 makes this a failure", pytrace=False)
     pytest.skip(msg)

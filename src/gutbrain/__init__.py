@@ -22,18 +22,24 @@ from __future__ import annotations
 from . import datasets, get, io, kb, ml, parallel, pl, pp, report, sim, tl, workflow
 from ._errors import (
     DataValueError,
+    DataWarning,
     GutbrainError,
+    GutbrainWarning,
     InputFormatError,
     MetadataMismatchError,
+    StepFailedWarning,
     UnitError,
 )
 from ._version import __version__
 
 __all__ = [
     "DataValueError",
+    "DataWarning",
     "GutbrainError",
+    "GutbrainWarning",
     "InputFormatError",
     "MetadataMismatchError",
+    "StepFailedWarning",
     "UnitError",
     "__version__",
     "datasets",

@@ -12,9 +12,12 @@ from os import PathLike
 
 __all__ = [
     "DataValueError",
+    "DataWarning",
     "GutbrainError",
+    "GutbrainWarning",
     "InputFormatError",
     "MetadataMismatchError",
+    "StepFailedWarning",
     "UnitError",
 ]
 
@@ -90,3 +93,15 @@ class MetadataMismatchError(GutbrainError):
 
 class UnitError(GutbrainError):
     """A function needs values of another kind (e.g. counts) than the data hold (e.g. percent)."""
+
+
+class GutbrainWarning(UserWarning):
+    """Base class of every warning gutbrain issues (the test suite turns these into errors)."""
+
+
+class DataWarning(GutbrainWarning):
+    """The input is usable but something was dropped or assumed (e.g. samples without metadata)."""
+
+
+class StepFailedWarning(GutbrainWarning, RuntimeWarning):
+    """An analysis step or report section failed; the run continues without its results."""

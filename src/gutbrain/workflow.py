@@ -22,7 +22,7 @@ from typing import Any
 from anndata import AnnData
 
 from ._core import add_input, provenance, record
-from ._errors import GutbrainError, InputFormatError, MetadataMismatchError
+from ._errors import GutbrainError, InputFormatError, MetadataMismatchError, StepFailedWarning
 from ._registry import STEPS
 from ._utils import atomic_write, sha256_file
 from ._version import __version__
@@ -213,7 +213,7 @@ def run(
                 raise
             except Exception as exc:  # a broken step must not lose the other results
                 errors[key] = f"{type(exc).__name__}: {exc}"
-                warnings.warn(f"gutbrain run: step {key!r} failed: {exc!r}", RuntimeWarning,
+                warnings.warn(f"gutbrain run: step {key!r} failed: {exc!r}", StepFailedWarning,
                               stacklevel=2)
             else:
                 done.append(key)

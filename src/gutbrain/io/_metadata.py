@@ -39,7 +39,13 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import add_input, provenance
-from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataMismatchError
+from .._errors import (
+    DataValueError,
+    DataWarning,
+    GutbrainError,
+    InputFormatError,
+    MetadataMismatchError,
+)
 
 __all__ = ["ID_HEADERS", "NA_TOKENS", "attach_metadata", "read_metadata"]
 
@@ -553,7 +559,7 @@ def attach_metadata(
         warnings.warn(
             f"{label}: {n_dropped} of {len(table_ids)} table samples have no metadata"
             + (" and are dropped (how='inner')" if how == "inner" else " (kept, how='left')"),
-            UserWarning,
+            DataWarning,
             stacklevel=2,
         )
     out = adata[present].copy() if how == "inner" else adata.copy()

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._errors import StepFailedWarning
 from .._registry import SECTIONS, Section
 from .._utils import atomic_write
 from .._version import __version__
@@ -81,7 +82,7 @@ def collect_sections(adata: AnnData, context: dict[str, Any] | None = None) -> l
         try:
             sec = fn(adata, context)
         except Exception as exc:  # a broken section must not kill the report
-            warnings.warn(f"report section {key!r} failed: {exc!r}", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"report section {key!r} failed: {exc!r}", StepFailedWarning, stacklevel=2)
             tb = traceback.extract_tb(exc.__traceback__)
             where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
             built.append(BuiltSection(key, order, None, f"{type(exc).__name__}: {exc}{where}"))
