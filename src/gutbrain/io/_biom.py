@@ -318,6 +318,9 @@ def _h5_strings(ds: Any) -> list[Any]:
 def _parse_hdf5(source: str | os.PathLike[str] | IO[bytes], label: str) -> _BiomParts:
     import h5py
 
+    # libhdf5 can crash on corrupt metadata: walk the file in a child process first
+    _guard.preflight_hdf5(source.getvalue() if isinstance(source, io.BytesIO) else source,
+                          label=label)
     try:
         fh = h5py.File(source, "r")
     except (OSError, ValueError, RuntimeError) as exc:

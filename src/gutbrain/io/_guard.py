@@ -20,7 +20,11 @@ same keys in lower case without the prefix, under ``[limits]``, is read first)::
     GUTBRAIN_MAX_METADATA_BYTES       size of a metadata file (held as Python text)  (256 MiB)
     GUTBRAIN_MAX_LINE_BYTES           length of one line of a text table              (16 MiB)
     GUTBRAIN_MAX_COLUMNS              columns of a text table or spreadsheet          (500000)
-    GUTBRAIN_MAX_CELLS                samples × features of a dense matrix       (250000000)
+    GUTBRAIN_MAX_ROWS                 lines of a text table                          (2000000)
+    GUTBRAIN_MAX_CELLS                cells of a text table; samples × features of a
+                                      dense matrix                                (50000000)
+    GUTBRAIN_HDF5_PREFLIGHT           1: walk an HDF5 file in a child process first (1)
+    GUTBRAIN_HDF5_CHECK_SECONDS       time allowed for that walk                        (60)
 
 What is checked, and where:
 
@@ -34,9 +38,12 @@ What is checked, and where:
 * YAML (:func:`load_yaml`): the safe loader, a size limit and at most a few aliases
   (no "billion laughs");
 * JSON (:func:`check_json_depth`): nesting depth measured before the parser recurses;
-* HDF5 (:func:`check_hdf5`): no external links, external storage, virtual datasets or
-  unavailable filters; logical dataset sizes within the byte limit — all read from
-  metadata, before any data is decompressed;
+* HDF5 (:func:`preflight_hdf5`, :func:`check_hdf5`): the HDF5 C library can crash on a
+  corrupt file (a flipped byte in an attribute header is enough), so the file is first
+  walked — every attribute and dataset — in a child process; a crash or hang there is
+  one error line here.  Then, in process: no external links, external storage, virtual
+  datasets or unavailable filters, and logical dataset sizes within the byte limit, all
+  read from metadata before any data is decompressed;
 * sparse matrices (:func:`check_sparse_parts`): index bounds and pointer monotonicity
   checked in NumPy before SciPy's compiled code touches them (out-of-range indices
   would otherwise crash the process);
@@ -98,7 +105,10 @@ class Limits:
     max_metadata_bytes: int = 256 * _MIB
     max_line_bytes: int = 16 * _MIB
     max_columns: int = 500_000
-    max_cells: int = 250_000_000
+    max_rows: int = 2_000_000
+    max_cells: int = 50_000_000
+    hdf5_preflight: int = 1
+    hdf5_check_seconds: float = 60.0
 
     @staticmethod
     def env_name(field: str) -> str:
@@ -253,8 +263,12 @@ class GuardedStream(io.RawIOBase):
         Refuse more output than this.
     field
         The :class:`Limits` field of ``max_bytes`` (named in the error).
-    max_line
-        When set, refuse a line (run without ``\\n``/``\\r``) longer than this.
+    text
+        Also enforce the text-table limits: line length, rows and cells (cells are
+        counted as tabs, commas and line ends, a slight over-count that needs no parsing).
+    consumed
+        Returns how many compressed bytes were consumed so far, so the ratio is that of
+        the part read (a bomb is stopped early even if it hides behind a normal start).
     """
 
     def __init__(
@@ -265,19 +279,23 @@ class GuardedStream(io.RawIOBase):
         compressed_size: int | None,
         max_bytes: int,
         field: str = "max_decompressed_bytes",
-        max_line: int | None = None,
+        text: bool = False,
         lim: Limits | None = None,
+        consumed: Any = None,
     ) -> None:
         super().__init__()
         self._inner = inner
         self._label = label
         self._compressed = compressed_size
+        self._consumed = consumed
         self._max = max_bytes
         self._field = field
-        self._max_line = max_line
         self._lim = lim or get_limits()
+        self._text = text
         self._run = 0
         self.total = 0
+        self.rows = 0
+        self.cells = 0
 
     def readable(self) -> bool:
         return True
@@ -292,24 +310,33 @@ class GuardedStream(io.RawIOBase):
             what = "decompressed size" if self._compressed is not None else "size"
             raise refuse(self._label, f"{what} exceeds the limit", self._field, self._max)
         lim = self._lim
-        if (
-            self._compressed is not None
-            and self.total > lim.ratio_grace_bytes
-            and self.total > lim.max_compression_ratio * max(self._compressed, 1)
-        ):
-            raise refuse(
-                self._label,
-                f"compression ratio above {lim.max_compression_ratio:g}:1 "
-                f"({_size(self.total)} from {_size(self._compressed)}; a compression bomb?)",
-                "max_compression_ratio",
-                lim.max_compression_ratio,
-            )
-        if self._max_line is not None:
-            self._check_lines(data)
+        if self._compressed is not None and self.total > lim.ratio_grace_bytes:
+            used = self._compressed
+            if self._consumed is not None:
+                with contextlib.suppress(Exception):
+                    used = min(max(int(self._consumed()), 1), self._compressed)
+            if self.total > lim.max_compression_ratio * max(used, 1):
+                raise refuse(
+                    self._label,
+                    f"compression ratio above {lim.max_compression_ratio:g}:1 "
+                    f"({_size(self.total)} from {_size(used)}; a compression bomb?)",
+                    "max_compression_ratio",
+                    lim.max_compression_ratio,
+                )
+        if self._text:
+            self._check_text(data)
         b[:n] = data
         return n
 
-    def _check_lines(self, data: bytes) -> None:
+    def _check_text(self, data: bytes) -> None:
+        lim = self._lim
+        newlines = data.count(b"\n") or data.count(b"\r")
+        self.rows += newlines
+        self.cells += newlines + data.count(b"\t") + data.count(b",")
+        if self.rows > lim.max_rows:
+            raise refuse(self._label, f"more than {lim.max_rows} lines", "max_rows", lim.max_rows)
+        if self.cells > lim.max_cells:
+            raise refuse(self._label, f"more than {lim.max_cells} cells", "max_cells", lim.max_cells)
         first = min((i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0), default=-1)
         if first < 0:
             self._run += len(data)
@@ -318,11 +345,11 @@ class GuardedStream(io.RawIOBase):
             longest = self._run + first
             last = max(data.rfind(b"\n"), data.rfind(b"\r"))
             self._run = len(data) - last - 1
-            if len(data) > self._max_line:  # a whole line inside this block may be too long
+            if len(data) > lim.max_line_bytes:  # a whole line inside this block may be too long
                 longest = max(longest, max(map(len, re.split(rb"[\r\n]", data))))
-        if longest > self._max_line:  # type: ignore[operator]
+        if longest > lim.max_line_bytes:
             raise refuse(
-                self._label, "a line is longer than the limit", "max_line_bytes", self._max_line,
+                self._label, "a line is longer than the limit", "max_line_bytes", lim.max_line_bytes,
                 fix="check that this is a text table with one row per line; if you trust it, "
                 "raise GUTBRAIN_MAX_LINE_BYTES",
             )
@@ -338,7 +365,7 @@ def open_binary(
 ) -> IO[bytes]:
     """Open a file (gzip/bz2/xz detected from its bytes) as a guarded byte stream.
 
-    ``text_lines=True`` also enforces the line-length limit (text tables); ``field`` names
+    ``text_lines=True`` also enforces the text limits (line length, rows, cells); ``field`` names
     the byte limit (a :class:`Limits` field; the smaller of it and the decompressed-bytes
     limit applies).
     """
@@ -356,8 +383,9 @@ def open_binary(
         compressed_size=p.stat().st_size if kind else None,
         max_bytes=max_bytes,
         field=field if max_bytes == getattr(lim, field) else "max_decompressed_bytes",
-        max_line=lim.max_line_bytes if text_lines else None,
+        text=text_lines,
         lim=lim,
+        consumed=raw.tell,
     )
     return io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[return-value]
 
@@ -387,12 +415,14 @@ def decompress_bytes(raw: bytes, *, label: Any) -> bytes:
     if kind is None:
         return raw
     lim = get_limits()
+    source = io.BytesIO(raw)
     stream = GuardedStream(
-        _decompressor(io.BytesIO(raw), kind),
+        _decompressor(source, kind),
         label=label,
         compressed_size=len(raw),
         max_bytes=lim.max_decompressed_bytes,
         lim=lim,
+        consumed=source.tell,
     )
     try:
         with io.BufferedReader(stream, buffer_size=1 << 20) as fh:
@@ -587,6 +617,106 @@ def check_cells(n_rows: int, n_cols: int, *, label: Any) -> None:
 
 
 # --------------------------------------------------------------------------- HDF5
+_PREFLIGHT_CHILD = r"""
+import io, sys
+import h5py
+import numpy as np
+
+print("READY", flush=True)
+src, limit = sys.argv[1], int(sys.argv[2])
+fh = h5py.File(io.BytesIO(sys.stdin.buffer.read()) if src == "-" else src, "r")
+total = 0
+for k in list(fh.attrs):
+    fh.attrs[k]
+
+def visit(name, link):
+    global total
+    if isinstance(link, h5py.ExternalLink):
+        return
+    try:
+        obj = fh[name]
+        for k in list(obj.attrs):
+            obj.attrs[k]
+        if isinstance(obj, h5py.Dataset):
+            plist = obj.id.get_create_plist()
+            if any(not h5py.h5z.filter_avail(plist.get_filter(i)[0]) for i in range(plist.get_nfilters())):
+                return
+            total += int(np.prod(obj.shape, dtype=np.float64)) * max(obj.dtype.itemsize, 8)
+            if total <= limit and not obj.is_virtual and not plist.get_external_count():
+                obj[()]
+    except Exception:
+        pass
+
+fh.visititems_links(visit)
+"""
+
+_PREFLIGHT_OK: dict[tuple[str, int, int], bool] = {}
+
+
+def preflight_hdf5(source: PathLike | bytes, *, label: Any) -> None:
+    """Walk an HDF5 file (path or bytes) in a child process; refuse it if that crashes or hangs.
+
+    libhdf5 parses file metadata in C and can dereference corrupt offsets; doing the
+    first full walk (every attribute, every dataset within the byte limit) in a child
+    keeps this process — a notebook, the web server — alive.  Python-level errors in the
+    child are ignored: the in-process reader reports them as one-line errors.  Results for
+    unchanged files are cached; ``GUTBRAIN_HDF5_PREFLIGHT=0`` skips the walk (trusted files).
+    """
+    import subprocess
+    import sys
+
+    lim = get_limits()
+    if not lim.hdf5_preflight:
+        return
+    key = None
+    if not isinstance(source, (bytes, bytearray)):
+        st = os.stat(source)
+        key = (os.path.realpath(source), st.st_size, st.st_mtime_ns)
+        if key in _PREFLIGHT_OK:
+            return
+    args = [sys.executable, "-c", _PREFLIGHT_CHILD,
+            "-" if isinstance(source, (bytes, bytearray)) else os.fspath(source),
+            str(lim.max_decompressed_bytes)]
+    try:
+        proc = subprocess.run(
+            args, input=bytes(source) if isinstance(source, (bytes, bytearray)) else b"",
+            capture_output=True, timeout=lim.hdf5_check_seconds, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise refuse(label, f"checking the HDF5 structure took more than "
+                     f"{lim.hdf5_check_seconds:g} s (a corrupt or malicious file?)",
+                     "hdf5_check_seconds", lim.hdf5_check_seconds,
+                     fix="re-export the file; if you trust it, raise GUTBRAIN_HDF5_CHECK_SECONDS "
+                     "or set GUTBRAIN_HDF5_PREFLIGHT=0") from None
+    if not proc.stdout.startswith(b"READY"):
+        if proc.returncode < 0:  # killed before it could start (resource limits?)
+            raise InputFormatError(
+                f"the HDF5 structure check was killed (signal {-proc.returncode})", path=label,
+                fix="retry; if it persists, set GUTBRAIN_HDF5_PREFLIGHT=0 for files you trust",
+            )
+        raise RuntimeError(
+            "gutbrain's HDF5 check could not start a child Python with h5py: "
+            + proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:][0][:200]
+            if proc.stderr.strip() else "gutbrain's HDF5 check could not start a child Python"
+        )
+    if proc.returncode < 0:
+        import signal
+
+        try:
+            sig = signal.Signals(-proc.returncode).name
+        except ValueError:
+            sig = f"signal {-proc.returncode}"
+        raise InputFormatError(
+            f"the HDF5 library crashed ({sig}) while reading this file's structure: it is "
+            "corrupt or malicious (checked in a separate process, so nothing else was harmed)",
+            path=label, fix="re-download or re-export the file",
+        )
+    if key is not None:
+        if len(_PREFLIGHT_OK) > 256:
+            _PREFLIGHT_OK.clear()
+        _PREFLIGHT_OK[key] = True
+
+
 def check_hdf5(fh: Any, *, label: Any) -> None:
     """Walk an open :class:`h5py.File`'s metadata and refuse what could hurt.
 
@@ -656,6 +786,7 @@ def check_h5ad(path: PathLike, *, label: Any = None) -> None:
     import h5py
 
     label = Path(path) if label is None else label
+    preflight_hdf5(path, label=label)
     try:
         fh = h5py.File(path, "r")
     except (OSError, ValueError, RuntimeError) as exc:
@@ -663,46 +794,60 @@ def check_h5ad(path: PathLike, *, label: Any = None) -> None:
             f"not a readable HDF5 file ({_short(str(exc))})", path=label,
             fix="pass a file written by AnnData.write_h5ad / gutbrain.io.write_h5ad",
         ) from None
-    with fh:
-        check_hdf5(fh, label=label)
-        fix = "store a numeric samples × features matrix in X"
-        X = fh.get("X")
-        if X is None:
-            raise DataValueError("the file has no X matrix", path=label, fix=fix)
-        if isinstance(X, h5py.Dataset):
-            if X.dtype.kind not in "biuf":
-                raise DataValueError(f"X holds {X.dtype} values, not numbers", path=label, fix=fix)
-            if X.ndim != 2:
-                raise DataValueError(f"X is {X.ndim}-D, not a matrix", path=label, fix=fix)
-            check_cells(*X.shape, label=label)
-        sparse: list[tuple[str, Any]] = []
+    try:
+        with fh:
+            _check_h5ad_open(fh, label)
+    except (InputFormatError, DataValueError):
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise InputFormatError(
+            f"corrupt HDF5 structure ({type(exc).__name__}: {_short(str(exc))})",
+            path=label, fix="re-download or re-export the file",
+        ) from None
 
-        def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Group) and _attr_text(obj, "encoding-type") in (
-                "csr_matrix", "csc_matrix"
-            ):
-                sparse.append((name, obj))
 
-        visit("X", X)
-        fh.visititems(visit)
-        for name, g in sparse:
-            enc = _attr_text(g, "encoding-type")
-            try:
-                shape = tuple(int(v) for v in g.attrs["shape"])
-                parts = [g[k] for k in ("data", "indices", "indptr")]
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InputFormatError(
-                    f"sparse matrix {_short(name)!r} is incomplete ({type(exc).__name__}: {exc})",
-                    path=label, fix=fix,
-                ) from None
-            if len(shape) != 2 or not all(isinstance(d, h5py.Dataset) for d in parts):
-                raise InputFormatError(f"sparse matrix {_short(name)!r} is malformed", path=label, fix=fix)
-            if parts[0].dtype.kind not in "biuf":
-                raise DataValueError(
-                    f"{_short(name)} holds {parts[0].dtype} values, not numbers", path=label, fix=fix
-                )
-            data, indices, indptr = (read_dataset(d, label=label) for d in parts)
-            check_sparse_parts(data, indices, indptr, shape, label=f"{label}:{name}", layout=enc[:3])
+def _check_h5ad_open(fh: Any, label: Any) -> None:
+    import h5py
+
+    check_hdf5(fh, label=label)
+    fix = "store a numeric samples × features matrix in X"
+    X = fh.get("X")
+    if X is None:
+        raise DataValueError("the file has no X matrix", path=label, fix=fix)
+    if isinstance(X, h5py.Dataset):
+        if X.dtype.kind not in "biuf":
+            raise DataValueError(f"X holds {X.dtype} values, not numbers", path=label, fix=fix)
+        if X.ndim != 2:
+            raise DataValueError(f"X is {X.ndim}-D, not a matrix", path=label, fix=fix)
+        check_cells(*X.shape, label=label)
+    sparse: list[tuple[str, Any]] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Group) and _attr_text(obj, "encoding-type") in (
+            "csr_matrix", "csc_matrix"
+        ):
+            sparse.append((name, obj))
+
+    visit("X", X)
+    fh.visititems(visit)
+    for name, g in sparse:
+        enc = _attr_text(g, "encoding-type")
+        try:
+            shape = tuple(int(v) for v in g.attrs["shape"])
+            parts = [g[k] for k in ("data", "indices", "indptr")]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputFormatError(
+                f"sparse matrix {_short(name)!r} is incomplete ({type(exc).__name__}: {exc})",
+                path=label, fix=fix,
+            ) from None
+        if len(shape) != 2 or not all(isinstance(d, h5py.Dataset) for d in parts):
+            raise InputFormatError(f"sparse matrix {_short(name)!r} is malformed", path=label, fix=fix)
+        if parts[0].dtype.kind not in "biuf":
+            raise DataValueError(
+                f"{_short(name)} holds {parts[0].dtype} values, not numbers", path=label, fix=fix
+            )
+        data, indices, indptr = (read_dataset(d, label=label) for d in parts)
+        check_sparse_parts(data, indices, indptr, shape, label=f"{label}:{name}", layout=enc[:3])
 
 
 def _attr_text(obj: Any, key: str) -> str:

@@ -132,6 +132,7 @@ def sniff_format(path: PathLike) -> str:
     with open(p, "rb") as fh:
         raw = fh.read(16)
     if raw.startswith(MAGIC_HDF5):
+        _guard.preflight_hdf5(p, label=p)  # before libhdf5 parses it in this process
         return "h5ad" if _is_h5ad(p) else "biom"
     if raw.startswith(b"PAR1"):
         return "parquet"
