@@ -197,17 +197,17 @@ def _(p: Path) -> None:
     p.write_bytes(gzip_bomb(BIOM_JSON_HEAD, 4 * GIB))
 
 
-@case("gzip_bomb_table.tsv.gz", "compression bomb", "LimitError", "compression ratio", "read_table")
+@case("gzip_bomb_table.tsv.gz", "compression bomb", "LimitError", "lines", "read_table")
 def _(p: Path) -> None:
     p.write_bytes(gzip.compress(b"id\tS1\tS2\n") + gzip.compress(b"OTU\t0\t0\n" * (MIB // 8)) * 4096)
 
 
-@case("bz2_bomb_metaphlan.txt.bz2", "compression bomb", "LimitError", "compression ratio")
+@case("bz2_bomb_metaphlan.txt.bz2", "compression bomb", "LimitError", "line is longer")
 def _(p: Path) -> None:
     p.write_bytes(bz2_bomb(b"#mpa_vJan21\nclade_name\tS1\nk__Bacteria\t100.0\n", 8 * GIB, b"#"))
 
 
-@case("gzip_bomb_metadata.tsv.gz", "compression bomb", "LimitError", "compression ratio",
+@case("gzip_bomb_metadata.tsv.gz", "compression bomb", "LimitError", "line is longer",
       "read_metadata")
 def _(p: Path) -> None:
     p.write_bytes(gzip_bomb(b"sample-id\tpain\nS1\t", 4 * GIB, b"1"))
@@ -234,7 +234,7 @@ def _(p: Path) -> None:
     ]))
 
 
-@case("zip_overlapping_members.qza", "archive bomb", "LimitError", "in total")
+@case("zip_overlapping_members.qza", "archive bomb", "LimitError", "zip bomb")
 def _(p: Path) -> None:
     """Fifield-style: many central-directory entries share one 200 MiB deflate kernel."""
     stream, crc = deflate_bomb(200 * MIB)
@@ -255,6 +255,17 @@ def _(p: Path) -> None:
     body = mloc + local
     p.write_bytes(body + cd + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries),
                                           len(entries), len(cd), len(body), 0))
+
+
+@case("zip_declared_total.qza", "archive bomb", "LimitError", "in total")
+def _(p: Path) -> None:
+    """Four members each declaring 300 MiB at a plausible ratio (300:1): 1.2 GiB in total."""
+    blob = bytes((i * 7919) % 251 for i in range(MIB))
+    meta = f"uuid: {QZA_UUID}\ntype: FeatureTable[Frequency]\nformat: BIOMV210DirFmt\n".encode()
+    p.write_bytes(raw_zip(
+        [(f"{QZA_UUID}/metadata.yaml", meta, 0, zlib.crc32(meta), len(meta), 0)]
+        + [(f"{QZA_UUID}/data/part{i}.biom", blob, 8, 0, 300 * MIB, 0) for i in range(4)]
+    ))
 
 
 @case("too_many_members.qza", "archive bomb", "LimitError", "members")
