@@ -14,8 +14,7 @@ import scipy.sparse as sp
 
 import gutbrain as gb
 from gutbrain import DataValueError, GutbrainError, InputFormatError, LimitError
-from gutbrain.io import Limits, get_limits, limits
-from gutbrain.io import _guard
+from gutbrain.io import Limits, _guard, get_limits, limits
 
 
 # --------------------------------------------------------------------------- configuration
