@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         Columns: feature, metadata, value, coef, stderr, N, N.not.0, pval, qval, method.
         """
         from .._errors import DataValueError
-        from .._utils import atomic_write
+        from .._utils import write_delimited
         from ..io import read
         from ..tl._da import diff_abundance
 
@@ -82,7 +82,6 @@ def register(app: typer.Typer) -> None:
             standardize=standardize,
             random_state=seed,
         )
-        with atomic_write(out) as fh:
-            res.to_csv(fh, sep="\t", index=False, lineterminator="\n", float_format="%.15g")
+        write_delimited(res, out, float_format="%.15g")
         n_sig = int((res["qval"] <= 0.25).sum())
         typer.echo(f"wrote {len(res)} rows ({n_sig} with q <= 0.25) to {out}")

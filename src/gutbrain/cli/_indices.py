@@ -99,13 +99,12 @@ def register(app: typer.Typer) -> None:
         if table is None or out is None:
             raise DataValueError(f"'gutbrain index {name}' needs TABLE and --out",
                                  fix=f"run 'gutbrain index {name} TABLE --out FILE.tsv'")
-        from .._utils import atomic_write
+        from .._utils import write_delimited
         from ..tl._match import read_any_table
 
         adata = read_any_table(table, taxonomy=taxonomy)
         frame = _index_frame(name, adata)
-        with atomic_write(out) as fh:
-            frame.to_csv(fh, sep="\t", index=False, lineterminator="\n")
+        write_delimited(frame, out)
         typer.echo(f"wrote {len(frame)} samples to {out}")
 
     @app.command("modules")
@@ -129,7 +128,7 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         from .._errors import InputFormatError
-        from .._utils import atomic_write
+        from .._utils import write_delimited
         from ..tl._modules import module_abundance, module_names
 
         if not ko_table.exists():
@@ -162,6 +161,5 @@ def register(app: typer.Typer) -> None:
                 continue
             table = frame.copy()
             table.insert(0, "name", module_names(frame).to_numpy())
-            with atomic_write(path) as fh:
-                table.reset_index().to_csv(fh, sep="\t", index=False, lineterminator="\n")
+            write_delimited(table.reset_index(), path)
         typer.echo(f"wrote {len(ab)} modules (coverage cut-off {ab.attrs['coverage_cutoff']:.3g}) to {out}")

@@ -45,7 +45,7 @@ from anndata import AnnData
 from .._core import RANKS, UNITS, get_unit, new_adata, provenance
 from .._errors import DataValueError, GutbrainError, InputFormatError
 from .._taxonomy import lineage_frame
-from .._utils import atomic_path, atomic_write
+from .._utils import atomic_path, atomic_write, escape_formula
 from .._version import __version__
 from . import _guard
 from ._biom import infer_unit
@@ -330,8 +330,12 @@ def write_tsv(adata: AnnData, path: str | os.PathLike[str], *, layer: str | None
     """
     target = Path(path)
     M, integral, lineages, ids, samples = _table_columns(adata, layer)
-    feature_ids = np.asarray(ids, dtype=object)
-    header = ["feature_id", *(["taxonomy"] if lineages is not None else []), *samples]
+    # ids and names from the input are escaped for spreadsheets (OWASP CSV injection)
+    feature_ids = np.asarray([escape_formula(i) for i in ids], dtype=object)
+    if lineages is not None:
+        lineages = [escape_formula(t) for t in lineages]
+    header = ["feature_id", *(["taxonomy"] if lineages is not None else []),
+              *(escape_formula(s) for s in samples)]
     with atomic_write(target) as fh:
         fh.write("\t".join(header) + "\n")
         for start, block in _feature_blocks(M, integral):

@@ -24,7 +24,7 @@ from anndata import AnnData
 
 from .._errors import StepFailedWarning
 from .._registry import SECTIONS, Section
-from .._utils import atomic_write
+from .._utils import atomic_write, write_delimited
 from .._version import __version__
 
 __all__ = [
@@ -266,9 +266,7 @@ def write_tables(
         if b.section is None:
             continue
         for (_, df), name in zip(b.section.tables, b.table_names):
-            path = out / f"{name}.tsv"
-            with atomic_write(path) as fh:
-                _table_frame(df).to_csv(fh, sep="\t", index=False, lineterminator="\n")
+            path = write_delimited(_table_frame(df), out / f"{name}.tsv")
             paths.append(path)
     return paths
 
