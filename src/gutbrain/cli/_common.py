@@ -55,6 +55,14 @@ _PREFIX = "gutbrain: error: "
 
 _STATE = {"debug": False}
 
+#: Bad paths: bad input (exit 2), one message each.
+_PATH_ERRORS: tuple[tuple[type[OSError], str], ...] = (
+    (FileNotFoundError, "file not found. Fix: check the path"),
+    (IsADirectoryError, "is a directory, expected a file. Fix: give a file path"),
+    (NotADirectoryError, "a parent of this path is not a directory. Fix: check the path"),
+    (PermissionError, "permission denied. Fix: choose a path you may read/write"),
+)
+
 
 def set_debug(flag: bool) -> None:
     """Turn traceback printing on or off (the ``--debug`` option)."""
@@ -98,18 +106,10 @@ def guarded(fn: F) -> F:
         except GutbrainError as exc:
             _traceback()
             fail(exc.one_line(MAX_LINE - len(_PREFIX)))
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
             _traceback()
-            fail(f"{exc.filename}: file not found. Fix: check the path")
-        except IsADirectoryError as exc:
-            _traceback()
-            fail(f"{exc.filename}: is a directory, expected a file. Fix: give a file path")
-        except NotADirectoryError as exc:
-            _traceback()
-            fail(f"{exc.filename}: a parent of this path is not a directory. Fix: check the path")
-        except PermissionError as exc:
-            _traceback()
-            fail(f"{exc.filename}: permission denied. Fix: choose a path you may read/write")
+            text = next(t for kind, t in _PATH_ERRORS if isinstance(exc, kind))
+            fail(f"{exc.filename}: {text}")
         except KeyboardInterrupt:
             fail("interrupted", code=EXIT_INTERRUPTED)
         except MemoryError:

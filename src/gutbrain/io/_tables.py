@@ -26,6 +26,7 @@ from .._core import RANKS, add_input, new_adata, provenance
 from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataMismatchError
 from .._taxonomy import lineage_frame, normalize_name
 from . import _guard
+from ._guard import MAGIC_HDF5, MAGIC_ZIP  # MAGIC_HDF5 is used by _read
 
 __all__ = ["attach_taxonomy", "read_table", "read_taxonomy"]
 
@@ -34,12 +35,6 @@ PathLike = str | os.PathLike[str]
 # --------------------------------------------------------------------------------------
 # opening files
 # --------------------------------------------------------------------------------------
-
-MAGIC_GZIP = b"\x1f\x8b"
-MAGIC_BZ2 = b"BZh"
-MAGIC_XZ = b"\xfd7zXZ\x00"
-MAGIC_ZIP = b"PK\x03\x04"
-MAGIC_HDF5 = b"\x89HDF\r\n\x1a\n"
 
 
 def _check_file(path: PathLike) -> Path:
@@ -58,17 +53,6 @@ def _check_file(path: PathLike) -> Path:
 def _magic(path: Path, n: int = 8) -> bytes:
     with open(path, "rb") as fh:
         return fh.read(n)
-
-
-def _compression(path: Path) -> str | None:
-    head = _magic(path)
-    if head.startswith(MAGIC_GZIP):
-        return "gzip"
-    if head.startswith(MAGIC_BZ2):
-        return "bz2"
-    if head.startswith(MAGIC_XZ):
-        return "xz"
-    return None
 
 
 def _open_binary(path: Path) -> IO[bytes]:
