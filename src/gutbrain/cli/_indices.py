@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from .._errors import DataValueError
+from .._utils import spreadsheet_safe
 from ._common import guarded
 
 __all__ = ["register"]
@@ -99,12 +100,13 @@ def register(app: typer.Typer) -> None:
         if table is None or out is None:
             raise DataValueError(f"'gutbrain index {name}' needs TABLE and --out",
                                  fix=f"run 'gutbrain index {name} TABLE --out FILE.tsv'")
-        from .._utils import write_delimited
+        from .._utils import atomic_write
         from ..tl._match import read_any_table
 
         adata = read_any_table(table, taxonomy=taxonomy)
         frame = _index_frame(name, adata)
-        write_delimited(frame, out)
+        with atomic_write(out) as fh:
+            spreadsheet_safe(frame).to_csv(fh, sep="\t", index=False, lineterminator="\n")
         typer.echo(f"wrote {len(frame)} samples to {out}")
 
     @app.command("modules")

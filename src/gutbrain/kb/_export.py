@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from .._errors import GutbrainError
-from .._utils import atomic_write, write_delimited
+from .._utils import atomic_write
 from ._schema import TABLES, schema
 from ._store import FLAG_COLUMNS, FLAGS_NAME, kb_dir, load, read_flags
 
@@ -115,11 +115,17 @@ def export(directory_out: str | os.PathLike[str], *, kb: Any = None) -> dict[str
         df = kb.table(t)
         idc = schema().id_column(t)
         df["disputed"] = df[idc].isin(flags).astype(int)
-        written[t] = write_delimited(df, out / f"{t}.tsv")
+        p = out / f"{t}.tsv"
+        with atomic_write(p) as fh:
+            df.to_csv(fh, sep="\t", index=False)
+        written[t] = p
     pubs = kb.table("publication").to_dict("records")
     p = out / "bibliography.json"
     with atomic_write(p) as fh:
         json.dump([_csl(x) for x in pubs], fh, indent=1, ensure_ascii=False)
     written["bibliography"] = p
-    written["corrections"] = write_delimited(kb.flags, out / "corrections.tsv")
+    p = out / "corrections.tsv"
+    with atomic_write(p) as fh:
+        kb.flags.to_csv(fh, sep="\t", index=False)
+    written["corrections"] = p
     return written
