@@ -260,3 +260,24 @@ def test_hdf5_preflight_reports_a_crash_without_dying(tmp_path, monkeypatch):
         gb.io.read_biom(path)
     with limits(hdf5_preflight=0):  # trusted files may skip the child
         assert gb.io.read_biom(path).n_obs == 6
+
+
+def test_dense_storage_is_bounded_by_the_cell_limit(tmp_path):
+    """A dense-enough BIOM table (stored dense by gutbrain) larger than the cell limit is refused."""
+    rng = np.random.default_rng(0)
+    M = rng.poisson(3, size=(20, 30)).astype(float)  # ~95 % non-zero: stored dense
+    adata = gb._core.new_adata(M, obs_names=[f"S{i}" for i in range(20)],
+                               var_names=[f"F{j}" for j in range(30)], unit="counts",
+                               reader="t", inputs={}, params={})
+    p = gb.io.write_biom(adata, tmp_path / "t.biom")
+    assert gb.io.read_biom(p).shape == (20, 30)
+    with limits(max_cells=599):
+        with pytest.raises(LimitError, match=r"dense 20 × 30 matrix \(limit 599, GUTBRAIN_MAX_CELLS\)"):
+            gb.io.read_biom(p)
+    sparse_big = sp.random(20, 30, density=0.05, random_state=0, format="csr") * 100
+    adata = gb._core.new_adata(sparse_big.ceil(), obs_names=[f"S{i}" for i in range(20)],
+                               var_names=[f"F{j}" for j in range(30)], unit="counts",
+                               reader="t", inputs={}, params={})
+    p = gb.io.write_biom(adata, tmp_path / "s.biom")
+    with limits(max_cells=599):  # stays sparse: the cell limit does not apply
+        assert gb.io.read_biom(p).shape == (20, 30)

@@ -31,7 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._core import new_adata
+from .._core import SPARSE_DENSITY, new_adata
 from .._errors import DataValueError, GutbrainError, InputFormatError
 from .._taxonomy import lineage_frame
 from . import _guard
@@ -158,6 +158,8 @@ def _validate(parts: _BiomParts, label: str) -> None:
                 fix="abundance tables must hold non-negative numbers; fix or remove those entries",
             )
     _guard.check_matrix_values(X, label=label)
+    if X.nnz > SPARSE_DENSITY * X.shape[0] * X.shape[1]:  # will be stored dense
+        _guard.check_cells(*X.shape, label=label)
     if X.nnz == 0 or not np.any(data):
         raise DataValueError(
             f"the table holds no non-zero value ({X.shape[0]} samples × {X.shape[1]} features)",

@@ -294,7 +294,7 @@ def read_h5ad(path: str | os.PathLike[str]) -> AnnData:
             reader="read_h5ad",
             inputs={"table": (p, "h5ad")},
             params={"path": os.fspath(p)},
-            sparse=False,
+            sparse=sp.issparse(X),  # only the provenance is kept: never densify a large X
         )
         prov = dict(fresh.uns["gutbrain"])
     else:
