@@ -281,3 +281,15 @@ def test_dense_storage_is_bounded_by_the_cell_limit(tmp_path):
     p = gb.io.write_biom(adata, tmp_path / "s.biom")
     with limits(max_cells=599):  # stays sparse: the cell limit does not apply
         assert gb.io.read_biom(p).shape == (20, 30)
+
+
+def test_limits_override_is_per_thread():
+    import threading
+
+    seen = []
+    with limits(max_columns=3):
+        t = threading.Thread(target=lambda: seen.append(get_limits().max_columns))
+        t.start()
+        t.join()
+        assert get_limits().max_columns == 3
+    assert seen == [Limits().max_columns]

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import contextvars
 import dataclasses
 import gzip
 import io
@@ -116,7 +117,10 @@ class Limits:
         return "GUTBRAIN_" + field.upper()
 
 
-_OVERRIDES: list[dict[str, Any]] = []
+#: Overrides of :func:`limits`, per thread/task (a web request cannot change another's limits).
+_OVERRIDES: contextvars.ContextVar[tuple[dict[str, Any], ...]] = contextvars.ContextVar(
+    "gutbrain_limits", default=()
+)
 
 
 def _parse_number(text: str, name: str) -> float:
@@ -161,7 +165,7 @@ def get_limits() -> Limits:
         env = os.environ.get(Limits.env_name(name))
         if env not in (None, ""):
             values[name] = env
-    for override in _OVERRIDES:
+    for override in _OVERRIDES.get():
         values.update(override)
     out: dict[str, Any] = {}
     for name, val in values.items():
@@ -172,7 +176,7 @@ def get_limits() -> Limits:
 
 @contextlib.contextmanager
 def limits(**changes: Any) -> Iterator[Limits]:
-    """Temporarily change input limits in this process (e.g. in a test or a trusted script).
+    """Temporarily change input limits in this thread (e.g. in a test or a trusted script).
 
     Parameters
     ----------
@@ -188,14 +192,11 @@ def limits(**changes: Any) -> Iterator[Limits]:
     unknown = set(changes) - {f.name for f in dataclasses.fields(Limits)}
     if unknown:
         raise TypeError(f"unknown limits {sorted(unknown)}")
-    token = dict(changes)
-    _OVERRIDES.append(token)
+    token = _OVERRIDES.set((*_OVERRIDES.get(), dict(changes)))
     try:
         yield get_limits()
     finally:
-        for i in range(len(_OVERRIDES) - 1, -1, -1):
-            if _OVERRIDES[i] is token:
-                del _OVERRIDES[i]
+        _OVERRIDES.reset(token)
 
 
 def _size(n: float) -> str:
