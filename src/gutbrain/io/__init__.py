@@ -19,6 +19,13 @@ read_taxonomy    QIIME 2 / Greengenes / SILVA / GTDB / DADA2 taxonomy → DataFr
 attach_taxonomy  join a taxonomy onto var by feature id
 summary          what was read (format, unit, size, sparsity, depth, ranks, metadata) as a dict
 
+Input limits (every reader; see docs/errors.md)
+-----------------------------------------------
+Limits           the limits in force (bytes, compression ratio, archive members, YAML
+                 aliases, JSON depth, line length, rows, columns, cells, HDF5 checks)
+get_limits       defaults < GUTBRAIN_LIMITS_FILE < GUTBRAIN_* environment < limits()
+limits           context manager changing limits temporarily
+
 Writers (atomic: temp file then rename)
 ---------------------------------------
 write            by suffix: .biom .h5ad .tsv .txt .parquet
@@ -28,6 +35,7 @@ write_h5ad, write_biom, write_tsv, write_parquet
 from __future__ import annotations
 
 from ._biom import read_biom
+from ._guard import Limits, get_limits, limits
 from ._humann import read_humann
 from ._metadata import attach_metadata, read_metadata
 from ._metaphlan import read_metaphlan
@@ -46,8 +54,11 @@ from ._write import (
 )
 
 __all__: list[str] = [
+    "Limits",
     "attach_metadata",
     "attach_taxonomy",
+    "get_limits",
+    "limits",
     "read",
     "read_biom",
     "read_h5ad",
