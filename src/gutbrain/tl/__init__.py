@@ -92,3 +92,8 @@ from ._mediation import mediation, mediation_kernel  # noqa: E402
 from ._power import power_analysis  # noqa: E402
 
 __all__ += ["mediation", "mediation_kernel", "power_analysis"]
+
+# --- metabolomics: taxon × metabolite associations (helper i16)
+from ._metabolites import metabolite_associations  # noqa: E402
+
+__all__ += ["metabolite_associations"]
