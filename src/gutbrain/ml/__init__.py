@@ -7,6 +7,8 @@
 ``CLRTransformer``, ``LogRelative``, ``PresenceAbsence``, ``PrevalenceFilter``,
 ``RelativeAbundance``    scikit-learn transformers for compositional tables
 ``health_index``         gutbrain's own sparse genus-level health index (value > 0: healthy)
+``predict_metabolite``   out-of-fold prediction of a metabolite (e.g. butyrate) under grouped,
+                         nested CV (ridge / elastic net on CLR, random forest, MelonnPan-style)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from . import _report  # noqa: F401  (registers the health-index and classifier 
 from ._classify import CVResult, classify, cross_validate_model, make_pipeline, regress
 from ._cv import bootstrap_ci, fast_auc, iter_splits
 from ._health_index import health_index, health_index_coefficients
+from ._predict import MetabolitePrediction, predict_metabolite
 from ._transformers import (
     CLRTransformer,
     LogRelative,
@@ -27,6 +30,7 @@ __all__: list[str] = [
     "CLRTransformer",
     "CVResult",
     "LogRelative",
+    "MetabolitePrediction",
     "PresenceAbsence",
     "PrevalenceFilter",
     "RelativeAbundance",
@@ -38,5 +42,6 @@ __all__: list[str] = [
     "health_index_coefficients",
     "iter_splits",
     "make_pipeline",
+    "predict_metabolite",
     "regress",
 ]
