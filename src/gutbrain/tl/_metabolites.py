@@ -371,6 +371,7 @@ def metabolite_associations(
     *,
     metabolites: Sequence[str] | None = None,
     formula: str | None = None,
+    groups: str | None = None,
     method: str = "lm",
     mixed: str = "approximate",
     rank: str | None = "genus",
@@ -397,6 +398,8 @@ def metabolite_associations(
     formula
         Covariates and random intercepts, e.g. ``"~ age + sex + (1|subject)"`` (one-sided;
         the taxon is added as the tested term).
+    groups
+        ``obs`` column of a random intercept without covariates (same as ``"(1|groups)"``).
     method
         ``"lm"`` (linear model on log-ratios, see the module docstring) or ``"spearman"``.
     mixed
@@ -457,29 +460,44 @@ def metabolite_associations(
         cols = [resolve_metabolite(adata, m, key) for m in metabolites]
         frame, mp = frame[cols], mp.loc[cols]
     Xraw, names, unit = taxa_matrix(adata, rank=rank, layer=layer)
-    # covariates
-    keep = np.ones(adata.n_obs, dtype=bool)
-    C = None
-    groups: list[np.ndarray] = []
+    # covariates and random intercepts (full-length arrays, then the kept rows)
+    n = adata.n_obs
+    keep = np.ones(n, dtype=bool)
+    C_full = np.ones((n, 1))
+    G_full: list[np.ndarray] = []
     fparams: dict[str, Any] = {}
-    if formula is not None:
+    if formula is not None or groups is not None:
         if method == "spearman":
             raise DataValueError(
-                "method='spearman' takes no covariates", fix="use method='lm' with the formula"
+                "method='spearman' takes no covariates or random effects",
+                fix="use method='lm' with the formula",
             )
-        f = parse_formula(formula)
-        design = build_design(adata.obs, f, standardize=True)
-        keep = design.keep
-        C = design.X
-        groups = design.groups
-        fparams = {"covariates": design.columns[1:], "random": design.group_names}
+    if formula is not None:
+        design = build_design(adata.obs, parse_formula(formula), standardize=True)
+        keep = design.keep.copy()
+        C_full = np.zeros((n, design.X.shape[1]))
+        C_full[keep] = design.X
+        for codes in design.groups:
+            full = np.full(n, -1, dtype=np.int64)
+            full[keep] = codes
+            G_full.append(full)
+        fparams = {"covariates": design.columns[1:], "random": list(design.group_names)}
+    if groups is not None:
+        if groups not in adata.obs.columns:
+            raise DataValueError(f"no obs column {groups!r}", fix="pass a metadata column as groups")
+        gcol = adata.obs[groups]
+        ok = gcol.notna().to_numpy()
+        keep &= ok
+        full = np.full(n, -1, dtype=np.int64)
+        full[ok] = pd.factorize(gcol[ok].astype(str), sort=True)[0]
+        G_full.append(full)
+        fparams["random"] = [*fparams.get("random", []), groups]
     Xk = Xraw[keep]
     tot = Xk.sum(axis=1)
     keep_idx = np.flatnonzero(keep)[tot > 0]
     n_empty = int((tot <= 0).sum())
-    if C is not None:
-        C = C[tot > 0]
-        groups = [g[tot > 0] for g in groups]
+    C = C_full[keep_idx]
+    rgroups = [g[keep_idx] for g in G_full]
     Xk = Xk[tot > 0]
     prev = (Xk > 0).mean(axis=0)
     tmask = prev >= min_prevalence
@@ -521,13 +539,13 @@ def metabolite_associations(
         )
     Y = Y[:, mkeep]
     mcols = [c for c, k in zip(frame.columns, mkeep) if k]
-    fit = associate_kernel(Z, Y, C=C, groups=groups, method=method, mixed=mixed,
+    fit = associate_kernel(Z, Y, C=C, groups=rgroups, method=method, mixed=mixed,
                            proportionality=proportionality)
     T, M = Z.shape[1], Y.shape[1]
     ti = np.repeat(np.arange(T), M)
     mi = np.tile(np.arange(M), T)
     nnz = (nz.astype(np.int64).T @ np.isfinite(Y).astype(np.int64))  # T × M
-    label = method if not groups else f"lm+{mixed}"
+    label = method if not rgroups else f"lm+{mixed}"
     tcat = pd.Index(tnames)
     if not tcat.is_unique:
         tcat = pd.Index([f"{n} [{i}]" for i, n in enumerate(tnames)])
@@ -554,8 +572,9 @@ def metabolite_associations(
     res = res.iloc[order].reset_index(drop=True)
     params = {
         "method": method,
-        "mixed": mixed if groups else None,
+        "mixed": mixed if rgroups else None,
         "formula": formula,
+        "groups": groups,
         "rank": rank,
         "taxa_transform": taxa_transform,
         "reference": ref_name,
@@ -575,7 +594,7 @@ def metabolite_associations(
         "key": key,
         **fparams,
     }
-    if groups and mixed == "approximate":
+    if rgroups and mixed == "approximate":
         params["theta_median"] = float(np.nanmedian(fit["theta"]))
     record(adata, key_added, params=params, references=REFERENCES, results=res)
     return res
