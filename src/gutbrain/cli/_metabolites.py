@@ -41,6 +41,8 @@ _TrOpt = Annotated[str, typer.Option(
     "--transform", help="What the metabolite values are: none | log | log2 | log10 | scaled.")]
 _UnitOpt = Annotated[str | None, typer.Option("--unit", help="Unit of the metabolite values, e.g. umol/g.")]
 _RankOpt = Annotated[str, typer.Option("--rank", help="Collapse taxa to this rank ('none': as read).")]
+_LinOpt = Annotated[str | None, typer.Option(
+    "--lineage-sep", help="Separator of unprefixed lineage names, e.g. '_' for Bacteria_Firmicutes_…_Roseburia.")]
 
 
 def _exists(*paths: Path | None) -> None:
@@ -82,7 +84,7 @@ def _read_meta(path: Path, adata: Any) -> Any:
 def _load(
     table: Path, metabolites: list[Path], *, taxonomy: Path | None, metadata: Path | None,
     map_path: Path | None, where: list[str] | None, by: str | None, below_detection: str,
-    transform: str, unit: str | None,
+    transform: str, unit: str | None, lineage_sep: str | None = None,
 ) -> Any:
     from .._errors import DataValueError
     from ..io import attach_metabolites, attach_metadata, read
@@ -90,7 +92,10 @@ def _load(
     _exists(table, taxonomy, metadata, map_path, *metabolites)
     if not metabolites:
         raise DataValueError("no metabolite table given", fix="pass --metabolites FILE")
-    adata = read(table, **({"taxonomy": taxonomy} if taxonomy is not None else {}))
+    kw: dict[str, Any] = {} if taxonomy is None else {"taxonomy": taxonomy}
+    if lineage_sep:
+        kw["lineage_sep"] = lineage_sep
+    adata = read(table, **kw)
     if metadata is not None:
         adata = attach_metadata(adata, _read_meta(metadata, adata), path=metadata)
     for cond in where or []:
@@ -166,6 +171,7 @@ def register(app: typer.Typer) -> None:
         below_detection: _BdlOpt = "error",
         transform: _TrOpt = "none",
         unit: _UnitOpt = None,
+        lineage_sep: _LinOpt = None,
     ) -> None:
         """Test every taxon against every metabolite (CLR/ALR, covariates, BH over all pairs).
 
@@ -176,7 +182,8 @@ def register(app: typer.Typer) -> None:
         from ..tl._metabolites import metabolite_associations
 
         adata = _load(table, metabolites, taxonomy=taxonomy, metadata=metadata, map_path=map_path,
-                      where=where, by=by, below_detection=below_detection, transform=transform, unit=unit)
+                      where=where, by=by, below_detection=below_detection, transform=transform, unit=unit,
+                      lineage_sep=lineage_sep)
         res = metabolite_associations(
             adata, formula=formula, method=method, mixed=mixed, taxa_transform=taxa_transform,
             rank=None if rank.lower() == "none" else rank, min_prevalence=min_prevalence,
@@ -220,6 +227,7 @@ def register(app: typer.Typer) -> None:
         below_detection: _BdlOpt = "error",
         transform: _TrOpt = "none",
         unit: _UnitOpt = None,
+        lineage_sep: _LinOpt = None,
     ) -> None:
         """Out-of-fold prediction of a metabolite under grouped, nested cross-validation.
 
@@ -232,7 +240,8 @@ def register(app: typer.Typer) -> None:
         from ..pl._metabolites import predicted_vs_observed
 
         adata = _load(table, metabolites, taxonomy=taxonomy, metadata=metadata, map_path=map_path,
-                      where=where, by=by, below_detection=below_detection, transform=transform, unit=unit)
+                      where=where, by=by, below_detection=below_detection, transform=transform, unit=unit,
+                      lineage_sep=lineage_sep)
         res = predict_metabolite(
             adata, target=target, groups=groups, models=tuple(m.strip() for m in models.split(",") if m.strip()),
             rank=None if rank.lower() == "none" else rank, n_splits=folds, inner_splits=inner_folds,

@@ -194,6 +194,25 @@ def _vocab_row(*labels: str) -> int:
     return -1
 
 
+_QUAL = re.compile(r"^(?:fecal|faecal|stool|serum|plasma|urine|urinary|blood)[ _.-]+|"
+                   r"[ _.-]+(?:umol|µmol|mmol|nmol|mg|ug|µg|conc|concentration|level)"
+                   r"(?:[ _./-]*(?:g|kg|l|ml))?$", re.IGNORECASE)
+
+
+def _vocab_row_loose(*labels: str) -> int:
+    """:func:`_vocab_row`, also trying labels without a sample-type prefix or unit suffix."""
+    v = _vocab_row(*labels)
+    if v >= 0:
+        return v
+    for lab in labels:
+        if lab:
+            once = _QUAL.sub("", str(lab))
+            v = _vocab_row(once, _QUAL.sub("", once))
+            if v >= 0:
+                return v
+    return -1
+
+
 def _known_fraction(labels: Sequence[str]) -> float:
     if not len(labels):
         return 0.0
@@ -282,7 +301,7 @@ def _complete_map(ids: Sequence[str], given: pd.DataFrame | None) -> pd.DataFram
     for cid in idx:
         row = m.loc[cid]
         name = str(row["name"]) or re.sub(r"\s+", " ", re.sub(r"\([^()]*\)", "", cid)).strip()
-        v = _vocab_row(str(row["hmdb"]), name, cid)
+        v = _vocab_row_loose(str(row["hmdb"]), name, cid)
         if v >= 0:
             for col in ("hmdb", "kegg", "class"):
                 if not str(m.at[cid, col]) and voc.at[v, col]:
@@ -932,7 +951,8 @@ def attach_metabolites(
         "n_samples_without_measurement": n_without,
         "n_unmatched": len(unmatched),
         "unmatched": unmatched[:50],
-        "renamed_ids": renamed,
+        # ids whose '/' was stored as '∕' (their original spelling is the map's original_id)
+        "renamed_ids": sorted(renamed),
         "unit": mparams.get("unit", unit or ""),
         "transform": mparams.get("transform", transform),
         "X_unit": str(mprov.get("X_unit", "abundance")),
@@ -986,12 +1006,12 @@ def resolve_metabolite(adata: AnnData, name: str, key: str = METABOLITE_KEY) -> 
             cands.append(c)
     if len(cands) == 1:
         return cands[0]
-    v = _vocab_row(name)
+    v = _vocab_row_loose(name)
     if not cands and v >= 0:
         for c in cols:
             nm = str(mp.at[c, "name"]) if "name" in mp.columns else c
             hm = str(mp.at[c, "hmdb"]) if "hmdb" in mp.columns else ""
-            if _vocab_row(hm, nm, c) == v:
+            if _vocab_row_loose(hm, nm, c) == v:
                 cands.append(c)
         if len(cands) == 1:
             return cands[0]
@@ -1015,16 +1035,10 @@ def find_metabolite_columns(obs: pd.DataFrame) -> list[str]:
     ``fecal``/``faecal``/``serum``/``plasma``/``stool`` or a unit suffix, is in the vocabulary.
     """
     out = []
-    qual = re.compile(r"^(?:fecal|faecal|stool|serum|plasma|urine|urinary|blood)[ _.-]+|"
-                      r"[ _.-]+(?:umol|µmol|mmol|nmol|mg|ug|µg|conc|concentration|level)"
-                      r"(?:[ _./-]*(?:g|kg|l|ml))?$", re.IGNORECASE)
     for c in obs.columns:
         s = obs[c]
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             continue
-        name = str(c)
-        for cand in (name, qual.sub("", name), qual.sub("", qual.sub("", name))):
-            if _vocab_row(cand) >= 0:
-                out.append(name)
-                break
+        if _vocab_row_loose(str(c)) >= 0:
+            out.append(str(c))
     return out

@@ -41,12 +41,12 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 from scipy.stats import rankdata
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import ElasticNet, ElasticNetCV, Ridge
-from sklearn.model_selection import GridSearchCV, GroupKFold, KFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, ParameterGrid
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import QuantileTransformer, StandardScaler
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -60,6 +60,7 @@ __all__ = [
     "MODELS",
     "ElasticNet1SE",
     "MetabolitePrediction",
+    "RankInverseNormal",
     "make_metabolite_search",
     "predict_metabolite",
 ]
@@ -69,11 +70,44 @@ MODELS = ("ridge", "enet", "rf", "melonnpan")
 DEFAULT_MODELS = ("ridge", "enet", "rf")
 #: Minimum measured values of a target.
 MIN_MEASURED = 20
+#: MelonnPan's defaults: glmnet alpha (our l1_ratio) 0.05, 0.10, …, 0.95; 100 lambdas; 10 folds.
+MELONNPAN_L1_RATIOS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
+MELONNPAN_N_ALPHAS = 100
 REFERENCES = (
     "doi:10.1186/s13059-021-02306-1",  # Wirbel 2021 (preprocessing inside folds)
     "doi:10.1038/s41467-019-10927-1",  # Mallick 2019 (MelonnPan)
     "doi:10.1111/j.2517-6161.1982.tb01195.x",  # Aitchison 1982
 )
+
+
+class RankInverseNormal(TransformerMixin, BaseEstimator):
+    """Rank-based inverse normal transform of each feature, learnt on the training samples.
+
+    A value's rank among the training values of its feature (ties averaged) becomes
+    ``Φ⁻¹((rank − 0.5) / n)`` — MelonnPan's ``rntransform`` on the training set; new samples
+    are placed among the stored training values, so nothing is learnt from them.
+    """
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        self.sorted_ = np.sort(X, axis=0)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        from scipy.special import ndtri
+
+        check_is_fitted(self, "sorted_")
+        X = np.asarray(X, dtype=np.float64)
+        n = self.sorted_.shape[0]
+        out = np.empty_like(X)
+        for j in range(X.shape[1]):  # features: a sorted search per column (vectorised over samples)
+            col = self.sorted_[:, j]
+            lo = np.searchsorted(col, X[:, j], side="left")
+            hi = np.searchsorted(col, X[:, j], side="right")
+            rank = (lo + hi + 1) / 2.0  # average 1-based rank; between neighbours for new values
+            out[:, j] = ndtri(np.clip((rank - 0.5) / n, 0.5 / n, 1 - 0.5 / n))
+        return out
 
 
 class ElasticNet1SE(RegressorMixin, BaseEstimator):
@@ -119,8 +153,10 @@ class ElasticNet1SE(RegressorMixin, BaseEstimator):
         else:  # scikit-learn >= 1.7 spells it alphas=<int>
             kw["alphas"] = self.n_alphas
         cv = ElasticNetCV(**kw).fit(X, y)
-        mse = np.asarray(cv.mse_path_)  # n_l1 × n_alphas × n_folds
-        alphas = np.atleast_2d(cv.alphas_)
+        mse = np.asarray(cv.mse_path_)  # n_l1 × n_alphas × n_folds (no first axis for one ratio)
+        if mse.ndim == 2:
+            mse = mse[None]
+        alphas = np.asarray(cv.alphas_).reshape(mse.shape[0], mse.shape[1])
         mean = mse.mean(axis=2)
         se = mse.std(axis=2, ddof=1) / np.sqrt(mse.shape[2])
         best_err, best = np.inf, (ratios[0], float(alphas[0, 0]))
@@ -160,9 +196,10 @@ def _grid(models: tuple[str, ...], random_state: int, n_jobs: int | None) -> lis
                                                           random_state=random_state, n_jobs=n_jobs)],
                           "model__max_features": ["sqrt", 0.2]})
         elif m == "melonnpan":
-            grids.append({"transform": [Pipeline([("tss", RelativeAbundance()), (
-                "rin", QuantileTransformer(output_distribution="normal", n_quantiles=1000))])],
-                "scale": ["passthrough"], "model": [ElasticNet1SE(random_state=random_state)]})
+            grids.append({"transform": [Pipeline([("tss", RelativeAbundance()), ("rin", RankInverseNormal())])],
+                "scale": ["passthrough"],
+                "model": [ElasticNet1SE(l1_ratios=MELONNPAN_L1_RATIOS, n_alphas=MELONNPAN_N_ALPHAS,
+                                        random_state=random_state)]})
         else:
             raise DataValueError(f"unknown model {m!r}", fix=f"use some of {', '.join(MODELS)}")
     return grids
@@ -631,8 +668,14 @@ def _outer_loop(search: GridSearchCV, Xr: np.ndarray, y: np.ndarray, g: np.ndarr
         s = clone(search)
         if g is None:
             s.set_params(cv=KFold(inner_splits, shuffle=True, random_state=random_state + r))
-        s.fit(Xr[tr], y[tr], groups=g_tr)
-        best = s.best_estimator_
+        if len(ParameterGrid(s.param_grid)) == 1:
+            # one candidate (e.g. MelonnPan-style, which tunes itself): nothing to choose
+            only = next(iter(ParameterGrid(s.param_grid)))
+            best = clone(s.estimator).set_params(**only).fit(Xr[tr], y[tr])
+            s.best_params_, s.best_score_ = only, np.nan
+        else:
+            s.fit(Xr[tr], y[tr], **({"groups": g_tr} if g is not None else {}))
+            best = s.best_estimator_
         pred[r, te] = best.predict(Xr[te])
         fold_of[r, te] = f
         mname = _model_name(s.best_params_)
