@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import shared_path
 
 import gutbrain as gb
 from gutbrain import DataValueError, InputFormatError, MetadataMismatchError
@@ -17,6 +16,7 @@ from gutbrain.io._metabolites import (
     metabolite_vocabulary,
     resolve_metabolite,
 )
+from tests.conftest import shared_path
 
 
 def _microbiome(n=12, seed=0):
@@ -76,7 +76,7 @@ def test_orientation_without_known_samples_uses_vocabulary_then_header(tmp_path)
 
 def test_unmeasured_samples_are_counted_not_imputed(tmp_path):
     ad = _microbiome()
-    panel = _panel(list(ad.obs_names[:9]) + ["ghost1", "ghost2"])
+    panel = _panel([*list(ad.obs_names[:9]), "ghost1", "ghost2"])
     panel.iloc[0, 1] = np.nan
     p = _write(tmp_path, "m.tsv", panel, na_rep="NA")
     with pytest.warns(UserWarning, match="2 of 11 metabolite samples match no microbiome sample"):
@@ -149,7 +149,7 @@ def test_match_through_a_metadata_column_and_repeated_samples(tmp_path):
     ad.obs["day"] = pd.Categorical(["d0", "d32"] * 3)
     panel = _panel(["A", "B", "C"])
     p = _write(tmp_path, "m.tsv", panel.T.rename_axis("Compound"))
-    with pytest.raises(MetadataMismatchError, match="samples share those ids.*keep one sample per animal"):
+    with pytest.raises(MetadataMismatchError, match=r"samples share those ids.*keep one sample per animal"):
         gb.io.attach_metabolites(ad, p)
     last = ad[ad.obs["day"] == "d32"].copy()
     out = gb.io.attach_metabolites(last, p)

@@ -78,7 +78,7 @@ def test_spearman_equals_scipy_and_rho_formula():
 
 def test_mixed_approximate_tracks_exact_reml():
     subjects = np.repeat(np.arange(20), 4)
-    ad, clr = _cohort(n=80, subjects=subjects, seed=3)
+    ad, _clr = _cohort(n=80, subjects=subjects, seed=3)
     approx = gb.tl.metabolite_associations(ad, groups="subject", key_added="a")
     exact = gb.tl.metabolite_associations(ad, groups="subject", mixed="exact", key_added="e")
     key = ["taxon", "metabolite"]

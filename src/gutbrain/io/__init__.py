@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from ._biom import read_biom
 from ._humann import read_humann
-from ._metadata import attach_metadata, read_metadata
 from ._metabolites import attach_metabolites, read_metabolite_map, read_metabolites
+from ._metadata import attach_metadata, read_metadata
 from ._metaphlan import read_metaphlan
 from ._qiime2 import read_qza
 from ._read import read, sniff_format

@@ -431,7 +431,7 @@ def read_metabolites(
     path: PathLike,
     *,
     samples: AnnData | pd.DataFrame | Iterable[str] | None = None,
-    map: pd.DataFrame | PathLike | None = None,  # noqa: A002
+    map: pd.DataFrame | PathLike | None = None,
     orientation: str = "auto",
     unit: str | None = None,
     transform: str = "none",
@@ -819,7 +819,7 @@ def attach_metabolites(
     adata: AnnData,
     metabolites: PathLike | Sequence[PathLike] | AnnData | pd.DataFrame,
     *,
-    map: pd.DataFrame | PathLike | None = None,  # noqa: A002
+    map: pd.DataFrame | PathLike | None = None,
     by: str | None = None,
     orientation: str = "auto",
     unit: str | None = None,

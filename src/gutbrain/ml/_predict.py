@@ -365,7 +365,7 @@ def _evidence(taxa: pd.DataFrame) -> pd.DataFrame:
             for n in [taxon, *[a for a in str(aliases).split("|") if a]]:
                 for k in name_keys(n):
                     keys.setdefault(k, []).append(f"{guild} ({host}; doi:{doi})" if doi else f"{guild} ({host})")
-        out["guilds"] = ["; ".join(sorted(set(sum((keys.get(k, []) for k in name_keys(t)), []))))
+        out["guilds"] = ["; ".join(sorted({x for k in name_keys(t) for x in keys.get(k, [])}))
                          for t in out["taxon"].astype(str)]
     except Exception as exc:  # evidence must never stop a prediction
         out["guilds"] = f"(not available: {type(exc).__name__})"
@@ -604,18 +604,18 @@ def predict_metabolite(
                                  random_state, scale)
     baselines = pd.concat(base, ignore_index=True)
     # importances
-    I = np.vstack(imps)
+    imp_mat = np.vstack(imps)
     lin = np.asarray(linear)
-    share = np.abs(I) / np.maximum(np.abs(I).sum(axis=1, keepdims=True), 1e-300)
-    direction = np.full(I.shape[1], "")
+    share = np.abs(imp_mat) / np.maximum(np.abs(imp_mat).sum(axis=1, keepdims=True), 1e-300)
+    direction = np.full(imp_mat.shape[1], "")
     if lin.any():
-        mean_coef = I[lin].mean(axis=0)
+        mean_coef = imp_mat[lin].mean(axis=0)
         direction = np.where(mean_coef > 0, "+", np.where(mean_coef < 0, "-", ""))
     importances = pd.DataFrame({
         "taxon": names,
         "importance": share.mean(axis=0),
         "direction": direction,
-        "selected_fraction": (I != 0).mean(axis=0),
+        "selected_fraction": (imp_mat != 0).mean(axis=0),
     }).sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
     importances = importances[importances["importance"] > 0].reset_index(drop=True)
     if evidence and len(importances):
@@ -637,8 +637,8 @@ def predict_metabolite(
         "rank": rank, "n_splits": n_splits, "inner_splits": inner_splits, "n_repeats": n_repeats,
         "min_prevalence": min_prevalence, "target_transform": scale, "target_offset": offset,
         "n_boot": n_boot, "bootstrap": "groups" if g is not None else "samples",
-        "n_samples": int(len(y)), "n_missing_target": int((~measured).sum()),
-        "n_empty_samples": n_empty, "n_groups": int(len(np.unique(g))) if g is not None else int(len(y)),
+        "n_samples": len(y), "n_missing_target": int((~measured).sum()),
+        "n_empty_samples": n_empty, "n_groups": len(np.unique(g)) if g is not None else len(y),
         "n_taxa": int(X.shape[1]), "unit": unit, "key": key,
         "scheme": "grouped nested CV" if g is not None else "nested CV (samples independent)",
     }

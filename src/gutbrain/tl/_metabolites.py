@@ -586,7 +586,7 @@ def metabolite_associations(
         "n_taxa": int(T),
         "n_metabolites": int(M),
         "n_pairs": int(T * M),
-        "n_samples": int(len(keep_idx)),
+        "n_samples": len(keep_idx),
         "n_samples_dropped_covariates": int((~keep).sum()),
         "n_samples_empty": n_empty,
         "metabolites_skipped": [str(c) for c, k in zip(frame.columns, mkeep) if not k],
