@@ -234,6 +234,7 @@ def butyrate_validation(
 
     Examples
     --------
+    >>> import gutbrain as gb
     >>> ax = gb.pl.butyrate_validation()
     >>> ax.get_xlabel()
     'Spearman ρ with measured faecal butyrate (95 % CI)'
