@@ -114,7 +114,9 @@ class ElasticNet1SE(RegressorMixin, BaseEstimator):
     """Elastic net tuned as MelonnPan does: an ``l1_ratio`` grid, ``alpha`` by K-fold CV, 1-SE rule.
 
     For every ``l1_ratio`` the CV error curve over the ``alpha`` path is computed
-    (:class:`sklearn.linear_model.ElasticNetCV`); ``alpha_1se`` is the largest ``alpha``
+    (:class:`sklearn.linear_model.ElasticNetCV`, path length and ``lambda.min.ratio`` as
+    glmnet's defaults: 100 values down to 1e-4 × the largest when n > p, else 1e-2);
+    ``alpha_1se`` is the largest ``alpha``
     whose mean error is within one standard error of the minimum (glmnet's
     ``lambda.1se``); the ``l1_ratio`` whose error at ``alpha_1se`` is lowest wins (as
     MelonnPan's ``cvar.glmnet``), and the model is refitted on all training samples.
@@ -147,7 +149,9 @@ class ElasticNet1SE(RegressorMixin, BaseEstimator):
             round(0.05 * k, 2) for k in range(1, 20)
         ]
         folds = KFold(n_splits=min(self.cv, len(y)), shuffle=True, random_state=self.random_state)
-        kw: dict[str, Any] = {"l1_ratio": ratios, "cv": folds, "max_iter": 5000}
+        # glmnet's default path: lambda.min.ratio 1e-4 when n > p, else 1e-2 (sklearn's eps)
+        eps = 1e-4 if X.shape[0] > X.shape[1] else 1e-2
+        kw: dict[str, Any] = {"l1_ratio": ratios, "cv": folds, "max_iter": 5000, "eps": eps}
         if "n_alphas" in inspect.signature(ElasticNetCV).parameters:
             kw["n_alphas"] = self.n_alphas
         else:  # scikit-learn >= 1.7 spells it alphas=<int>
