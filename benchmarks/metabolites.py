@@ -17,6 +17,10 @@ Run::
 * the mixed-model path (``(1|subject)``, null-model variance ratios) against exact REML refits
   (``mixed="exact"``) timed on a few taxa and scaled.
 
+``--predict`` takes minutes to hours on a shared 2-core machine (the MelonnPan-style grid is
+19 l1_ratios × 100 alphas × 10 folds per outer fold); narrow it with ``--datasets``,
+``--targets`` and ``--methods``.
+
 **Prediction** (``--predict``): out-of-fold Spearman ρ / R² / MAE for measured faecal butyrate
 (and Mars propionate/acetate) on Mars 2020 (subject-grouped), Kang 2017 and the DNBS rodent
 study: gutbrain's nested selection (ridge / elastic net on CLR, random forest), ridge alone,
@@ -95,21 +99,26 @@ def speed(n: int, T: int, M: int, peer_pairs: int, exact_taxa: int) -> pd.DataFr
     return out
 
 
-def predict() -> pd.DataFrame:
+METHODS = {"nested": ("gutbrain nested (ridge/enet/rf)", ("ridge", "enet", "rf")),
+           "ridge": ("ridge on CLR", ("ridge",)),
+           "melonnpan": ("MelonnPan-style elastic net", ("melonnpan",))}
+
+
+def predict(datasets: list[str], targets: list[str], methods: list[str]) -> pd.DataFrame:
     import butyrate_index as B
 
     import gutbrain as gb
 
-    jobs = [("Mars 2020 (IBS, adults)", B.load_mars, ["Butyrate", "Propionate", "Acetate"]),
-            ("Kang 2017 (autism, children)", B.load_kang, ["Butyrate"]),
-            ("DNBS FMT (visceral pain) [RODENT]", B.load_dnbs, ["Butyrate"])]
+    jobs = [("mars", "Mars 2020 (IBS, adults)", B.load_mars, targets),
+            ("kang", "Kang 2017 (autism, children)", B.load_kang, ["Butyrate"]),
+            ("dnbs", "DNBS FMT (visceral pain) [RODENT]", B.load_dnbs, ["Butyrate"])]
     rows = []
-    for name, loader, targets in jobs:
+    for key, name, loader, tlist in jobs:
+        if key not in datasets:
+            continue
         ad, gcol, _ = loader()
-        for target in targets:
-            for label, models in (("gutbrain nested (ridge/enet/rf)", ("ridge", "enet", "rf")),
-                                  ("ridge on CLR", ("ridge",)),
-                                  ("MelonnPan-style elastic net", ("melonnpan",))):
+        for target in tlist:
+            for label, models in (METHODS[m] for m in methods):
                 n_groups = ad.obs[gcol].nunique() if gcol else ad.n_obs
                 t0 = time.perf_counter()
                 with warnings.catch_warnings():
@@ -148,10 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-pairs", type=int, default=300)
     ap.add_argument("--exact-taxa", type=int, default=3)
     ap.add_argument("--predict", action="store_true", help="run the prediction comparison on ../shared")
+    ap.add_argument("--datasets", default="mars,kang,dnbs", help="comma-separated: mars, kang, dnbs")
+    ap.add_argument("--targets", default="Butyrate", help="Mars targets, e.g. Butyrate,Propionate,Acetate")
+    ap.add_argument("--methods", default="nested,ridge,melonnpan", help="comma-separated: nested, ridge, melonnpan")
     args = ap.parse_args(argv)
     pd.set_option("display.width", 220)
     if args.predict:
-        df = predict()
+        df = predict(args.datasets.split(","), args.targets.split(","), args.methods.split(","))
         print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         return 0
     df = speed(args.samples, args.taxa, args.metabolites, args.peer_pairs, args.exact_taxa)

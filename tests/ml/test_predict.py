@@ -80,7 +80,7 @@ def test_elastic_net_one_standard_error_rule():
     y = X[:, 0] - 0.5 * X[:, 1] + rng.normal(0, 0.5, 80)
     est = ElasticNet1SE(l1_ratios=(0.5,), n_alphas=30, cv=5, random_state=1).fit(X, y)
     kw = {"n_alphas": 30} if "n_alphas" in ElasticNetCV.__init__.__code__.co_varnames else {"alphas": 30}
-    cv = ElasticNetCV(l1_ratio=[0.5], cv=KFold(5, shuffle=True, random_state=1), max_iter=5000, eps=1e-4,
+    cv = ElasticNetCV(l1_ratio=[0.5], cv=KFold(5, shuffle=True, random_state=1), max_iter=1000, eps=1e-4,
                       **kw).fit(X, y)  # glmnet lambda.min.ratio for n > p
     mse = cv.mse_path_.reshape(30, 5)
     mean, se = mse.mean(axis=1), mse.std(axis=1, ddof=1) / np.sqrt(5)

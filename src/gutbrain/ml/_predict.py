@@ -115,7 +115,8 @@ class ElasticNet1SE(RegressorMixin, BaseEstimator):
 
     For every ``l1_ratio`` the CV error curve over the ``alpha`` path is computed
     (:class:`sklearn.linear_model.ElasticNetCV`, path length and ``lambda.min.ratio`` as
-    glmnet's defaults: 100 values down to 1e-4 × the largest when n > p, else 1e-2);
+    glmnet's defaults: 100 values down to 1e-4 × the largest when n > p, else 1e-2; at most
+    1,000 coordinate-descent sweeps per ``alpha``, scikit-learn's default);
     ``alpha_1se`` is the largest ``alpha``
     whose mean error is within one standard error of the minimum (glmnet's
     ``lambda.1se``); the ``l1_ratio`` whose error at ``alpha_1se`` is lowest wins (as
@@ -151,7 +152,7 @@ class ElasticNet1SE(RegressorMixin, BaseEstimator):
         folds = KFold(n_splits=min(self.cv, len(y)), shuffle=True, random_state=self.random_state)
         # glmnet's default path: lambda.min.ratio 1e-4 when n > p, else 1e-2 (sklearn's eps)
         eps = 1e-4 if X.shape[0] > X.shape[1] else 1e-2
-        kw: dict[str, Any] = {"l1_ratio": ratios, "cv": folds, "max_iter": 5000, "eps": eps}
+        kw: dict[str, Any] = {"l1_ratio": ratios, "cv": folds, "max_iter": 1000, "eps": eps}
         if "n_alphas" in inspect.signature(ElasticNetCV).parameters:
             kw["n_alphas"] = self.n_alphas
         else:  # scikit-learn >= 1.7 spells it alphas=<int>
