@@ -113,9 +113,8 @@ def predict(datasets: list[str], targets: list[str], methods: list[str]) -> pd.D
             ("kang", "Kang 2017 (autism, children)", B.load_kang, ["Butyrate"]),
             ("dnbs", "DNBS FMT (visceral pain) [RODENT]", B.load_dnbs, ["Butyrate"])]
     rows = []
-    for key, name, loader, tlist in jobs:
-        if key not in datasets:
-            continue
+    for _key, name, loader, tlist in sorted((j for j in jobs if j[0] in datasets),
+                                           key=lambda j: datasets.index(j[0])):
         ad, gcol, _ = loader()
         for target in tlist:
             for label, models in (METHODS[m] for m in methods):
