@@ -40,6 +40,7 @@ _COMMAND_MODULES: list[str] = [
     "gutbrain.cli._simulate",
     "gutbrain.cli._ml",
     "gutbrain.cli._web",
+    "gutbrain.cli._metabolites",
 ]
 
 

@@ -103,6 +103,13 @@ _SPECS: dict[str, _IndexSpec] = {
 #: Names accepted by :func:`gut_brain_indices` and ``gutbrain index``.
 INDEX_NAMES: tuple[str, ...] = tuple(_SPECS)
 
+# Data-weighted complement (tl/data/butyrate_potential.tsv, see gutbrain.tl._butyrate); computed on
+# request (gut_brain_indices(indices=["butyrate_potential"])), not part of the default INDEX_NAMES.
+_SPECS["butyrate_potential"] = _IndexSpec(
+    "butyrate_potential", ("butyrate_potential",),
+    "relative abundance of butyrate producers weighted by their fit to measured faecal butyrate")
+_EXTRA_TABLES: tuple[str, ...] = ("butyrate_potential.tsv",)
+
 COVERAGE_DEFINITION = (
     "coverage = fraction of the sample's abundance whose membership is known: features that matched "
     "an entry of the index, plus features assigned at the closed-world rank (genus by default) that "
@@ -114,7 +121,8 @@ COVERAGE_DEFINITION = (
 
 def guild_table(*, include_unverified: bool = False) -> pd.DataFrame:
     """Return the membership table ``tl/data/guilds.tsv`` (weights as floats, NaN = unclassified)."""
-    df = read_data_table("guilds.tsv")
+    df = pd.concat([read_data_table("guilds.tsv"), *(read_data_table(f) for f in _EXTRA_TABLES)],
+                   ignore_index=True).fillna("")
     df["weight"] = pd.to_numeric(df["weight"].replace("", np.nan))
     if not include_unverified:
         df = df[df["status"] != "unverified"]
