@@ -38,6 +38,7 @@ _COMMAND_MODULES: list[str] = [
     "gutbrain.cli._simulate",
     "gutbrain.cli._ml",
     "gutbrain.cli._web",
+    "gutbrain.cli._sample",
 ]
 
 
