@@ -127,13 +127,13 @@ def select_sample(adata: AnnData, sample: str | None, *, path: Any = None) -> st
     --------
     >>> import gutbrain as gb
     >>> ad = gb.datasets.demo_cohort(seed=0, n_samples=4)
-    >>> select_sample(ad, ad.obs_names[1])
-    'S002'
+    >>> select_sample(ad, "DEMO0002")
+    'DEMO0002'
     >>> try:
-    ...     select_sample(ad, "S02")
+    ...     select_sample(ad, "DEMO02")
     ... except gb.GutbrainError as e:
-    ...     print(str(e)[:60])
-    unknown sample 'S02'; closest ids: S002, S001, S003, S004. F
+    ...     print(str(e).split(". Fix")[0])
+    unknown sample 'DEMO02'; closest ids: DEMO0002, DEMO0001, DEMO0003, DEMO0004
     """
     ids = [str(s) for s in adata.obs_names]
     if sample is None:
@@ -144,9 +144,10 @@ def select_sample(adata: AnnData, sample: str | None, *, path: Any = None) -> st
             fix=f"pass --sample ID (e.g. {', '.join(ids[:3])}) or --all")
     if sample in ids:
         return sample
-    close = difflib.get_close_matches(sample, ids, n=5, cutoff=0.0)
-    sub = [i for i in ids if sample.lower() in i.lower() and i not in close]
-    shown = (sub + close)[:5]
+    sub = [i for i in ids if sample.lower() in i.lower()]
+    score = sorted(((difflib.SequenceMatcher(None, sample.lower(), i.lower()).ratio(), -k, i)
+                    for k, i in enumerate(ids)), reverse=True)
+    shown = list(dict.fromkeys(sub + [i for _, _, i in score]))[:5]
     raise DataValueError(f"unknown sample {sample!r}; closest ids: {', '.join(shown)}", path=path,
                          fix="pass one of the table's sample ids")
 

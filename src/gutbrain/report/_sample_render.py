@@ -40,6 +40,7 @@ from ._sample import (
     show,
     source_url,
 )
+from ._sample_compute import check_abundances
 
 __all__ = [
     "PdfUnavailableError",
@@ -199,7 +200,7 @@ def sample_profile(
     --------
     >>> import gutbrain as gb
     >>> ad = gb.datasets.demo_cohort(seed=0, n_samples=6)           # a 16S genus table
-    >>> prof = gb.report.sample_profile(ad, "S001", generated_at="2025-01-01T00:00:00")
+    >>> prof = gb.report.sample_profile(ad, "DEMO0001", generated_at="2025-01-01T00:00:00")
     >>> shannon = next(e for e in prof.data["indices"] if e["key"] == "shannon")
     >>> shannon["value"] > 0, shannon["percentile"] is None          # no 16S reference
     (True, True)
@@ -209,6 +210,7 @@ def sample_profile(
     adata = load_table(data, metadata=metadata, taxonomy=taxonomy)
     path = None if isinstance(data, AnnData) else data
     sid = select_sample(adata, sample, path=path)
+    check_abundances(adata[[sid]], path=path)
     d = build_profile(adata, sid, simulate=simulate, n_simulations=n_simulations, seed=seed,
                       generated_at=generated_at, kb=kb)
     return SampleProfile(sid, d, render_html(d))
