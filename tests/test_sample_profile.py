@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 import gutbrain as gb
 from gutbrain.cli import app
-
 from tests.conftest import shared_path
 
 runner = CliRunner()
@@ -74,27 +73,23 @@ def _require_browser() -> None:
 # --------------------------------------------------------------------------- MetAML control and case
 
 
-def _metaml_columns(path: Path, wanted: list[tuple[str, str]]) -> tuple[list[list[str]], list[int]]:
-    """The raw lines of MetAML's abundance.txt, and the column of each (dataset, sampleID)."""
-    with bz2.open(path, "rt") as fh:
-        lines = [ln.rstrip("\n").split("\t") for ln in fh]
-    rows = {ln[0]: ln for ln in lines if not ln[0].startswith("k__")}
-    ds, sid = rows["dataset_name"], rows["sampleID"]
-    cols = []
-    for d, s in wanted:
-        hit = [j for j in range(1, len(ds)) if ds[j] == d and sid[j] == s]
-        assert len(hit) == 1, (d, s, hit)
-        cols.append(hit[0])
-    return lines, cols
-
-
 @pytest.fixture(scope="module")
 def metaml_pair(tmp_path_factory) -> Path:
     """MetAML's own file cut to the control and the case (metadata rows and every clade row)."""
+    import itertools
+
     path = shared_path("data", "metaml_pasolli2016_metaphlan2", "abundance.txt.bz2")
-    lines, cols = _metaml_columns(path, [CONTROL, CASE])
+    with bz2.open(path, "rt") as fh:
+        head = {ln.split("\t")[0]: ln.rstrip("\n").split("\t") for ln in itertools.islice(fh, 2)}
+    ds, sid = head["dataset_name"], head["sampleID"]
+    cols = []
+    for d, s in (CONTROL, CASE):
+        hit = [j for j in range(1, len(ds)) if ds[j] == d and sid[j] == s]
+        assert len(hit) == 1, (d, s, hit)
+        cols.append(hit[0])
+    raw = pd.read_csv(path, sep="\t", header=None, usecols=[0, *cols], dtype=str, keep_default_na=False)
     out = tmp_path_factory.mktemp("metaml") / "metaml_pair.tsv"
-    out.write_text("".join("\t".join([ln[0], *(ln[j] for j in cols)]) + "\n" for ln in lines))
+    raw.to_csv(out, sep="\t", header=False, index=False, lineterminator="\n")
     return out
 
 
@@ -124,6 +119,7 @@ def pair_outputs(metaml_pair, tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", [CONTROL, CASE], ids=["control", "case"])
 def test_metaml_profile_holds_indices_with_percentiles(pair_outputs, metaml_pair, which) -> None:
     sid = which[1]
@@ -165,6 +161,7 @@ def test_metaml_profile_holds_indices_with_percentiles(pair_outputs, metaml_pair
     scan((pair_outputs[sid] / "sample.json").read_text())
 
 
+@pytest.mark.slow
 def test_metaml_case_and_control_differ_as_published(pair_outputs) -> None:
     """The cirrhosis profile carries oral taxa; its GMWI2 sits lower among healthy profiles than the control's."""
     by = {}
@@ -174,6 +171,7 @@ def test_metaml_case_and_control_differ_as_published(pair_outputs) -> None:
     assert by[case]["gmwi2"]["percentile"] < by[ctrl]["gmwi2"]["percentile"]
 
 
+@pytest.mark.slow
 def test_taxa_outside_the_central_90_are_flagged_correctly(pair_outputs) -> None:
     for path in pair_outputs.values():
         for t in json.loads((path / "sample.json").read_text())["taxa"]:
@@ -189,6 +187,7 @@ def test_taxa_outside_the_central_90_are_flagged_correctly(pair_outputs) -> None
 # --------------------------------------------------------------------------- MetaPhlAn 3 profile, PDF
 
 
+@pytest.mark.slow
 def test_gmwi2_example_profile_and_pdf(tmp_path) -> None:
     """The GMWI2 repository's example (MetaPhlAn 3): the published score, its population, a PDF."""
     _require_browser()
@@ -257,7 +256,7 @@ def test_16s_asv_table_with_taxonomy_all_samples(tmp_path) -> None:
     res = gb.report.write_sample_profiles(ad, tmp_path, samples=some, generated_at=STAMP)
     index = res["index"].read_text()
     assert set(res["samples"]) == set(some)
-    for sid, paths in res["samples"].items():
+    for paths in res["samples"].values():
         rel = paths["html"].relative_to(tmp_path).as_posix()
         assert f'href="{rel}"' in index
         d = json.loads(paths["json"].read_text())
@@ -310,19 +309,28 @@ def test_intervention_findings_include_nulls_and_no_advice() -> None:
     assert not any(s["level"] == "association_host_not_recorded" for s in d["statements"])
 
 
+@pytest.mark.slow
 def test_simulation_is_a_labelled_model_hypothesis(metaml_pair) -> None:
     sid = CASE[1]
-    d = gb.report.sample_profile(metaml_pair, sid, simulate=True, n_simulations=16, generated_at=STAMP).data
+    prof = gb.report.sample_profile(metaml_pair, sid, simulate=True, n_simulations=16, generated_at=STAMP)
+    d, html = prof.data, prof.html
     sc = d["scenario"]
     assert sc["computed"] and sc["n"] == 16 and sc["random_state"] == 0
     assert {b["label"] for b in sc["bands"]} == {sid, "reference median"}
     model = [s for s in d["statements"] if s["section"] == "model"]
     assert len(model) == 1 and model[0]["level"] == "model_hypothesis"
     assert model[0]["text"].startswith("Model hypothesis, not a prediction")
-    html = gb.report.sample_profile(metaml_pair, sid, simulate=True, n_simulations=16,
-                                    generated_at=STAMP).html
     assert "Model hypothesis, not a prediction." in html
     scan(html)
+
+
+def test_guild_indices_of_a_clade_table_equal_its_species_rows() -> None:
+    """A MetaPhlAn table of every rank scores guilds on its species rows as shares of those rows."""
+    src = shared_path("data", "gmwi2_wellness_index", "example_SRR1761667_metaphlan.txt")
+    every = gb.tl.gut_brain_indices(gb.io.read(src, rank="all"))
+    species = gb.tl.gut_brain_indices(gb.io.read(src, rank="species"))
+    np.testing.assert_allclose(every.to_numpy(), species[every.columns].to_numpy(), rtol=1e-9, atol=1e-12)
+    assert 0.3 < float(every["gbi_butyrate_capacity"].iloc[0]) < 0.4  # F. prausnitzii 28.5 % of species
 
 
 def test_16s_table_has_no_simulation_inputs() -> None:

@@ -15,7 +15,7 @@ more quantiles (so an absent taxon that is absent from 60 % of the reference sit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from io import StringIO
 from typing import Any
@@ -111,10 +111,18 @@ class Reference:
         """Taxon rows at one rank (``name``, ``prevalence``, quantiles …)."""
         return self.rows[(self.rows["kind"] == "taxon") & (self.rows["rank"] == rank)].reset_index(drop=True)
 
+    @cached_property
+    def _source_dicts(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for _, s in self.sources.iterrows():
+            rid = str(s["reference"])
+            out[rid] = {"id": rid, **{k: (v.item() if hasattr(v, "item") else v) for k, v in s.items()
+                                      if k != "reference"}}
+        return out
+
     def source(self, reference: str) -> dict[str, Any]:
-        """The population description of one reference id."""
-        s = self.sources.set_index("reference").loc[reference]
-        return {"id": reference, **{k: (v.item() if hasattr(v, "item") else v) for k, v in s.items()}}
+        """The population description of one reference id (a copy)."""
+        return dict(self._source_dicts[reference])
 
 
 def _header(text: str) -> dict[str, str]:

@@ -233,6 +233,14 @@ def render_sample(adata: AnnData, sample: str, **options: Any) -> tuple[str, dic
     -------
     (str, dict)
         The self-contained HTML page and the ``sample.json`` content.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> ad = gb.datasets.demo_cohort(seed=0, n_samples=4)
+    >>> html, data = gb.report.render_sample(ad, "DEMO0002", generated_at="2025-01-01T00:00:00")
+    >>> html.startswith("<!DOCTYPE html>"), data["sample"], data["disclaimer"] in html
+    (True, 'DEMO0002', True)
     """
     prof = sample_profile(adata, sample, **options)
     return prof.html, prof.data
@@ -300,6 +308,15 @@ def write_sample_profiles(
     -------
     dict
         ``index`` (path) and ``samples`` (``{sample id: {"html": …, "json": …}}``).
+
+    Examples
+    --------
+    >>> import tempfile, gutbrain as gb
+    >>> ad = gb.datasets.demo_cohort(seed=0, n_samples=4)
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     res = gb.report.write_sample_profiles(ad, out, samples=["DEMO0001", "DEMO0002"])
+    ...     print(res["index"].name, sorted(p["html"].parent.name for p in res["samples"].values()))
+    index.html ['DEMO0001', 'DEMO0002']
     """
     from ..kb import load
     from ._sample_compute import check_abundances, input_kind, sample_values, taxon_abundances
@@ -429,6 +446,20 @@ def html_to_pdf(jobs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike[s
     ------
     PdfUnavailableError
         When Playwright or a Chromium binary is missing (the message says how to install one).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> if pdf_available()[0]:
+    ...     with tempfile.TemporaryDirectory() as d:
+    ...         page = pathlib.Path(d, "p.html")
+    ...         _ = page.write_text("<!DOCTYPE html><title>t</title><p>hello</p>")
+    ...         pdf = html_to_pdf([(page, pathlib.Path(d, "p.pdf"), "t")])[0]
+    ...         ok = pdf.read_bytes().startswith(b"%PDF")
+    ... else:
+    ...     ok = True
+    >>> ok
+    True
     """
     ok, why = pdf_available()
     if not ok:
