@@ -450,7 +450,8 @@ def _guild_statements(sample: str, entries: list[dict[str, Any]], sv: SampleValu
         if not key.startswith("gbi_") or e["value"] is None:
             continue
         name = key[4:]
-        ci = c[c["index"] == name].sort_values("share", ascending=False)
+        ci = c[(c["index"] == name) & (c["contribution"].abs() > 0)]
+        ci = ci.reindex(ci["contribution"].abs().sort_values(ascending=False).index)
         used = cites[cites["index"] == name]
         text = _GUILD_TEXT[key].format(v=pct(e["value"]))
         if e["reference"] is not None and e["percentile"] is not None:
@@ -463,7 +464,7 @@ def _guild_statements(sample: str, entries: list[dict[str, Any]], sv: SampleValu
         else:
             text += "; no listed member was detected"
             rows = used
-        rodent = rows[rows["rodent"].astype(bool)]
+        rodent = rows[rows["rodent"].astype(bool)] if len(ci) else rows.iloc[:0]
         if len(rodent):
             text += ("; the listing of " + ", ".join(sorted(set(rodent["taxon"])))
                      + " rests on rodent-derived evidence (" + "; ".join(sorted(set(rodent["host"]))) + ")")
