@@ -393,3 +393,38 @@ def test_out_must_be_a_directory(tmp_path) -> None:
     (tmp_path / "file").write_text("x")
     res = runner.invoke(app, ["sample", str(tmp_path / "t.h5ad"), "--sample", "DEMO0001", "--out", str(tmp_path / "file")])
     assert res.exit_code == 2 and "not a directory" in res.output
+
+
+# --------------------------------------------------------------------------- golden file
+
+GOLDEN = Path(__file__).parent / "golden" / "sample_gmwi2_example.json"
+
+
+def _rounded(v):
+    if isinstance(v, float):
+        return float(f"{v:.6g}")
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_rounded(x) for x in v]
+    return v
+
+
+def test_golden_gmwi2_example() -> None:
+    """Indices, taxa and the computed statements of the GMWI2 example profile (evidence counts excluded:
+    they follow the evidence base). Update with ``GUTBRAIN_UPDATE_GOLDEN=1``."""
+    src = shared_path("data", "gmwi2_wellness_index", "example_SRR1761667_metaphlan.txt")
+    d = gb.report.sample_profile(src, generated_at=STAMP).data
+    got = _rounded({
+        "indices": [{k: e[k] for k in ("key", "value", "percentile", "percentile_note", "interpretation",
+                                       "status", "sources")}
+                    | {"reference": (e["reference"] or {}).get("id")} for e in d["indices"]],
+        "taxa": [{k: t[k] for k in ("name", "rank", "lineage", "abundance", "percentile", "flags")}
+                 for t in d["taxa"]],
+        "statements": [s for s in d["statements"] if s["section"] in ("indices", "function")],
+    })
+    if os.environ.get("GUTBRAIN_UPDATE_GOLDEN") == "1" or not GOLDEN.exists():
+        if os.environ.get("GUTBRAIN_UPDATE_GOLDEN") != "1":
+            pytest.fail(f"golden file {GOLDEN} missing; create it with GUTBRAIN_UPDATE_GOLDEN=1")
+        GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
+    assert got == json.loads(GOLDEN.read_text())
