@@ -109,7 +109,8 @@ def load_table(
     if isinstance(data, AnnData):
         adata = data.copy()
         if taxonomy is not None:
-            adata = io.attach_taxonomy(adata, io.read_taxonomy(taxonomy), path=taxonomy)
+            tax = io.read_qza(taxonomy) if Path(taxonomy).suffix.lower() == ".qza" else io.read_taxonomy(taxonomy)
+            adata = io.attach_taxonomy(adata, tax, path=taxonomy)
         if metadata is not None:
             adata = io.attach_metadata(adata, io.read_metadata(metadata), path=metadata)
         return adata

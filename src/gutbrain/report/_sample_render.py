@@ -330,8 +330,7 @@ def write_sample_profiles(
     adata = load_table(data, metadata=metadata, taxonomy=taxonomy)
     path = None if isinstance(data, AnnData) else data
     ids = [select_sample(adata, s, path=path) for s in samples] if samples else [str(s) for s in adata.obs_names]
-    if not samples:
-        ids = list(dict.fromkeys(ids))
+    ids = list(dict.fromkeys(ids))
     adata = adata[ids].copy()
     check_abundances(adata, path=path)
     kind = input_kind(adata)
