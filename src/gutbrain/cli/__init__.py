@@ -41,6 +41,7 @@ _COMMAND_MODULES: list[str] = [
     "gutbrain.cli._ml",
     "gutbrain.cli._web",
     "gutbrain.cli._metabolites",
+    "gutbrain.cli._sample",
 ]
 
 

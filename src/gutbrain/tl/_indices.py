@@ -52,7 +52,7 @@ from .._core import RANKS, record
 from .._errors import DataValueError
 from .._taxonomy import is_placeholder
 from ..taxonomy._match import match_taxa
-from ._match import feature_lineages, leaf_rank, read_data_table, relative_matrix
+from ._match import divide_rows, feature_lineages, leaf_rank, read_data_table, relative_matrix
 
 __all__ = [
     "INDEX_NAMES",
@@ -204,6 +204,8 @@ def _compute(adata: AnnData, names: Sequence[str], *, rank: str, layer: str | No
     lin_all = feature_lineages(adata)
     leaf = _leaf_mask(lin_all, "clade_rank" in adata.var.columns)
     P = relative_matrix(adata, layer=layer)[:, leaf]
+    if not leaf.all():  # clade table: shares of the species rows, not of the sum over every rank
+        P = divide_rows(P, P.sum(axis=1))
     lin = lin_all.iloc[np.flatnonzero(leaf)]
     has_species = (lin["species"].astype(str) != "").any()
     has_genus = (lin["genus"].astype(str) != "").any()
