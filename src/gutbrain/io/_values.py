@@ -25,7 +25,6 @@ NA_TOKENS: frozenset[str] = frozenset(
         "nan",
         "nd",
         "null",
-        "none",
         "no_data",
         "not applicable",
         "not provided",
@@ -35,8 +34,9 @@ NA_TOKENS: frozenset[str] = frozenset(
         "-",
     }
 )
-#: Tokens that are missing only in an otherwise numeric column ("unknown" is a level elsewhere).
-NUMERIC_ONLY_NA: frozenset[str] = frozenset({"unknown", "missing"})
+#: Tokens that are missing only in an otherwise numeric column ("unknown" and "none" are levels
+#: elsewhere, e.g. a medication column answering "none").
+NUMERIC_ONLY_NA: frozenset[str] = frozenset({"unknown", "missing", "none"})
 
 
 def is_missing(values: Any) -> np.ndarray:

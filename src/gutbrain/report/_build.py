@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._errors import StepFailedWarning
 from .._format import format_number
 from .._registry import Link, Section
-from .._utils import atomic_write, spreadsheet_safe
+from .._utils import atomic_write, write_delimited
 from .._version import __version__
 
 __all__ = [
@@ -90,6 +91,24 @@ def collect_sections(
 
     A section function that raises does not stop the report: the error is kept and shown
     in an error box naming the section.  Sections returning ``None`` are left out.
+
+    Parameters
+    ----------
+    adata
+        The analysed data.
+    context
+        Passed to each section function.
+    sections
+        ``(key, fn)`` pairs in report order (default :data:`gutbrain.report.SECTIONS`).
+
+    Returns
+    -------
+    list of BuiltSection
+        One per section that returned something or failed, in the given order.
+
+    Notes
+    -----
+    Does not modify ``adata``: sections only render stored results.
     """
     if sections is None:
         from ._sections import SECTIONS
@@ -101,7 +120,7 @@ def collect_sections(
         try:
             sec = fn(adata, context)
         except Exception as exc:  # a broken section must not kill the report
-            warnings.warn(f"report section {key!r} failed: {exc!r}", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"report section {key!r} failed: {exc!r}", StepFailedWarning, stacklevel=2)
             tb = traceback.extract_tb(exc.__traceback__)
             where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
             built.append(BuiltSection(key, order, None, f"{type(exc).__name__}: {exc}{where}"))
@@ -334,11 +353,9 @@ def write_tables(
         if b.section is None:
             continue
         for (_, df), name in zip(b.section.tables, b.table_names):
-            path = out / f"{name}.tsv"
             frame = _table_frame(df)
             frame = frame.apply(lambda col: col.map(_cell_text)) if len(frame) else frame
-            with atomic_write(path) as fh:
-                spreadsheet_safe(frame).to_csv(fh, sep="\t", index=False, lineterminator="\n")
+            path = write_delimited(frame, out / f"{name}.tsv")
             paths.append(path)
     return paths
 
@@ -375,6 +392,10 @@ def build(
     -------
     pathlib.Path
         The written file.
+
+    Notes
+    -----
+    Does not modify ``adata`` (see :func:`collect_sections`).
 
     Examples
     --------

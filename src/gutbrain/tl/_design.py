@@ -217,6 +217,15 @@ def design_check(
         flagged variables first, then by ``R²``.  Also ``uns[key_added]["table"]`` with the
         rule's thresholds in ``params``.
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params", "table"}``: the design-check table and the flagging rule.
+    ``adata.obsp[distance]``
+        The distance matrix, when it was absent.
+
     Examples
     --------
     >>> import gutbrain as gb

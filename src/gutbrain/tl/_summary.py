@@ -58,6 +58,17 @@ def qc_metrics(adata: AnnData, *, min_depth: float = DEFAULT_MIN_DEPTH) -> dict[
     dict
         The ``uns["qc"]`` entry (also written).
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.obs["qc_depth"]``, ``adata.obs["qc_n_features"]``, ``adata.obs["qc_low_depth"]``
+        Per-sample depth, observed features and low-depth flag.
+    ``adata.var["qc_prevalence"]``
+        Fraction of samples in which each feature is non-zero.
+    ``adata.uns["qc"]``
+        ``{"params", "summary", "low_depth_samples", "metadata_columns"}``: the QC summary.
+
     Examples
     --------
     >>> import gutbrain as gb
@@ -182,7 +193,31 @@ def composition_summary(
     """Mean relative abundance and prevalence of the top taxa, overall and per group.
 
     Features are summed to ``rank`` (:func:`relative_by_taxon`); otherwise the features
-    themselves are used.  Writes ``uns["composition"]``.
+    themselves are used.
+
+    Parameters
+    ----------
+    adata
+        Samples × features (abundances).
+    rank
+        Taxonomic rank to sum features to (``var`` column); the features when absent.
+    groupby
+        ``obs`` column: means per group as well.
+    top
+        Number of taxa kept.
+
+    Returns
+    -------
+    dict
+        The ``uns["composition"]`` entry.
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns["composition"]``
+        ``{"params", "rank_used", "top_taxa", "summary", "per_sample"}``: the top taxa overall and
+        per group, and each sample's shares of them.
 
     Examples
     --------

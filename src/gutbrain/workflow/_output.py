@@ -6,8 +6,8 @@ directory is removed and ``out`` keeps its previous complete contents; a marker 
 (:data:`STALE_NAME`) is written into it then, so the earlier report does not look like the
 result of the failed run.
 
-``output_directory`` is the one place to switch to :func:`gutbrain._utils.atomic_directory`
-when that shared helper is available.
+``output_directory`` is :func:`gutbrain._utils.atomic_directory` (which also writes the
+manifest, ``gutbrain-manifest.json``, last).
 """
 
 from __future__ import annotations
@@ -15,29 +15,26 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from anndata import AnnData
 
 from .._core import provenance
-from .._errors import InputFormatError
-from .._utils import atomic_write, sha256_file
+from .._utils import STALE_NAME, atomic_directory, atomic_write, sha256_file
 from .._version import __version__
 
 __all__ = ["STALE_NAME", "output_directory", "write_outputs"]
 
-#: Written into an earlier output directory when a later run into it failed.
-STALE_NAME = "STALE-previous-run-failed.txt"
 
 
 @contextlib.contextmanager
 def output_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``path`` when the body succeeds.
+
+    :func:`gutbrain._utils.atomic_directory`: a manifest is written last; on failure ``path``
+    keeps its previous complete contents and is marked stale (:data:`STALE_NAME`).
 
     Examples
     --------
@@ -46,40 +43,10 @@ def output_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     >>> with output_directory(out) as tmp:
     ...     _ = (tmp / "a.tsv").write_text("x\\n")
     >>> sorted(p.name for p in out.iterdir())
-    ['a.tsv']
+    ['a.tsv', 'gutbrain-manifest.json']
     """
-    from .. import _utils
-
-    shared = getattr(_utils, "atomic_directory", None)
-    if shared is not None:  # the shared helper (manifest, recovery of killed runs)
-        with shared(path, label="gutbrain run") as tmp:
-            yield Path(tmp)
-        return
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise InputFormatError("output path exists and is not a directory", path=target,
-                               fix="pass a directory for --out")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".gutbrain-tmp",
-                                dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.{os.getpid()}.gutbrain-old"
-            os.rename(target, old)
-        os.rename(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if target.is_dir() and any(target.iterdir()):
-            with contextlib.suppress(OSError), atomic_write(target / STALE_NAME) as fh:
-                fh.write(f"A later gutbrain run into this directory failed at "
-                         f"{datetime.now(UTC).replace(microsecond=0).isoformat()}:\n"
-                         f"  {type(exc).__name__}: {' '.join(str(exc).split())[:500]}\n"
-                         "The files here are from an earlier run; they do not reflect the failed run.\n")
-        raise
+    with atomic_directory(path, label="gutbrain run") as tmp:
+        yield Path(tmp)
 
 
 def _sidecar(adata: AnnData, tables: list[Path], stamp: str) -> dict[str, Any]:
