@@ -19,6 +19,7 @@ from ._sections_design import design_section
 from ._sections_diversity import alpha_section, beta_section
 from ._sections_evidence import evidence_section, resemblance_section
 from ._sections_indices import health_section, indices_section, modules_section
+from ._sections_metabolites import metabolites_section
 from ._sections_ml import classifier_section, health_index_section
 from ._sections_sim import simulation_section
 
@@ -40,6 +41,7 @@ SECTIONS: tuple[tuple[str, SectionFn], ...] = (
     ("diff_abundance", da_section),
     ("planted_truth", planted_truth_section),
     ("classifier", classifier_section),
+    ("metabolites", metabolites_section),
     ("evidence", evidence_section),
     ("resemblance", resemblance_section),
     ("simulation", simulation_section),

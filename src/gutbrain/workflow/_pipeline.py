@@ -65,6 +65,7 @@ STEPS: tuple[Step, ...] = (
     Step("diff_abundance", steps.diff_abundance, "Differential abundance", ("numpy", "scipy", "pandas")),
     Step("planted_truth", steps.planted_truth, "Planted truth of a simulated cohort"),
     Step("classifier", steps.classifier, "Classifier", ("numpy", "scikit-learn")),
+    Step("metabolites", steps.metabolites, "Metabolites", ("numpy", "scipy", "statsmodels", "scikit-learn")),
     Step("evidence", steps.evidence, "Evidence for the group's hits", ("pandas",)),
     Step("resemblance", steps.resemblance, "Published conditions the cohort resembles", ("numpy", "pandas")),
     Step("simulation", steps.simulation, "Mechanistic simulation", ("numpy", "scipy", "libroadrunner")),

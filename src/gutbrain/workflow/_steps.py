@@ -387,6 +387,24 @@ def classifier(adata: AnnData, config: RunConfig) -> None:
     p["group_rule"] = config.cv_groups_rule
 
 
+# --------------------------------------------------------------------------- metabolites
+def metabolites(adata: AnnData, config: RunConfig) -> None:
+    """Taxon × metabolite associations, SCFA by group, predicted SCFA (``uns["metabolite_report"]``).
+
+    Runs when metabolite measurements are attached (``obsm["metabolites"]``) or metadata
+    columns are named like known metabolites (``butyrate``, ``fecal_acetate``); the subject
+    gives random intercepts and grouped CV (:func:`gutbrain.tl._metabolites_report.metabolites_step`).
+    """
+    from ..tl._metabolites_report import metabolites_step
+
+    metabolites_step(adata, {"group": config.group, "subject": config.subject, "rank": config.rank,
+                             "seed": config.seed})
+    if "metabolite_report" not in adata.uns:
+        note = adata.uns.get("metabolite_report_note")
+        raise StepSkipped(str(note) if note else "no metabolite measurements (no obsm['metabolites'] and no "
+                          "metadata column named like a metabolite)")
+
+
 # --------------------------------------------------------------------------- evidence
 def _hit_taxa(adata: AnnData) -> list[str]:
     da = adata.uns.get("diff_abundance")
