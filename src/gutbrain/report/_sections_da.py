@@ -21,10 +21,11 @@ _METHOD_TEXT = {
     "maaslin2": "MaAsLin2's linear model (TSS normalisation, log2 transform with half-minimum zero "
                 "replacement, features present in more than 10 % of samples, continuous covariates "
                 "standardised)",
-    "maaslin3": "MaAsLin 3 (an abundance model of the non-zero values and a prevalence model of presence)",
+    "maaslin3": "MaAsLin 3 (a linear model of the log abundance where present, with median comparison, and "
+                "an augmented logistic model of presence; joint q-value)",
     "linda": "LinDA (log2 CLR linear model with compositional bias correction)",
     "wilcoxon": "Wilcoxon rank-sum tests on relative abundances (group only, no covariates)",
-    "ancombc": "ANCOM-BC (scikit-bio)",
+    "ancombc": "ANCOM-BC (scikit-bio; counts + 1)",
 }
 
 
@@ -100,6 +101,15 @@ def da_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
         f"{p.get('alpha', 0.05)} with agreeing directions."
     )
     sec.paragraphs.append(_hits_sentence(hits, group, reference))
+    m3 = info.get("maaslin3")
+    if isinstance(m3, pd.DataFrame) and len(m3):
+        n = dict(p.get("maaslin3_hits", {}))
+        sec.paragraphs.append(
+            "MaAsLin 3 asks two questions of each taxon: an abundance association (is it more or less "
+            "abundant where it is present?) and a prevalence association (is it present in more or fewer "
+            f"samples?). For {group}: {n.get('abundance', 0)} abundance and {n.get('prevalence', 0)} prevalence "
+            f"associations at q ≤ {p.get('alpha', 0.05)}, {n.get('joint', 0)} taxa by the joint q-value "
+            "(either kind), which is MaAsLin 3's call in the consensus.")
     sec.paragraphs.append(
         "Replicability is the fraction of 20 seeded split-halves in which the linear-model association has "
         "the full-data sign and p < 0.05 in both halves. Differential-abundance methods disagree often "
@@ -114,10 +124,15 @@ def da_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
         sec.tables.append((f"{methods[0]}: covariate terms with q ≤ 0.25 (the group term is in the "
                            "consensus table)", named(cov[cov["qval"] <= 0.25].head(200).reset_index(drop=True),
                                                      f"da_{methods[0]}_covariates")))
+    if isinstance(m3, pd.DataFrame) and len(m3):
+        g3 = m3[m3["metadata"] == group].sort_values(["qval_joint", "model"], kind="stable")
+        sec.tables.append((f"MaAsLin 3 for {group}: abundance and prevalence model of every taxon (error: why a "
+                           "model could not be fitted)", named(g3.reset_index(drop=True), f"da_maaslin3_{group}")))
     sec.tables.append((f"{methods[0]}: every taxon for {group}",
                        named(res[res["metadata"] == group].reset_index(drop=True), f"da_{methods[0]}_{group}")))
     _figures(sec, res, cons, p, term, level)
     sec.citations += [
+        "Nickols WA et al. (2024) MaAsLin 3. bioRxiv doi:10.1101/2024.12.13.628459",
         "Mallick H et al. (2021) MaAsLin2. PLoS Comput Biol doi:10.1371/journal.pcbi.1009442",
         "Zhou H et al. (2022) LinDA. Genome Biol doi:10.1186/s13059-022-02655-5",
         "Mann HB, Whitney DR (1947) doi:10.1214/aoms/1177730491",

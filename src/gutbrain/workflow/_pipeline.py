@@ -57,15 +57,17 @@ STEPS: tuple[Step, ...] = (
     Step("qc", steps.qc, "Quality control"),
     Step("composition", steps.composition, "Composition"),
     Step("alpha_diversity", steps.alpha_diversity, "Alpha diversity", ("numpy", "scipy", "scikit-bio")),
-    Step("beta_diversity", steps.beta_diversity, "Beta diversity, PCoA, PERMANOVA", ("numpy", "scipy", "numba")),
+    Step("beta_diversity", steps.beta_diversity, "Beta diversity, PCoA, PERMANOVA",
+         ("numpy", "scipy", "numba")),
     Step("design_check", steps.design_check, "Design check", ("numpy", "scipy", "pandas")),
     Step("gut_brain_indices", steps.gut_brain_indices, "Gut–brain indices"),
     Step("health_indices", steps.health_indices, "GMHI and GMWI2"),
     Step("gutbrain_health_index", steps.gutbrain_health_index, "gutbrain's health index"),
-    Step("diff_abundance", steps.diff_abundance, "Differential abundance", ("numpy", "scipy", "pandas")),
+    Step("diff_abundance", steps.diff_abundance, "Differential abundance (MaAsLin 3 first, and a consensus)",
+         ("numpy", "scipy", "pandas", "scikit-bio")),
     Step("planted_truth", steps.planted_truth, "Planted truth of a simulated cohort"),
     Step("classifier", steps.classifier, "Classifier", ("numpy", "scikit-learn")),
-    Step("metabolites", steps.metabolites, "Metabolites", ("numpy", "scipy", "statsmodels", "scikit-learn")),
+    Step("metabolites", steps.metabolites, "Metabolites", ("numpy", "scipy", "scikit-learn")),
     Step("evidence", steps.evidence, "Evidence for the group's hits", ("pandas",)),
     Step("resemblance", steps.resemblance, "Published conditions the cohort resembles", ("numpy", "pandas")),
     Step("simulation", steps.simulation, "Mechanistic simulation", ("numpy", "scipy", "libroadrunner")),
@@ -83,7 +85,7 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def _software(ran: list[Step], reader: str) -> pd.DataFrame:
+def _software(ran: list[Step], reader: str, tree: bool = False) -> pd.DataFrame:
     """Versions of the libraries that computed the numbers of the steps that ran."""
     import platform
 
@@ -95,6 +97,8 @@ def _software(ran: list[Step], reader: str) -> pd.DataFrame:
     for key, lib in _READERS.items():
         if key in reader.lower():
             used.setdefault(lib, []).append("reading the table")
+    if tree:
+        used.setdefault("scikit-bio", []).append("the phylogeny (UniFrac, Faith PD)")
     for step in ran:
         for lib in step.libraries:
             used.setdefault(lib, []).append(step.key)
@@ -267,7 +271,8 @@ def run(
         wf["steps"] = [s.key for s in ran]
         status = wf["step_status"]
         wf["step_errors"] = {r.step: r.reason for r in status.itertuples() if r.status == "failed"}
-        wf["software"] = _software(ran, str(adata.uns.get("gutbrain", {}).get("reader", "")))
+        wf["software"] = _software(ran, str(adata.uns.get("gutbrain", {}).get("reader", "")),
+                                   tree=config.phylogeny is not None)
         tick("report", len(STEPS) / (len(STEPS) + 1))
         built = collect_sections(adata, {"generated_at": stamp, "tables_dir": "tables"}, SECTIONS)
         html = render(adata, built, generated_at=stamp, tables_dir="tables")

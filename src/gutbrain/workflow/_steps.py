@@ -35,11 +35,14 @@ __all__ = [
     "add_note",
 ]
 
-#: Differential-abundance methods, the primary (reported in full) first.  With
-#: ``--subject`` methods that cannot model a subject (Wilcoxon) leave the consensus.
-DA_METHODS: tuple[str, ...] = ("maaslin2", "linda", "wilcoxon")
+#: Differential-abundance methods, the primary (reported in full) first.  MaAsLin 3 leads
+#: (abundance and prevalence models, joint q-values); with ``--subject`` methods that cannot
+#: model a subject (ANCOM-BC, Wilcoxon) leave the consensus.
+DA_METHODS: tuple[str, ...] = ("maaslin3", "maaslin2", "linda", "ancombc", "wilcoxon")
 #: Methods that take random intercepts ``(1|subject)``.
 DA_RANDOM_EFFECTS: frozenset[str] = frozenset({"maaslin2", "maaslin3", "linda"})
+#: Features tested by every method: present in at least this share of samples.
+DA_MIN_PREVALENCE = 0.1
 #: q-value threshold of a differential-abundance call.
 DA_ALPHA = 0.05
 #: Minimum samples per class before the classifier runs.
@@ -272,15 +275,28 @@ def _group_hits(consensus: pd.DataFrame, primary: pd.DataFrame, group: str) -> p
     return hits[cols].reset_index(drop=True)
 
 
-def diff_abundance(adata: AnnData, config: RunConfig) -> None:
-    """Every DA method at ``config.rank`` on the model formula, and their consensus.
+def _maaslin3_summary(table: pd.DataFrame, group: str) -> dict[str, int]:
+    """Group-term MaAsLin 3 associations at q ≤ alpha: abundance, prevalence, joint."""
+    g = table[(table["metadata"] == group) & table["error"].fillna("").astype(str).eq("")]
+    ind = g["qval_individual"] <= DA_ALPHA
+    return {"abundance": int((ind & (g["model"] == "abundance")).sum()),
+            "prevalence": int((ind & (g["model"] == "prevalence")).sum()),
+            "joint": int(g.loc[g["qval_joint"] <= DA_ALPHA, "feature"].nunique())}
 
-    The model is ``~ group + covariates`` (+ ``(1|subject)`` with ``--subject``); the
-    reference levels are the group plan's and ``--reference``'s.  The consensus calls a
+
+def diff_abundance(adata: AnnData, config: RunConfig) -> None:
+    """MaAsLin 3 (primary) and the other DA methods at ``config.rank``, and their consensus.
+
+    The model is ``~ group + covariates`` (+ ``(1|subject)`` with ``--subject``) for every
+    method; the reference levels are the group plan's and ``--reference``'s; every method
+    tests the taxa present in at least 10 % of samples.  MaAsLin 3's full table (abundance
+    and prevalence models) is kept in ``uns["diff_abundance"]["maaslin3"]``; its consensus
+    call is the joint q-value with the abundance coefficient's sign.  The consensus calls a
     taxon when at least half of the methods call it at q ≤ 0.05 with agreeing directions
     (:func:`gutbrain.tl.diff_abundance` ``method="consensus"``).
     """
     from ..tl._da import diff_abundance as da
+    from ..tl._da_methods import maaslin3_calls, run_consensus
 
     _require_group(config, "differential abundance")
     _require_abundances(adata, "differential abundance")
@@ -288,31 +304,51 @@ def diff_abundance(adata: AnnData, config: RunConfig) -> None:
     formula = config.model_formula()
     reference = config.reference_map()
     methods, left_out = _da_methods(config)
+    tables: dict[str, pd.DataFrame] = {}
     out: dict[str, Any] = {}
+    failed: list[str] = []
+    for m in methods:
+        try:
+            res = da(work, formula=formula, method=m, reference=reference, min_prevalence=DA_MIN_PREVALENCE,
+                     random_state=config.seed, key_added="_da_tmp")
+        except GutbrainError as exc:
+            if m == methods[0]:
+                work.uns.pop("_da_tmp", None)
+                raise StepSkipped(f"differential abundance could not be fitted: {exc.message}") from None
+            failed.append(m)
+            add_note(adata, f"{m} left the differential-abundance consensus: {exc.message}.")
+            continue
+        finally:
+            work.uns.pop("_da_tmp", None)
+        if m == "maaslin3":
+            res = res.copy()
+            res["error"] = res["error"].fillna("").astype(str)  # text column (h5ad), "" = fitted
+            out["maaslin3"] = res
+            res = maaslin3_calls(res)
+        tables[m] = res
+        out["results" if m == methods[0] else m] = res
+    methods = [m for m in methods if m not in failed]
     try:
-        for m in methods:
-            out["results" if m == methods[0] else m] = da(
-                work, formula=formula, method=m, reference=reference, key_added="_da_tmp")
-        out["consensus"] = da(work, formula=formula, method="consensus", methods=methods,
-                              reference=reference, alpha=DA_ALPHA, random_state=config.seed,
-                              n_splits=20, key_added="_da_tmp")
+        out["consensus"] = run_consensus(
+            work, formula=formula, methods=methods, reference=reference, alpha=DA_ALPHA,
+            random_state=config.seed, n_splits=20, min_prevalence=DA_MIN_PREVALENCE, min_abundance=0.0,
+            min_variance=0.0, standardize=True, layer=None, tables=tables)
     except GutbrainError as exc:
-        raise StepSkipped(f"differential abundance could not be fitted: {exc.message}") from None
-    finally:
-        work.uns.pop("_da_tmp", None)
+        raise StepSkipped(f"the differential-abundance consensus could not be formed: {exc.message}") from None
     out["group_hits"] = _group_hits(out["consensus"], out["results"], str(config.group))
     if left_out:
-        add_note(adata, f"{', '.join(left_out).capitalize()} left the differential-abundance consensus: "
-                 f"it cannot model repeated samples of one {config.subject}.")
+        add_note(adata, f"{', '.join(left_out)} left the differential-abundance consensus: "
+                 f"{'they' if len(left_out) > 1 else 'it'} cannot model repeated samples of one {config.subject}.")
     n_used = int(out["results"]["N"].max()) if len(out["results"]) else 0
+    extra = {"maaslin3_hits": _maaslin3_summary(out["maaslin3"], str(config.group))} if "maaslin3" in out else {}
     _core.record(
         adata, "diff_abundance",
         params={"formula": formula, "group": str(config.group), "reference": config.plan.reference,
                 "references": ";".join(f"{k},{v}" for k, v in reference.items()), "rank": rank,
-                "methods": methods, "primary": methods[0], "left_out": left_out,
-                "normalization": "TSS", "transform": "LOG", "min_prevalence": 0.1,
-                "alpha": DA_ALPHA, "n_splits": 20, "n_samples_used": n_used,
-                "n_features_tested": int(out["consensus"]["feature"].nunique())},
+                "methods": methods, "primary": methods[0], "left_out": left_out + failed,
+                "min_prevalence": DA_MIN_PREVALENCE, "alpha": DA_ALPHA, "n_splits": 20,
+                "n_samples_used": n_used, "n_features_tested": int(out["consensus"]["feature"].nunique()),
+                **extra},
         random_state=config.seed,
         **out,
     )
