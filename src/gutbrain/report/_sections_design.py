@@ -113,7 +113,8 @@ def design_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
             f"between-sample variation it explains (PERMANOVA R² on {p.get('distance', 'braycurtis')} "
             "distances) and whether it is spread unevenly over the groups (chi-square test, Cramér's V). "
             f"A variable is flagged when it explains at least {pct(p.get('r2_min', 0.01), 0)} (p ≤ 0.05) and "
-            f"differs between groups (q ≤ 0.05, V ≥ {p.get('v_min', 0.1)})."
+            f"differs between groups (q ≤ 0.05, V ≥ {p.get('v_min', 0.1)}; for a variable explaining at least "
+            f"{pct(p.get('r2_strong', 0.05), 0)}, any imbalance at q ≤ 0.05)."
             + ("" if flags else " No variable is flagged.")
         )
         sec.tables.append(("Design check: each metadata variable's share of the microbiome variation "

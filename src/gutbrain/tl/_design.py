@@ -26,7 +26,10 @@ migraine) and is marked ``nested in group``, not flagged.
 
 ``flagged`` = PERMANOVA ``R² ≥`` :data:`R2_MIN` with ``p ≤ 0.05`` **and** association
 ``q ≤ 0.05`` with Cramér's V ``≥`` :data:`V_MIN` (a small effect by Cohen's 1988
-conventions).
+conventions) — or, for a variable that explains at least :data:`R2_STRONG` of the variation,
+any association at ``q ≤ 0.05``: even a slight imbalance of a strongly structuring
+variable (American Gut: body site, R² ≈ 0.18, V ≈ 0.09 against migraine) shifts a group
+comparison more than a moderate imbalance of a weak one.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from .._core import record
 from .._errors import DataValueError
 from ..io._values import is_missing
 
-__all__ = ["DESIGN_COLUMNS", "design_check", "permanova_r2"]
+__all__ = ["DESIGN_COLUMNS", "R2_MIN", "R2_STRONG", "V_MIN", "design_check", "permanova_r2"]
 
 #: Columns of the design-check table (``tables/design_check.tsv``), in order.
 DESIGN_COLUMNS = [
@@ -52,6 +55,8 @@ DESIGN_COLUMNS = [
 R2_MIN = 0.01
 #: Smallest Cramér's V that counts as uneven spread over the groups (Cohen 1988: small).
 V_MIN = 0.1
+#: A variable explaining at least this share is flagged at any significant imbalance.
+R2_STRONG = 0.05
 #: Permutations of the second pass of the sequential PERMANOVA.
 N_PERMUTATIONS = 199
 #: Categories tested per variable (the rest pooled as "other").
@@ -263,7 +268,8 @@ def design_check(
         q[ok] = false_discovery_control(p[ok], method="bh")
     tab.insert(tab.columns.get_loc("cramers_v"), "association_q", q)
     structure = (tab["permanova_r2"] >= R2_MIN) & (tab["permanova_p"] <= 0.05)
-    uneven = (tab["association_q"] <= 0.05) & (tab["cramers_v"] >= V_MIN)
+    uneven = (tab["association_q"] <= 0.05) & (
+        (tab["cramers_v"] >= V_MIN) | (structure & (tab["permanova_r2"] >= R2_STRONG)))
     tested = tab["relation"].isin(["", "nearly the group itself"])
     candidate = tested & (tab["relation"] == "")
     tab.loc[candidate & structure & uneven, "relation"] = "possible confounder"
@@ -277,7 +283,7 @@ def design_check(
     record(
         adata, key_added,
         params={"group": group, "distance": distance, "subject": subject or "", "r2_min": R2_MIN,
-                "v_min": V_MIN, "alpha": 0.05, "n_permutations": N_PERMUTATIONS,
+                "v_min": V_MIN, "r2_strong": R2_STRONG, "alpha": 0.05, "n_permutations": N_PERMUTATIONS,
                 "max_levels": MAX_LEVELS},
         random_state=random_state,
         references=["doi:10.1111/j.1442-9993.2001.01070.pp.x", "doi:10.1093/biomet/78.2.301"],
