@@ -44,6 +44,26 @@ def _error(expr: str, what: str, fix: str) -> DataValueError:
     return DataValueError(f"--where {expr!r}: {what}", fix=fix)
 
 
+class _DottedNames(ast.NodeTransformer):
+    """``Study.Group`` (R-style column names) becomes one column name, as if in backticks."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        parts: list[str] = [node.attr]
+        inner: ast.AST = node.value
+        while isinstance(inner, ast.Attribute):
+            parts.append(inner.attr)
+            inner = inner.value
+        if not isinstance(inner, ast.Name):
+            return node
+        parts.append(self.names.get(inner.id, inner.id))
+        key = f"__col{len(self.names)}__"
+        self.names[key] = ".".join(reversed(parts))
+        return ast.copy_location(ast.Name(id=key, ctx=ast.Load()), node)
+
+
 def _parse(expr: str) -> tuple[ast.Expression, dict[str, str]]:
     """Parse ``expr``; backtick names become placeholder identifiers."""
     names: dict[str, str] = {}
@@ -61,6 +81,7 @@ def _parse(expr: str) -> tuple[ast.Expression, dict[str, str]]:
     except SyntaxError as exc:
         raise _error(expr, f"not a valid expression ({exc.msg})",
                      "write e.g. \"BODY_SITE == 'UBERON:feces' and age >= 18\" (quote text values)") from None
+    tree = _DottedNames(names).visit(tree)
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED):
             raise _error(expr, f"{type(node).__name__.lower()} is not allowed in a filter",
@@ -217,6 +238,8 @@ def where_columns(expr: str) -> list[str]:
     --------
     >>> where_columns("BODY_SITE == 'UBERON:feces' and `age years` >= 18")
     ['BODY_SITE', 'age years']
+    >>> where_columns("Study.Group != 'C'")  # R-style dotted names need no backticks
+    ['Study.Group']
     """
     tree, names = _parse(expr)
     out = []
