@@ -71,7 +71,7 @@ def find_id_column(path: PathLike, sample_ids: Any) -> tuple[str | None, int]:
     --------
     >>> import pathlib, tempfile
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.tsv"
-    >>> _ = p.write_text("Dataset\tSample\tx\nMARS\ta\t1\nMARS\tb\t2\n")
+    >>> _ = p.write_text("Dataset\\tSample\\tx\\nMARS\\ta\\t1\\nMARS\\tb\\t2\\n")
     >>> find_id_column(p, ["a", "b", "c"])
     ('Sample', 2)
     """
