@@ -47,6 +47,17 @@ def plural(label: str) -> str:
             "feature": "features"}.get(label, f"{label} taxa")
 
 
+def the_groups(group: str) -> str:
+    """``"the diagnosis groups"``, or ``"the groups"`` when the column is called "group(s)".
+
+    Examples
+    --------
+    >>> the_groups("MIGRAINE"), the_groups("group")
+    ('the MIGRAINE groups', 'the groups')
+    """
+    return "the groups" if str(group).lower() in ("group", "groups", "") else f"the {group} groups"
+
+
 def group_of(adata: Any) -> str | None:
     """The group column of the run (``uns["workflow"]["group"]["column"]``), if any."""
     wf = adata.uns.get("workflow", {})

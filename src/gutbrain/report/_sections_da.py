@@ -13,7 +13,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._registry import Section
-from ._common import add_figure, named, pct, skip_reason
+from ._common import add_figure, named, pct, skip_reason, the_groups
 
 __all__ = ["da_section", "planted_truth_section"]
 
@@ -31,7 +31,7 @@ _METHOD_TEXT = {
 
 def _hits_sentence(hits: pd.DataFrame, group: str, reference: str) -> str:
     if hits.empty:
-        return (f"No taxon differs between the {group} groups by the consensus: no taxon was called by "
+        return (f"No taxon differs between {the_groups(group)} by the consensus: no taxon was called by "
                 "at least half of the methods with agreeing directions.")
     parts = []
     for level, g in hits.groupby("value", sort=False):
@@ -70,7 +70,7 @@ def _figures(sec: Section, res: pd.DataFrame, cons: pd.DataFrame, p: dict[str, A
                "da_forest")
     if (cons["n_called"] > 0).any():
         add_figure(sec, lambda: consensus_heatmap(tmp, key="c", n_top=25),
-                   f"Which methods call each taxon (red: higher in {level}, blue: lower; white: not called); "
+                   f"Which methods call each taxon (red: higher in {level}, blue: lower; grey: not called); "
                    "replicability in brackets.", "da_consensus")
     else:
         sec.paragraphs.append("No method called any taxon at q ≤ 0.05, so there is no heatmap of calls.")
@@ -127,7 +127,7 @@ def da_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
     if isinstance(m3, pd.DataFrame) and len(m3):
         g3 = m3[m3["metadata"] == group].sort_values(["qval_joint", "model"], kind="stable")
         sec.tables.append((f"MaAsLin 3 for {group}: abundance and prevalence model of every taxon (error: why a "
-                           "model could not be fitted)", named(g3.reset_index(drop=True), f"da_maaslin3_{group}")))
+                           "model could not be fitted)", named(g3.reset_index(drop=True), f"da_maaslin3_models_{group}")))
     sec.tables.append((f"{methods[0]}: every taxon for {group}",
                        named(res[res["metadata"] == group].reset_index(drop=True), f"da_{methods[0]}_{group}")))
     _figures(sec, res, cons, p, term, level)

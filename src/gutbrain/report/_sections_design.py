@@ -14,7 +14,7 @@ from anndata import AnnData
 
 from .._core import provenance
 from .._registry import Section
-from ._common import format_p, named, pct, skip_reason
+from ._common import format_p, named, pct, skip_reason, the_groups
 
 __all__ = ["design_flags", "design_section"]
 
@@ -34,7 +34,7 @@ def design_flags(table: pd.DataFrame, group: str) -> list[str]:
     for r in table[table["flagged"].astype(bool)].itertuples(index=False):
         out.append(
             f"{r.variable} explains {pct(r.permanova_r2)} of the variation between samples (PERMANOVA "
-            f"R², p {format_p(r.permanova_p)}) and differs between the {group} groups (Cramér's V "
+            f"R², p {format_p(r.permanova_p)}) and differs between {the_groups(group)} (Cramér's V "
             f"{r.cramers_v:.2f}, q {format_p(r.association_q)}), so group differences may reflect "
             f"{r.variable}. Consider keeping one of its levels with --where, or adjusting for it with "
             f"--covariates {r.variable}."

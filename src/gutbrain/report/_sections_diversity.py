@@ -13,7 +13,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._registry import Figure, Section
-from ._common import format_p, group_of, named, svg
+from ._common import format_p, group_of, named, svg, the_groups
 
 __all__ = ["alpha_section", "beta_section"]
 
@@ -57,7 +57,7 @@ def alpha_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
                            "(BH-adjusted q)", named(tab, "alpha_diversity_group_tests")))
         kw = tab[tab["test"] == "kruskal"].set_index("metric")["p_value"]
         sec.paragraphs.append(
-            f"Kruskal–Wallis tests between the {group} groups (unit: {unit}): "
+            f"Kruskal–Wallis tests between {the_groups(group)} (unit: {unit}): "
             + "; ".join(f"{m} p {format_p(p)}" for m, p in kw.items()) + "."
         )
     if group and "shannon" in metrics:
