@@ -134,7 +134,7 @@ def test_format_number():
 
 
 def test_cells_never_show_none_or_nan_and_dois_become_links():
-    for missing in (None, float("nan"), "None", "nan", "NaN", "<NA>"):
+    for missing in (None, float("nan"), "None", "nan", "NaN", "<NA>", [], ()):
         assert str(format_cell(missing)[0]) == ""
     text, is_num = format_cell("Chen P et al. 2021 doi:10.1186/s13041-021-00765-y")
     assert not is_num and '<a href="https://doi.org/10.1186/s13041-021-00765-y">' in str(text)

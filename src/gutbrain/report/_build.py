@@ -200,6 +200,8 @@ def autolink(text: str) -> Any:
 
 
 def _cell_text(value: Any) -> Any:
+    if isinstance(value, (list, tuple)) and not value:
+        return ""
     links = _links(value)
     return "; ".join(map(str, links)) if links is not None else value
 
@@ -209,9 +211,9 @@ def format_cell(value: Any) -> tuple[Any, bool]:
 
     Links (:class:`gutbrain._registry.Link`, or a list of them) become anchors with
     escaped text; DOIs and PMIDs in text become links; missing values (``None``, NaN, the
-    text "None"/"nan") are empty; booleans read yes/no.
+    text "None"/"nan", an empty list) are empty; booleans read yes/no.
     """
-    if value is None:
+    if value is None or (isinstance(value, (list, tuple)) and not value):
         return "", False
     links = _links(value)
     if links is not None:

@@ -66,7 +66,9 @@ def resemblance_section(adata: AnnData, context: dict[str, Any]) -> Section | No
     if not isinstance(res, dict):
         return None
     return resemblance_section_from({
-        "conditions": pd.DataFrame(res["conditions"]), "taxa": pd.DataFrame(res["taxa"]),
+        # the run passes consensus calls (q 0 = called), so the cohort's q column says nothing
+        "conditions": pd.DataFrame(res["conditions"]),
+        "taxa": pd.DataFrame(res["taxa"]).drop(columns=["cohort_q"], errors="ignore"),
         "params": dict(res["params"]), "n_unresolved": int(res.get("n_unresolved", 0)),
         "citation": str(res.get("citation", "")),
     })
