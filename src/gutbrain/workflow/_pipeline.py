@@ -246,36 +246,39 @@ def run(
     from ..report import SECTIONS, collect_sections, render
     from ..report._build import _generated_at
 
-    config = RunConfig.create(group=group, reference=reference, covariates=covariates, formula=formula,
-                              subject=subject, where=where, id_column=id_column, seed=seed, rank=rank,
-                              min_depth=min_depth, tree=tree)
-    adata = load(table, taxonomy=taxonomy, metadata=metadata, id_column=id_column)
-    adata, config = config.resolve(adata, metadata_path=metadata)
-    if tree is not None:
-        config = replace(config, phylogeny=load_tree(tree))
-        add_input(adata, "tree", tree, "tree")
-    stamp = _generated_at(generated_at)
-    record(adata, "workflow", params=config.as_dict(), random_state=config.seed,
-           group=config.plan.as_dict() if config.plan else {}, notes=[], generated_at=stamp,
-           metadata_columns=[str(c) for c in adata.obs.columns])
     report = on_progress or (lambda name, frac: None)
-    with _progress_bar(progress) as bar, output_directory(out) as tmp:
-        task = bar.add_task("gutbrain run", total=len(STEPS) + 1)
+    # everything, from reading the inputs on, happens inside the output directory's
+    # transaction: bad input leaves an earlier output intact and marks it stale
+    with output_directory(out) as tmp:
+        config = RunConfig.create(group=group, reference=reference, covariates=covariates, formula=formula,
+                                  subject=subject, where=where, id_column=id_column, seed=seed, rank=rank,
+                                  min_depth=min_depth, tree=tree)
+        adata = load(table, taxonomy=taxonomy, metadata=metadata, id_column=id_column)
+        adata, config = config.resolve(adata, metadata_path=metadata)
+        if tree is not None:
+            config = replace(config, phylogeny=load_tree(tree))
+            add_input(adata, "tree", tree, "tree")
+        stamp = _generated_at(generated_at)
+        record(adata, "workflow", params=config.as_dict(), random_state=config.seed,
+               group=config.plan.as_dict() if config.plan else {}, notes=[], generated_at=stamp,
+               metadata_columns=[str(c) for c in adata.obs.columns])
+        with _progress_bar(progress) as bar:
+            task = bar.add_task("gutbrain run", total=len(STEPS) + 1)
 
-        def tick(name: str, frac: float) -> None:
-            bar.update(task, description=f"step: {name}", completed=frac * (len(STEPS) + 1))
-            report(name, frac)
+            def tick(name: str, frac: float) -> None:
+                bar.update(task, description=f"step: {name}", completed=frac * (len(STEPS) + 1))
+                report(name, frac)
 
-        ran = _run_steps(adata, config, tick)
-        wf = adata.uns["workflow"]
-        wf["steps"] = [s.key for s in ran]
-        status = wf["step_status"]
-        wf["step_errors"] = {r.step: r.reason for r in status.itertuples() if r.status == "failed"}
-        wf["software"] = _software(ran, str(adata.uns.get("gutbrain", {}).get("reader", "")),
-                                   tree=config.phylogeny is not None)
-        tick("report", len(STEPS) / (len(STEPS) + 1))
-        built = collect_sections(adata, {"generated_at": stamp, "tables_dir": "tables"}, SECTIONS)
-        html = render(adata, built, generated_at=stamp, tables_dir="tables")
-        write_outputs(Path(tmp), adata, built, html, stamp)
+            ran = _run_steps(adata, config, tick)
+            wf = adata.uns["workflow"]
+            wf["steps"] = [s.key for s in ran]
+            status = wf["step_status"]
+            wf["step_errors"] = {r.step: r.reason for r in status.itertuples() if r.status == "failed"}
+            wf["software"] = _software(ran, str(adata.uns.get("gutbrain", {}).get("reader", "")),
+                                       tree=config.phylogeny is not None)
+            tick("report", len(STEPS) / (len(STEPS) + 1))
+            built = collect_sections(adata, {"generated_at": stamp, "tables_dir": "tables"}, SECTIONS)
+            html = render(adata, built, generated_at=stamp, tables_dir="tables")
+            write_outputs(Path(tmp), adata, built, html, stamp)
     report("done", 1.0)
     return adata
