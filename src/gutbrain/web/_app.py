@@ -73,7 +73,7 @@ class _DataDirLock:
             import fcntl
         except ImportError:  # Windows: no advisory locks here
             return
-        self.fh = open(self.path, "a+")  # noqa: SIM115 (held for the app's lifetime)
+        self.fh = open(self.path, "a+")
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

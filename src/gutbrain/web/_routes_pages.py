@@ -212,7 +212,7 @@ def _next_url(request: Request, raw: str | None) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
     """Token login page (only used when the server has a token)."""
     return page(request, "login.html.j2", next=next, failed=False,
                 needed=_settings(request).token is not None)

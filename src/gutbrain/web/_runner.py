@@ -331,7 +331,7 @@ def worker_main(conn: Any, db_path: str, data_dir: str, parent_pid: int) -> None
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401  (import once, before any job)
+    import matplotlib.pyplot
 
     from .. import report, workflow  # noqa: F401
 

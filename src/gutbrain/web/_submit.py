@@ -266,9 +266,9 @@ def metadata_columns(settings: Settings, upload: UploadFile, id_column: str | No
                          max=None if finite.empty else float(finite.max()))
         else:
             counts = s.dropna().astype(str).value_counts()
-            entry.update(type="categorical", n_levels=int(len(counts)),
+            entry.update(type="categorical", n_levels=len(counts),
                          levels={str(k): int(v) for k, v in counts.head(50).items()})
         entry["groupable"] = entry["type"] == "categorical" and 2 <= entry["n_levels"] <= 20
         columns.append(entry)
     return {"file": info["name"], "id_column": str(md.attrs.get("id_column", md.index.name)),
-            "n_samples": int(len(md)), "columns": columns}
+            "n_samples": len(md), "columns": columns}
