@@ -521,9 +521,14 @@ def read_biom(
 
     Examples
     --------
-    >>> adata = gb.io.read_biom("AG_100nt_even10k.biom.gz")  # doctest: +SKIP
-    >>> adata.shape  # doctest: +SKIP
-    (1962, 19236)
+    >>> import tempfile, pathlib
+    >>> import gutbrain as gb
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.biom"
+    >>> _ = gb.io.write(gb.datasets.demo_cohort(seed=0, n_samples=20, n_genera=30), path)
+    >>> adata = gb.io.read_biom(path)
+    >>> adata.shape, adata.uns["gutbrain"]["X_unit"]
+    ((20, 30), 'counts')
+
     """
     parts = parse_biom_file(path)
     label = str(path)

@@ -17,8 +17,10 @@ are unique (or pass ``id_column=``).
 Typing: a column whose non-missing values all parse as numbers becomes numeric (``int64``
 when every cell is written as an integer, e.g. ``42``, and none is missing, else ``float64``); any other column
 becomes a pandas ``category``.  Missing-value tokens (:data:`NA_TOKENS`, plus the INSDC
-``missing: ...`` vocabulary) become NaN in every column; ``unknown`` is treated as missing
-only in columns that are otherwise numeric (it stays a level of categorical columns).
+``missing: ...`` vocabulary) become NaN in every column; ``unknown`` and ``none`` are treated as missing
+only in columns that are otherwise numeric (they stay levels of categorical columns).
+A header with one name fewer than every data row (R's ``write.table`` with row names) has
+its unnamed first column read as the sample ids.
 A ``#q2:types`` row overrides the inference.
 """
 
@@ -79,7 +81,6 @@ NA_TOKENS: frozenset[str] = frozenset(
         "n/a",
         "nan",
         "null",
-        "none",
         "no_data",
         "not applicable",
         "not provided",
@@ -89,7 +90,7 @@ NA_TOKENS: frozenset[str] = frozenset(
         "-",
     }
 )
-_NUMERIC_ONLY_NA = frozenset({"unknown", "missing"})
+_NUMERIC_ONLY_NA = frozenset({"unknown", "missing", "none"})
 _MISSING_RE = re.compile(r"^missing:\s*", re.IGNORECASE)
 _Q2_TYPES = {"categorical", "numeric"}
 _INT_RE = r"[+-]?\d+"
@@ -267,9 +268,14 @@ def read_metadata(
 
     Examples
     --------
-    >>> md = gb.io.read_metadata("sample-metadata.tsv")  # doctest: +SKIP
-    >>> md["Pain"].dtype  # doctest: +SKIP
-    dtype('float64')
+    >>> import tempfile, pathlib
+    >>> import gutbrain as gb
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sample-metadata.tsv"
+    >>> _ = path.write_text("sample-id\\tPain\\n#q2:types\\tnumeric\\nS1\\t3\\nS2\\t7\\n")
+    >>> md = gb.io.read_metadata(path)
+    >>> md["Pain"].dtype, list(md.index)
+    (dtype('float64'), ['S1', 'S2'])
+
     """
     p = Path(path)
     if not p.is_file():
@@ -366,6 +372,10 @@ def _rows_to_frame(
     # trailing empty header cells (Excel exports) are dropped
     while len(header) > 1 and header[-1] == "":
         header.pop()
+    if body and all(len(c) == len(header) + 1 for c in body) and any(c[-1] for c in body):
+        # R-style header (write.table with row names): one name fewer than cells,
+        # the unnamed first column holds the sample ids
+        header = ["", *header]
     ncol = len(header)
     if len(set(header)) != ncol:
         dup = next(h for h in header if header.count(h) > 1)

@@ -1,4 +1,4 @@
-"""gutbrain.pl."""
+"""gutbrain.pl: plots of the results stored in an AnnData, returning matplotlib Axes (or a Figure for multi-panel plots)."""
 
 from __future__ import annotations
 

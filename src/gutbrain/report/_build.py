@@ -74,6 +74,30 @@ def collect_sections(adata: AnnData, context: dict[str, Any] | None = None) -> l
 
     A section function that raises does not stop the report: the error is kept and shown
     in an error box naming the section.  Sections returning ``None`` are left out.
+
+    Parameters
+    ----------
+    adata
+        The analysed data.
+    context
+        Passed to each section function.
+
+    Returns
+    -------
+    list of BuiltSection
+        One per section that returned something or failed, in registry order.
+
+    Notes
+    -----
+    Sets the following fields (the core QC and composition sections store the summaries
+    they compute when the ``qc``/``composition`` steps have not run):
+
+    ``adata.obs["qc_depth"]``, ``adata.obs["qc_n_features"]``, ``adata.obs["qc_low_depth"]``
+        Per-sample depth, observed features and low-depth flag.
+    ``adata.var["qc_prevalence"]``
+        Fraction of samples in which each feature is non-zero.
+    ``adata.uns["qc"]``, ``adata.uns["composition"]``
+        The QC summary and the top taxa.
     """
     context = {} if context is None else context
     built: list[BuiltSection] = []
@@ -335,6 +359,10 @@ def build(
     -------
     pathlib.Path
         The written file.
+
+    Notes
+    -----
+    Sets the fields listed in :func:`collect_sections` (QC and composition summaries).
 
     Examples
     --------

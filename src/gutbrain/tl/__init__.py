@@ -1,4 +1,4 @@
-"""gutbrain.tl."""
+"""gutbrain.tl: tools — diversity, ordination and group tests, gut–brain and health indices, modules, differential abundance, mediation, power."""
 
 from __future__ import annotations
 
@@ -86,6 +86,11 @@ from ._confounders import check_confounding, declare_medications, medication_cla
 from ._da import diff_abundance
 
 __all__ += ["check_confounding", "declare_medications", "diff_abundance", "medication_classes"]
+
+# --- MaAsLin 3 (helper i12)
+from ._maaslin3 import maaslin3  # noqa: E402
+
+__all__ += ["maaslin3"]
 
 # --- mediation and DA power on planted-truth cohorts (helper ML)
 from ._mediation import mediation, mediation_kernel  # noqa: E402

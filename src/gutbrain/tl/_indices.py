@@ -300,12 +300,29 @@ def gut_brain_indices(
 
     Notes
     -----
-    Sets ``obs`` columns of the returned frame and ``uns[key_added]`` =
-    ``{"params", "contributions" (long: sample, index, taxon, rank, share, weight,
-    contribution, host, rodent_derived, doi), "citations" (membership rows used, with host,
-    DOI and verification), "coverage_definition", "notes"}`` (``notes``: homonyms and
-    GTDB-suffixed genera the matching left out).  Rodent-derived rows are flagged in
-    ``contributions`` and ``citations``; they are findings in rats or mice, not human facts.
+    Sets the following fields:
+
+    ``adata.obs["gbi_<index>"]``, ``adata.obs["gbi_<index>_coverage"]``
+        Every column of the returned frame (``gaba_balance`` adds ``_producers`` and
+        ``_consumers``; ``pain_marker_panel`` adds ``_human`` and ``_rodent``).
+    ``adata.uns[key_added]``
+        ``{"params", "contributions" (long: sample, index, taxon, rank, share, weight,
+        contribution, host, rodent_derived, doi), "citations" (membership rows used, with
+        host, DOI and verification), "coverage_definition", "notes"}`` (``notes``: homonyms
+        and GTDB-suffixed genera the matching left out).
+
+    Rodent-derived rows are flagged in ``contributions`` and ``citations``; they are
+    findings in rats or mice, not human facts.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=20, n_genera=60)
+    >>> wide = gb.tl.gut_brain_indices(adata, indices=["butyrate_capacity"])
+    >>> list(wide.columns)
+    ['gbi_butyrate_capacity', 'gbi_butyrate_capacity_coverage']
+    >>> bool((adata.obs["gbi_butyrate_capacity"] >= 0).all())
+    True
     """
     names = list(INDEX_NAMES if indices is None else indices)
     wide, contrib, cites = _compute(adata, names, rank=rank, layer=layer,
@@ -358,8 +375,17 @@ def _single(name: str):
     -------
     pandas.DataFrame
         Per sample ``value`` and ``coverage`` (+ index-specific columns); ``attrs`` hold
-        ``contributions`` (contributing taxa and shares) and ``citations``.  Also sets
-        ``obs["gbi_{name}"]`` and ``obs["gbi_{name}_coverage"]``.
+        ``contributions`` (contributing taxa and shares) and ``citations``.
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.obs["gbi_{name}"]``, ``adata.obs["gbi_{name}_coverage"]``
+        Value and coverage per sample (+ index-specific columns).
+    ``adata.uns["gbi_{name}"]``
+        (or ``uns[key_added]``) As :func:`gut_brain_indices`: ``params``, ``contributions``, ``citations``,
+        ``coverage_definition``.
     """
     return fn
 
