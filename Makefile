@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= gutbrain-demo
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test lint bench docs browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,21 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[sim]"
+	$(BIN)/python -m pip install -q -e ".[sim,web]"
 	touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/gutbrain demo --out $(DEMO_OUT)
 
-test: $(VENV)/.installed-test
+# Headless Chromium for the browser tests (Debian's package, driven by Playwright: `playwright
+# install` cannot download here). Installed when missing and root is available.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "make browser: no chromium; install it (sudo apt-get install chromium) for the browser tests" >&2; fi
+
+test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 

@@ -189,12 +189,13 @@ def _kind_simulate(ctx: JobContext) -> dict[str, Any]:
     ctx.report("writing the trajectory", 0.6)
     with atomic_write(ctx.work / "trajectory.tsv") as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
-    fig = sim_lps_validation(table, dose=dose)
-    for ax in fig.axes:  # the whole simulated window, not the plot's default first 12 h
-        ax.set_xlim(0, hours)
-    with atomic_path(ctx.work / "trajectory.svg") as tmp:
-        fig.savefig(tmp, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gutbrain"}):
+        fig = sim_lps_validation(table, dose=dose)
+        for ax in fig.axes:  # the whole simulated window, not the plot's default first 12 h
+            ax.set_xlim(0, hours)
+        with atomic_path(ctx.work / "trajectory.svg") as tmp:
+            fig.savefig(tmp, format="svg", bbox_inches="tight", metadata={"Date": None})
+        plt.close(fig)
     prov = {"gutbrain_version": __version__, "command": "web: simulate lps",
             "model": "dobreva2021", "evidence": "calibrated_human",
             "experiment": exp.to_dict(), "parameters": sim.load_model("dobreva2021").values,

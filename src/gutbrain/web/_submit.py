@@ -53,6 +53,8 @@ async def read_form(request: Any, settings: Settings) -> tuple[dict[str, list[st
             if key in files:
                 raise DataValueError(f"two files were sent as {key!r}", fix=f"send one {key} file")
             files[key] = value
+        elif key in FILE_ROLES and not str(value):
+            continue  # an empty file input some clients send as a plain field
         else:
             fields.setdefault(key, []).append(str(value))
     return fields, files
@@ -76,7 +78,33 @@ def save_upload(dest_dir: Path, role: str, upload: UploadFile, limit: int) -> di
     if written == 0:
         raise InputFormatError(f"the {role} file is empty (0 bytes)", path=name,
                                fix=f"choose the {role} file again (it may not have been saved)")
+    _sniff(dest, role)
     return {"name": name, "sha256": digest.hexdigest(), "bytes": written}
+
+
+_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+          b"%PDF": "a PDF document", b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "gzip data",
+          b"\x89HDF": "an HDF5 file", b"\xd0\xcf\x11\xe0": "an old Office document"}
+# binary formats each role may legitimately be (xlsx and .qza are zip archives)
+_BINARY_OK = {"table": tuple(_MAGIC), "metadata": (b"PK\x03\x04", b"\x1f\x8b"),
+              "taxonomy": (b"PK\x03\x04", b"\x1f\x8b"), "tree": (b"PK\x03\x04",)}
+_EXPECTED = {"metadata": "a QIIME 2 metadata TSV, CSV/TSV or .xlsx file",
+             "taxonomy": "a taxonomy TSV/CSV or FeatureData[Taxonomy] .qza",
+             "tree": "a Newick tree or Phylogeny[Rooted] .qza"}
+
+
+def _sniff(path: Path, role: str) -> None:
+    """Refuse an upload whose bytes cannot be its role (a picture as metadata …)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(_BINARY_OK.get(role, ())) or role == "table":
+        return  # the table reader sniffs its many formats itself
+    what = next((label for magic, label in _MAGIC.items() if head.startswith(magic)), None)
+    if what is None and b"\x00" in head:
+        what = "a binary file"
+    if what is not None:
+        raise InputFormatError(f"this is {what}, not {_EXPECTED[role]}", path=path.name,
+                               fix=f"choose the {role} file (did you pick the wrong file?)")
 
 
 def _columns_of(adata: Any) -> list[str]:
