@@ -293,7 +293,8 @@ def execute(store: JobStore, data_dir: Path, job_id: str, claim: str) -> None:
         if out.exists():
             shutil.rmtree(out)
         os.replace(work, out)
-        store.finish(job_id, claim, files=list_files(out), summary=summary)
+        if not store.finish(job_id, claim, files=list_files(out), summary=summary):
+            shutil.rmtree(out, ignore_errors=True)  # no longer ours (cancelled, or server restarted)
     except GutbrainError as exc:
         store.fail(job_id, tidy_message(str(exc), data_dir), claim=claim)
     except Exception as exc:  # a bug: the client gets one line, the log the traceback

@@ -14,6 +14,7 @@ import inspect
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,12 @@ async def read_form(request: Any, settings: Settings) -> tuple[dict[str, list[st
 
 def save_upload(dest_dir: Path, role: str, upload: UploadFile, limit: int) -> dict[str, Any]:
     name = safe_filename(upload.filename, default=role)
+    make_private_dir(dest_dir)
     dest = make_private_dir(dest_dir / role) / name
     digest = hashlib.sha256()
     written = 0
     upload.file.seek(0)
-    with open(dest, "wb") as fh:
+    with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
         while chunk := upload.file.read(1 << 20):
             written += len(chunk)
             if written > limit:
@@ -143,10 +145,12 @@ def _check_tree(path: Path) -> None:
     from ..tl._unifrac import load_tree
 
     try:
-        if path.suffix.lower() == ".qza":
-            io.read_qza(path)
-        else:
-            load_tree(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # skbio's "does not look like a newick file"
+            if path.suffix.lower() == ".qza":
+                io.read_qza(path)
+            else:
+                load_tree(str(path))
     except GutbrainError:
         raise
     except Exception as exc:
