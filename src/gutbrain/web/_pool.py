@@ -100,6 +100,11 @@ class WorkerPool:
         with self._lock:
             return {w.job: w.process.pid for w in self._workers if w.job}
 
+    def ready(self) -> int:
+        """Number of workers started and waiting for or running jobs."""
+        with self._lock:
+            return sum(1 for w in self._workers if w.ready and w.process.is_alive())
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the dispatcher and the workers; running jobs are marked failed (interrupted)."""
         self._stop.set()

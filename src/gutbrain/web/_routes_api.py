@@ -60,10 +60,10 @@ def _jobs_body_schema() -> dict[str, Any]:
 
 @router.get("/health", tags=["meta"])
 def api_health(request: Request) -> dict[str, Any]:
-    """Version, job counts per status, workers, and the disclaimer."""
+    """Version, job counts per status, workers (configured and ready), and the disclaimer."""
     s = _settings(request)
     return {"status": "ok", "gutbrain_version": __version__, "disclaimer": DISCLAIMER,
-            "jobs": s.store.counts(), "workers": s.pool.n}
+            "jobs": s.store.counts(), "workers": s.pool.n, "workers_ready": s.pool.ready()}
 
 
 @router.post("/jobs", tags=["jobs"], status_code=202, openapi_extra=_jobs_body_schema())
