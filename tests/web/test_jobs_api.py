@@ -58,7 +58,7 @@ def cohort_job(env, cohort):
 # ----------------------------------------------------------------------------- the contract
 def test_submit_answers_at_once_and_the_job_runs(env, cohort, cohort_job):
     client, data, _ = env
-    counts, table, meta = cohort
+    counts, table, _ = cohort
     r, elapsed, job = cohort_job
     assert elapsed < 3.0  # queued, not run, inside the request
     first = r.json()
@@ -186,8 +186,8 @@ def test_metadata_columns_of_the_giloteaux_file(env):
 def test_metadata_columns_respect_q2_types(env):
     """A '#q2:types' row makes a numeric-looking column categorical (as gutbrain run reads it)."""
     client, _, _ = env
-    text = ("sample-id\tcage\tweight\n#q2:types\tcategorical\tnumeric\n"
-            "a\t1\t20.5\nb\t2\t21\nc\t1\t19\n").encode()
+    text = (b"sample-id\tcage\tweight\n#q2:types\tcategorical\tnumeric\n"
+            b"a\t1\t20.5\nb\t2\t21\nc\t1\t19\n")
     cols = {c["name"]: c for c in client.post(
         "/api/metadata/columns", files={"metadata": ("md.tsv", text)}).json()["columns"]}
     assert cols["cage"]["type"] == "categorical" and cols["cage"]["levels"] == {"1": 2, "2": 1}
@@ -339,7 +339,7 @@ def test_pages_render_offline_with_disclaimer(env):
     for path in ("/", "/analyse", "/jobs", "/demo", "/evidence", "/simulate", "/api", "/login"):
         r = client.get(path)
         assert r.status_code == 200, path
-        assert "not medical advice" in r.text and f'href="/jobs"' in r.text
+        assert "not medical advice" in r.text and 'href="/jobs"' in r.text
         # no external scripts/styles/fonts: every src/stylesheet is local
         for m in re.finditer(r'<(?:script|link|img|iframe)\b[^>]*(?:src|href)="([^"]+)"', r.text):
             assert not m.group(1).startswith(("http:", "https:", "//")), (path, m.group(0))

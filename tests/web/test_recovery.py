@@ -65,7 +65,7 @@ def test_one_server_per_data_folder(tmp_path):
 
 def test_corrupt_store_is_reported_on_open(tmp_path):
     (tmp_path / "jobs.sqlite").write_bytes(b"not a database at all" * 200)
-    with pytest.raises(JobStoreError, match="jobs.sqlite: the job store cannot be read") as err:
+    with pytest.raises(JobStoreError, match=r"jobs\.sqlite: the job store cannot be read") as err:
         create_app(data_dir=tmp_path, workers=0)
     assert "mv " in str(err.value)
 

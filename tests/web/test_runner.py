@@ -38,7 +38,7 @@ def _claimed(tmp_path, kind, params, inputs=None):
     jid = "ab" * 16
     (tmp_path / "jobs" / jid).mkdir(parents=True)
     store.create(jid, kind, params=params, inputs=inputs or {})
-    job, token = store.claim()
+    _, token = store.claim()
     return store, jid, token
 
 
