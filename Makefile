@@ -1,5 +1,6 @@
 # gutbrain: the two commands of the README.
-#   make demo   create .venv, install gutbrain, run `gutbrain demo`, print the report's path
+#   make demo   create .venv, install gutbrain (with the web app: `gutbrain serve` works there), run
+#               `gutbrain demo`, print the report's path
 #   make test   create .venv, install gutbrain with its test extras, run ruff and the whole test suite
 #   make docs   install the docs extra into .venv, build the site offline into docs/_build/html
 PYTHON ?= python3
@@ -7,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= gutbrain-demo
 
-.PHONY: demo test lint bench docs browser clean
+.PHONY: demo test lint bench docs clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,15 +29,19 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/gutbrain demo --out $(DEMO_OUT)
 
-# Headless Chromium for the browser tests (Debian's package, driven by Playwright: `playwright
-# install` cannot download here). Installed when missing and root is available.
+# Headless Chromium (Debian's package) for PDF output (`gutbrain sample --pdf`) and the web app's
+# browser tests (tests/web/test_browser.py); Playwright is in the test extra (its own browser
+# download is not used).
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && apt-get install -y -qq chromium; \
-	  else echo "make browser: no chromium; install it (sudo apt-get install chromium) for the browser tests" >&2; fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "make browser: /usr/bin/chromium is missing; install it (Debian: apt-get install -y chromium) for PDF output" >&2; \
+		fi; \
+	fi
 
-test: $(VENV)/.installed-test browser
+test: browser $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 

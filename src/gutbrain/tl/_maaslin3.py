@@ -867,6 +867,14 @@ def maaslin3(
         result), sorted by ``qval_individual`` with errored rows last.  Also stored as
         ``uns[key_added]["results"]`` with ``params``.
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params": {formula, method, normalization, transform, reference, filters,
+        random_state, ...}, "results": <the returned table>}``.
+
     Examples
     --------
     >>> import anndata as ad

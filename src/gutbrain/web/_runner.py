@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import DataValueError, GutbrainError
-from .._utils import atomic_path, atomic_write
+from .._utils import atomic_path, atomic_write, write_delimited
 from .._version import __version__
 from ._names import tidy_message
 from ._store import JobStore
@@ -187,8 +187,7 @@ def _kind_simulate(ctx: JobContext) -> dict[str, Any]:
     traj = sim.simulate("dobreva2021", exp, outputs=LPS_OUTPUTS)
     table = traj.rename(columns={"time": "time_h", "PPT_pct": "PPT"})
     ctx.report("writing the trajectory", 0.6)
-    with atomic_write(ctx.work / "trajectory.tsv") as fh:
-        table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
+    write_delimited(table, ctx.work / "trajectory.tsv", float_format="%.6g")
     with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gutbrain"}):
         fig = sim_lps_validation(table, dose=dose)
         for ax in fig.axes:  # the whole simulated window, not the plot's default first 12 h
