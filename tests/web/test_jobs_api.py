@@ -134,6 +134,37 @@ def test_history_lists_jobs_and_delete_removes_them(env, cohort_job):
     one_line_error(client.get("/api/jobs", params={"status": "lost"}))
 
 
+def test_sample_profile_job_matches_gutbrain_sample(env, cohort_job, tmp_path):
+    """A ``sample`` job writes the page ``gutbrain sample`` writes for the same upload."""
+    from gutbrain.report import sample_profile
+
+    client, data, _ = env
+    source = cohort_job[2]
+    page = client.get(source["links"]["samples_page"])
+    assert page.status_code == 200 and "S03" in page.text
+    r = client.post("/api/jobs", data={"kind": "sample", "source": source["id"], "sample": "S03"})
+    assert r.status_code == 202, r.text[:500]
+    job = wait_job(client, r.json()["id"])
+    assert job["status"] == "done", job["error"]
+    assert job["summary"] == {"sample": "S03", "source": source["id"]}
+    assert job["links"]["report"].endswith("/sample.html")
+    html = client.get(job["links"]["report"])
+    got = json.loads(client.get(job["links"]["files"]["sample.json"]).text)
+    assert html.status_code == 200 and "S03" in html.text and got["disclaimer"] in html.text
+    table = data / "jobs" / source["id"] / "inputs" / "table" / "evil_table.tsv"
+    want = sample_profile(table, "S03", metadata=data / "jobs" / source["id"] / "inputs" / "metadata" / "meta.tsv").data
+    assert got["sample"] == "S03"
+    by_key = {e["key"]: e for e in got["indices"]}
+    values = {e["key"]: e["value"] for e in want["indices"] if e.get("value") is not None}
+    assert "shannon" in values and values["shannon"] > 0
+    for key, value in values.items():
+        np.testing.assert_allclose(by_key[key]["value"], value, rtol=1e-9)
+    # an unknown sample is refused at submission, with nothing queued
+    before = client.get("/api/jobs").json()["total"]
+    bad = client.post("/api/jobs", data={"kind": "sample", "source": source["id"], "sample": "nope"})
+    assert "not in job" in one_line_error(bad) and client.get("/api/jobs").json()["total"] == before
+
+
 def test_job_page_shows_results_and_links(env, cohort_job):
     client, _, _ = env
     job = cohort_job[2]

@@ -221,7 +221,7 @@ def sample_profile_function() -> Callable[..., Any] | None:
 
 
 def _kind_sample(ctx: JobContext) -> dict[str, Any]:
-    """One sample's profile page from a finished cohort job's inputs (hook for issue 14)."""
+    """One sample's profile page (``gutbrain sample``) from a finished cohort job's inputs."""
     fn = sample_profile_function()
     if fn is None:
         raise GutbrainError("per-sample profiles need gutbrain.report.sample_profile, which this "
@@ -233,12 +233,12 @@ def _kind_sample(ctx: JobContext) -> dict[str, Any]:
     if paths["table"] is None:
         raise GutbrainError(f"job {p['source']} has no uploaded table",
                             fix="make profiles from a cohort job that has its inputs")
-    accepted = set(inspect.signature(fn).parameters)
-    kw: dict[str, Any] = {"sample": str(p["sample"]), "out": ctx.work,
-                          "taxonomy": paths["taxonomy"], "metadata": paths["metadata"]}
     ctx.report(f"profiling sample {p['sample']}", 0.1)
-    fn(paths["table"], **{k: v for k, v in kw.items() if k in accepted})
-    return {"sample": str(p["sample"]), "source": str(p["source"])}
+    prof = fn(paths["table"], str(p["sample"]), taxonomy=paths["taxonomy"],
+              metadata=paths["metadata"])
+    ctx.report("writing the sample page", 0.9)
+    prof.write(ctx.work)
+    return {"sample": str(prof.sample), "source": str(p["source"])}
 
 
 #: Job kind → the function a worker runs for it.
