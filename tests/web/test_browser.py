@@ -154,11 +154,12 @@ def _giloteaux():
 def _wait_idle(server, timeout=600):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        counts = server.api("/api/health")["jobs"]
-        if counts["queued"] == counts["running"] == 0:
+        health = server.api("/api/health")
+        counts = health["jobs"]
+        if counts["queued"] == counts["running"] == 0 and health["workers_ready"] == server.workers:
             return
         time.sleep(0.5)
-    raise AssertionError("jobs still active")
+    raise AssertionError("jobs still active, or workers not ready")
 
 
 def test_analyse_giloteaux_progress_report_and_zip(page, server, tmp_path):
@@ -249,6 +250,9 @@ def test_input_error_keeps_files_and_choices(page, server, tmp_path):
     page.wait_for_url(JOB_URL)
     job = server.api(f"/api/jobs/{page.url.rsplit('/', 1)[-1]}")
     assert job["params"]["group"] == "Sex" and job["params"]["seed"] == 7 and "tree" not in job["inputs"]
+    # not needed further: deleting it ends its worker (the next tests wait for an idle queue)
+    assert httpx.delete(f"{server.url}/api/jobs/{job['id']}", timeout=30,
+                        headers={"Origin": server.url}).status_code in (200, 204)
 
 
 def test_three_jobs_run_at_once_and_all_finish(page, server):
