@@ -91,6 +91,7 @@ class WorkerPool:
                 if w.job == job_id and w.claim is not None:
                     self.store.fail(job_id, message, claim=w.claim)
                     w.job = w.claim = None
+                    w.ready = False  # never hand it another job; _collect replaces it
                     w.process.kill()
                     return True
         return False
@@ -161,7 +162,8 @@ class WorkerPool:
 
     def _assign(self) -> None:
         with self._lock:
-            idle = [w for w in self._workers if w.ready and w.job is None]
+            idle = [w for w in self._workers
+                    if w.ready and w.job is None and w.process.is_alive()]
             for w in idle:
                 claimed = self.store.claim()
                 if claimed is None:
