@@ -1,5 +1,6 @@
 # gutbrain: the two commands of the README.
-#   make demo   create .venv, install gutbrain, run `gutbrain demo`, print the report's path
+#   make demo   create .venv, install gutbrain (with the web app: `gutbrain serve` works there), run
+#               `gutbrain demo`, print the report's path
 #   make test   create .venv, install gutbrain with its test extras, run ruff and the whole test suite
 #   make docs   install the docs extra into .venv, build the site offline into docs/_build/html
 PYTHON ?= python3
@@ -22,13 +23,15 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[sim]"
+	$(BIN)/python -m pip install -q -e ".[sim,web]"
 	touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/gutbrain demo --out $(DEMO_OUT)
 
-# Headless Chromium for PDF output (`gutbrain sample --pdf`) and its test; Playwright is in the test extra.
+# Headless Chromium (Debian's package) for PDF output (`gutbrain sample --pdf`) and the web app's
+# browser tests (tests/web/test_browser.py); Playwright is in the test extra (its own browser
+# download is not used).
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
