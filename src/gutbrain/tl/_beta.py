@@ -127,30 +127,10 @@ def _run_blocks(n: int, rows: int, work: Callable[[int, int], None], flops: floa
     limited to one thread for the duration of the call (``threadpoolctl``) and
     restored afterwards. Memory: one block per worker.
     """
-    starts = list(range(0, n, rows))
-    workers = 1
-    limiter: Any = None
-    if flops >= _PARALLEL_WORK and len(starts) > 1:
-        try:
-            from threadpoolctl import threadpool_info, threadpool_limits
+    from ._blocks import blas_blocks
 
-            workers = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
-            if workers > 1:
-                limiter = threadpool_limits(limits=1, user_api="blas")
-        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-            workers = 1
-    if workers <= 1 or limiter is None:
-        for i0 in starts:
-            work(i0, min(n, i0 + rows))
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as ex:
-            for _ in ex.map(lambda i0: work(i0, min(n, i0 + rows)), starts):
-                pass
-    finally:
-        limiter.restore_original_limits()
+    with blas_blocks(flops >= _PARALLEL_WORK and n > rows) as blocks:
+        blocks.map(n, rows, work)
 
 
 def _gram_distances(Z: np.ndarray, *, block: int | None = None) -> np.ndarray:
