@@ -86,6 +86,7 @@ def test_missing_metadata_sparse_chunks_and_rechunking(cohort, client):
     assert b.uns["diff_abundance"]["params"]["n_chunks"] == 3
 
 
+@pytest.mark.filterwarnings("ignore:Writing zarr v2")
 def test_reads_lazily_from_zarr(cohort, client, tmp_path):
     import anndata as ad
     import zarr
@@ -94,10 +95,15 @@ def test_reads_lazily_from_zarr(cohort, client, tmp_path):
     cohort.write_zarr(path)
     g = zarr.open(path)
     lazy = ad.AnnData(obs=cohort.obs.copy(), var=cohort.var.copy(), uns=dict(cohort.uns))
-    lazy.X = ad.experimental.read_elem_lazy(g["X"], chunks=(40, cohort.n_vars))
+    lazy.X = ad.experimental.read_elem_lazy(g["X"], chunks=(40, cohort.n_vars))  # anndata's own reader
     assert gp._chunks.is_dask_array(lazy.X)
     ref = gb.tl.diff_abundance(cohort.copy(), formula="~ group + age")
     _assert_same(gp.diff_abundance_dask(lazy, formula="~ group + age", client=client), ref)
+    ours = gp.read_lazy(path, chunk_samples=64)  # gutbrain's: provenance kept
+    assert ours.X.chunks[0] == (64, 64, 64, 8) and ours.uns["gutbrain"]["X_unit"] == cohort.uns["gutbrain"]["X_unit"]
+    _assert_same(gp.diff_abundance_dask(ours, formula="~ group + age", client=client), ref)
+    with pytest.raises(gb.InputFormatError, match="not a readable AnnData store"):
+        gp.read_lazy(tmp_path)
 
 
 def test_near_perfect_fit_uses_explicit_residuals(client, monkeypatch):

@@ -37,11 +37,21 @@ def register(app: typer.Typer) -> None:
             "--standardize/--no-standardize", help="Z-score continuous metadata (MaAsLin2 default).")] = True,
         taxonomy: Annotated[Path | None, typer.Option("--taxonomy", "-t", help="Feature taxonomy TSV.")] = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the consensus split-halves.")] = 0,
+        dask: Annotated[str | None, typer.Option(
+            "--dask", metavar="SCHEDULER",
+            help="Run on Dask (maaslin2): a scheduler address tcp://host:8786, or 'local' for a "
+                 "cluster on this machine; .h5ad/.zarr tables are then read lazily, chunked by "
+                 "samples. Default: $GUTBRAIN_DASK_SCHEDULER when set, else in process.")] = None,
     ) -> None:
         """Test every feature for association with the formula terms; write a tidy TSV.
 
         Columns: feature, metadata, value, coef, stderr, N, N.not.0, pval, qval, method.
         """
+        import os
+
+        from ..parallel._client import SCHEDULER_ENV
+
+        dask = dask or os.environ.get(SCHEDULER_ENV) or None
         from .._errors import DataValueError
         from .._utils import atomic_write
         from ..io import read
@@ -53,7 +63,18 @@ def register(app: typer.Typer) -> None:
         from ..io import attach_metadata, read_metadata
 
         kwargs = {} if taxonomy is None else {"taxonomy": taxonomy}
-        adata = read(table, **kwargs)
+        if dask is not None and method.lower() != "maaslin2":
+            raise DataValueError(f"--dask runs method maaslin2, not {method}",
+                                 fix="drop --dask or use --method maaslin2")
+        zarr_store = table.is_dir() or table.suffix.lower() == ".zarr"
+        if taxonomy is None and (zarr_store or (dask is not None and table.suffix.lower() == ".h5ad")):
+            from ..parallel import read_lazy
+
+            adata = read_lazy(table)  # X chunked by samples, read by the workers
+            if dask is None:
+                adata.X = adata.X.compute()  # a .zarr store in process
+        else:
+            adata = read(table, **kwargs)
         meta = read_metadata(metadata)
         ids = {str(i) for i in meta.index}
         if not ids & set(map(str, adata.obs_names)) and ids & set(map(str, adata.var_names)):
@@ -70,18 +91,15 @@ def register(app: typer.Typer) -> None:
                 path=metadata,
                 fix="check that the metadata's first column holds the table's sample ids",
             )
-        res = diff_abundance(
-            adata,
-            formula=formula,
-            method=method,
-            normalization=normalization,
-            transform=transform,
-            reference=reference,
-            min_prevalence=min_prevalence,
-            min_abundance=min_abundance,
-            standardize=standardize,
-            random_state=seed,
-        )
+        options = dict(formula=formula, normalization=normalization, transform=transform, reference=reference,
+                       min_prevalence=min_prevalence, min_abundance=min_abundance, standardize=standardize)
+        if dask is not None:
+            from ..parallel import dask_client, diff_abundance_dask
+
+            with dask_client(None if dask == "local" else dask) as client:
+                res = diff_abundance_dask(adata, client=client, **options)
+        else:
+            res = diff_abundance(adata, method=method, random_state=seed, **options)
         with atomic_write(out) as fh:
             res.to_csv(fh, sep="\t", index=False, lineterminator="\n", float_format="%.15g")
         n_sig = int((res["qval"] <= 0.25).sum())

@@ -16,6 +16,9 @@ one of these functions is called, so ``import gutbrain`` stays cheap without it.
     client solves the fixed-effect models. An in-memory table is fitted in feature
     chunks on the workers (fixed effects or random intercepts). Either way the q-values
     are adjusted over all features.
+``read_lazy(path)``
+    An ``.h5ad`` file or ``.zarr`` store with ``X`` as a Dask array chunked by samples
+    (``obs``/``var``/``uns`` in memory), ready for the functions above.
 ``sample_indices_dask(adata, indices=[...])``
     Per-sample indices (alpha diversity, GMHI, GMWI2) as ``map_blocks`` over the same
     sample-chunked array, equal to the in-process tools.
@@ -37,6 +40,7 @@ from ._beta import DASK_BETA_METRICS, beta_dask, beta_diversity_dask, row_blocks
 from ._client import SCHEDULER_ENV, connect, dask_client, n_threads
 from ._da import diff_abundance_dask
 from ._indices import SAMPLE_INDICES, sample_indices_dask
+from ._lazy import read_lazy
 from ._sim import ensemble_dask, sobol_dask
 
 __all__ = [
@@ -51,6 +55,7 @@ __all__ = [
     "diff_abundance_dask",
     "ensemble_dask",
     "n_threads",
+    "read_lazy",
     "row_blocks",
     "sample_indices_dask",
     "sobol_dask",
