@@ -30,13 +30,10 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 
-# Side-by-side peer comparisons (minutes; not part of `make test`). Full sizes: see each script's --help.
+# Side-by-side peer comparisons at quick sizes (a few minutes; not part of `make test`), printed as
+# one table: work, size, peer, peer time, gutbrain time, ratio, floor. Full sizes: each script's --help.
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/beta.py --quick
-	$(BIN)/python benchmarks/da.py --n 2000 --f 500 --skip-ancombc
-	$(BIN)/python benchmarks/read_biom.py
-	$(BIN)/python benchmarks/read_metaphlan.py
-	$(BIN)/python benchmarks/sim.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)
