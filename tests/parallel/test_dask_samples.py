@@ -187,14 +187,17 @@ def test_sample_indices_equal_in_process(client):
         gp.sample_indices_dask(a, indices=["shannon"], client=client)
 
 
-def _die_once(block, marker):
-    """Kill the worker process the first time any chunk runs (marker file), then pass through."""
+def _die_once(block, folder, at):
+    """Kill the worker process at the ``at``-th chunk read (counted with files), once."""
     import os
-    from pathlib import Path
+    import tempfile
 
-    p = Path(marker)
-    if not p.exists():
-        p.touch()
+    tempfile.mkstemp(dir=folder, prefix="read-")
+    if len([f for f in os.listdir(folder) if f.startswith("read-")]) >= at:
+        try:
+            os.close(os.open(os.path.join(folder, "died"), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return block
         os._exit(1)
     return block
 
@@ -217,11 +220,12 @@ def test_worker_dying_mid_run_gives_the_complete_result_or_an_error(cohort, tmp_
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
     ) as cluster, distributed.Client(cluster, set_as_default=False) as c:
         a = cohort.copy()
-        marker = tmp_path / "died"
+        # 5 chunks × (filter, transform, moments) passes: the 12th read is in the moments pass,
+        # whose tasks carry the design rows
         a.X = da.from_array(np.asarray(cohort.X), chunks=(40, -1)).map_blocks(
-            _die_once, marker=str(marker), dtype=np.float64, meta=np.empty((0, 0)))
+            _die_once, folder=str(tmp_path), at=12, dtype=np.float64, meta=np.empty((0, 0)))
         res = gp.diff_abundance_dask(a, formula="~ group + age", client=c)
-        assert marker.exists()  # a worker did die
+        assert (tmp_path / "died").exists()  # a worker did die
         _assert_same(res, ref)  # and the result is complete and equal
         # no retries left: the first death fails the run
         c.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))

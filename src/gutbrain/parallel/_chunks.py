@@ -104,11 +104,14 @@ def map_reduce(
 
     blocks = X.to_delayed().ravel()
     offsets = row_offsets(X)
+
     # shared arguments enter the graph once, as their own keys
     shared = [a if a is None or np.isscalar(a) else dask.delayed(a, traverse=False) for a in args]
     fn = dask.delayed(chunk_fn, pure=True)
     parts = []
     for blk, (a, b) in zip(blocks, offsets, strict=True):
+        # the rows of client arrays are embedded in the graph (not scattered): the scheduler
+        # keeps them, so a task lost with its worker can always be re-run elsewhere
         sliced = [None if arr is None else arr[a:b] for arr in aligned]
         parts.append(fn(blk, *sliced, *shared))
     merge = dask.delayed(merge_fn, pure=True)
@@ -122,7 +125,10 @@ def _compute(client: Any, obj: Any) -> Any:
     from distributed import KilledWorker
 
     try:
-        return client.compute(obj).result()
+        with warnings.catch_warnings():
+            # design rows travel in the graph on purpose (see map_reduce): tens of MB for 10⁶ samples
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            return client.compute(obj).result()
     except KilledWorker as e:
         raise ClusterError(
             f"Dask workers died while running {getattr(e, 'task', 'a task')!r} more times than the scheduler retries "

@@ -266,7 +266,7 @@ def _refit_rss(fit: dict[str, np.ndarray], idx: np.ndarray, rss: np.ndarray, mom
     from ..tl._da_lm import t_pvalues
 
     fit["rss"][idx] = rss
-    dfres = mom.w[idx] - fit["coef"].shape[0]
+    dfres = mom.n[idx] - fit["coef"].shape[0]
     sigma2 = rss / dfres
     scale = np.sqrt(sigma2 / fit["sigma2"][idx])
     fit["sigma2"][idx] = sigma2

@@ -10,7 +10,8 @@ cancel the way ``yᵀy − bᵀβ`` does when the response has a large mean (log
 ====================  ==========================================  =====================
 field                 definition over the samples so far           shape
 ====================  ==========================================  =====================
-``w``                 ``Σ w_i``                                    ``F`` (or scalar)
+``n``                 samples with ``w_i > 0`` (residual df + p)   ``F``
+``w``                 ``Σ w_i``                                    ``F``
 ``ybar``              ``Σ w_i y_i / Σ w_i``                        ``F``
 ``xty``               ``Σ w_i x_i (y_i − ȳ)``                      ``p × F``
 ``syy``               ``Σ w_i (y_i − ȳ)²``                         ``F``
@@ -29,7 +30,8 @@ Merging two parts ``a`` and ``b`` with ``δ_a = ȳ_a − ȳ``::
     xty  = xty_a + xty_b + xsum_a δ_a + xsum_b δ_b
     syy  = syy_a + syy_b + w_a δ_a² + w_b δ_b²
 
-(all other fields add). The merge is associative up to rounding, so a fixed reduction
+(all other fields add). The residual degrees of freedom are ``n − p`` (samples, not the
+sum of weights, as in weighted least squares). The merge is associative up to rounding, so a fixed reduction
 tree gives the same numbers on every run, whatever the scheduling.
 """
 
@@ -48,6 +50,7 @@ __all__ = ["Moments", "merge_all", "ols_from_moments"]
 class Moments:
     """Centred sufficient statistics of per-feature least squares (see the module notes)."""
 
+    n: np.ndarray
     w: np.ndarray
     ybar: np.ndarray
     xty: np.ndarray
@@ -82,6 +85,7 @@ class Moments:
             ybar = Y.mean(axis=0) if n else np.zeros(F)
             Yc = Y - ybar
             return cls(
+                n=np.full(F, float(n)),
                 w=np.full(F, float(n)),
                 ybar=ybar,
                 xty=X.T @ Yc,
@@ -96,6 +100,7 @@ class Moments:
         WYc = W * Yc
         outer = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
         return cls(
+            n=np.count_nonzero(W > 0, axis=0).astype(np.float64),
             w=w,
             ybar=ybar,
             xty=X.T @ WYc,
@@ -115,6 +120,7 @@ class Moments:
         else:
             shift = np.outer(self.xsum, da) + np.outer(other.xsum, db)
         return Moments(
+            n=self.n + other.n,
             w=w,
             ybar=ybar,
             xty=self.xty + other.xty + shift,
@@ -126,6 +132,7 @@ class Moments:
     def select(self, features: np.ndarray) -> Moments:
         """The statistics of a subset of features (index or boolean mask)."""
         return Moments(
+            n=self.n[features],
             w=self.w[features],
             ybar=self.ybar[features],
             xty=self.xty[:, features],
@@ -154,12 +161,16 @@ def ols_from_moments(m: Moments) -> dict[str, np.ndarray]:
     from ._da_lm import t_pvalues
 
     p, F = m.xty.shape
+    # the Cholesky factor of XᵀX is the R of X's QR, known to about √ε relative: a pivot
+    # below 1e-7 of the largest means X is (numerically) rank deficient
     try:
-        np.linalg.cholesky(m.xtx)  # positive definite ⇔ full column rank (per feature if masked)
+        d = np.abs(np.diagonal(np.linalg.cholesky(m.xtx), axis1=-2, axis2=-1))
     except np.linalg.LinAlgError:
+        d = np.zeros((1, p))
+    if np.any(d.min(axis=-1) <= 1e-7 * d.max(axis=-1)):
         raise DataValueError(
             "the design matrix is rank deficient (for some feature's samples)", fix="drop collinear terms"
-        ) from None
+        )
     if m.masked:
         beta_c = np.linalg.solve(m.xtx, m.xty.T[:, :, None])[:, :, 0].T
         diag = np.diagonal(np.linalg.inv(m.xtx), axis1=1, axis2=2).T  # p × F
@@ -170,7 +181,7 @@ def ols_from_moments(m: Moments) -> dict[str, np.ndarray]:
     rss = np.maximum(rss, 0.0)
     coef = beta_c.copy()
     coef[0] += m.ybar  # the response was centred: only the intercept moves
-    dfres = m.w - p
+    dfres = m.n - p
     sigma2 = rss / dfres
     stderr = np.sqrt(diag * sigma2[None, :])
     with np.errstate(divide="ignore", invalid="ignore"):
