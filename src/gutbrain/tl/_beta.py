@@ -7,8 +7,10 @@ for Jaccard and Aitchison, one working copy of the input: 0/1 float32 or CLR).
 =====================  ===============================================================
 metric                 definition (peer it equals)
 =====================  ===============================================================
-``braycurtis``         ``Σ|x_i - x_j| / Σ(x_i + x_j)`` — compiled kernel, sparse
-                       (non-zeros only) for integer counts, bit-identical to
+``braycurtis``         ``Σ|x_i - x_j| / Σ(x_i + x_j)`` — compiled kernels: sparse
+                       (non-zeros only) for integer counts with ≤ 40 % non-zeros,
+                       blocked dense (``S_i + S_j − 2 Σ min``) otherwise; on
+                       integer counts bit-identical to
                        ``scipy.spatial.distance.pdist(X, "braycurtis")``
 ``jaccard``            ``1 - |A∩B| / |A∪B|`` on presence — blocked 0/1 matrix products
                        (``pdist(X > 0, "jaccard")``, ``skbio.diversity.beta_diversity``)
