@@ -4,10 +4,12 @@ Permutations are vectorised: a batch of permuted labellings becomes a
 group-indicator matrix ``W`` and every within-group sum is a quadratic form
 ``w_gᵀ A w_g`` read off one blocked matrix product ``A W`` (one BLAS call per block of
 rows), with ``A`` the squared distances (PERMANOVA) or the distance ranks (ANOSIM).
-The indicator of the largest group is left out of ``W``: with ``1 = Σ_g w_g``,
+Only the upper triangle of ``A`` is multiplied (the diagonal block of each block of rows
+and the block to its right, whose forms are mirrored), which halves the product. The
+indicator of the largest group is left out of ``W``: with ``1 = Σ_g w_g``,
 ``r = A 1`` and ``T = 1ᵀ A 1``, its form is ``T − 2 Σ_h rᵀ w_h + Σ_{h,h'} w_hᵀ A w_h'``
-over the other groups, so ``W`` has ``groups − 1`` columns per permutation (half the
-product for two groups). Leaving out the largest group bounds the cancellation in
+over the other groups, so ``W`` has ``groups − 1`` columns per permutation (again half
+the product for two groups). Leaving out the largest group bounds the cancellation in
 that difference by ``(n / n_largest)² ≤ groups²`` ulps of ``T``.
 
 PERMDISP runs one compiled task per permutation (threads over permutations): group
@@ -115,11 +117,22 @@ class _QuadraticForms:
         for j, grp in enumerate(self.kept):
             np.equal(codes, grp, out=W3[:, :, j], casting="unsafe")
 
-        def work(r0: int, r1: int) -> np.ndarray:
-            AW = A[r0:r1] @ W  # one BLAS call per block of rows
-            return np.einsum("npi,npj->pij", W[r0:r1].reshape(r1 - r0, b, h), AW.reshape(r1 - r0, b, h))
+        def forms_of(Wb: np.ndarray, AW: np.ndarray) -> np.ndarray:
+            m = Wb.shape[0]
+            return np.einsum("npi,npj->pij", Wb.reshape(m, b, h), AW.reshape(m, b, h))
 
-        rows_per = min(_ROWS, -(-n // (2 * blocks.workers)))
+        def work(r0: int, r1: int) -> np.ndarray:
+            # only the upper triangle of A is read: the diagonal block (both orders of its
+            # pairs) and the block to its right (each pair once, then mirrored)
+            Wb = W[r0:r1]
+            part = forms_of(Wb, A[r0:r1, r0:r1] @ Wb)
+            if r1 < n:
+                right = forms_of(Wb, A[r0:r1, r1:] @ W[r1:])
+                part += right + right.transpose(0, 2, 1)
+            return part
+
+        # blocks shrink down the triangle's rows in cost: several per worker keep them balanced
+        rows_per = min(_ROWS, -(-n // (4 * blocks.workers)))
         Q = np.sum(blocks.map(n, rows_per, work), axis=0)
         forms = np.empty((b, self.g))
         forms[:, self.kept] = np.diagonal(Q, axis1=1, axis2=2)
