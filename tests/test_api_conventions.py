@@ -8,7 +8,8 @@ import pytest
 
 import gutbrain as gb
 
-NAMESPACES = ["io", "pp", "tl", "ml", "kb", "sim", "pl", "get", "report", "datasets", "parallel"]
+NAMESPACES = ["io", "pp", "tl", "ml", "kb", "sim", "pl", "get", "report", "datasets", "parallel",
+              "taxonomy"]
 
 
 def _public(ns_name: str):

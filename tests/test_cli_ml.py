@@ -53,14 +53,33 @@ def test_classify_bad_label_exits_2(tmp_path):
 
 
 def test_health_index_cli(tmp_path):
-    _, tpath, _ = _write_demo(tmp_path, n=30, n_genera=60)
+    from tests.conftest import shared_path
+
+    src = shared_path("data", "gmhi2020_health_index", "species_relative_abundances.csv")
+    out = tmp_path / "health.tsv"
+    r = runner.invoke(app, ["index", "health", str(src), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = pd.read_csv(out, sep="\t", keep_default_na=False, na_values=[""])
+    assert list(res.columns[:5]) == ["sample", "value", "probability", "threshold", "class"]
+    assert {"coverage", "n_species_detected", "note"} <= set(res.columns)
+    m = gb.ml.health_index_model()
+    assert (res["threshold"] == m.threshold).all()
+    ok = res["value"].notna()
+    assert ((res.loc[ok, "value"] > 0) == (res.loc[ok, "class"] == "healthy")).all()
+    assert ((res.loc[ok, "probability"] > m.threshold) == (res.loc[ok, "value"] > 0)).all()
+    # value = logit(probability) - logit(threshold)
+    lp = np.log(res.loc[ok, "probability"] / (1 - res.loc[ok, "probability"]))
+    np.testing.assert_allclose(res.loc[ok, "value"], lp - np.log(m.threshold / (1 - m.threshold)), atol=1e-9)
+    assert (res.loc[~ok, "note"].str.len() > 0).all() and (res.loc[ok, "note"].fillna("") == "").all()
+
+
+def test_health_index_cli_on_a_16s_table_gives_nan(tmp_path):
+    _, tpath, _ = _write_demo(tmp_path, n=12, n_genera=30)
     out = tmp_path / "health.tsv"
     r = runner.invoke(app, ["index", "health", str(tpath), "--out", str(out)])
     assert r.exit_code == 0, r.output
     res = pd.read_csv(out, sep="\t")
-    assert list(res.columns) == ["sample", "value", "coverage", "class"]
-    assert ((res["value"] > 0) == (res["class"] == "healthy")).all()
-    assert (res["coverage"] > 0.2).all()
+    assert res["value"].isna().all() and res["note"].str.contains("16S genus table").all()
 
 
 def test_power_cli(tmp_path):

@@ -3,6 +3,7 @@
 One :class:`anndata.AnnData` (samples × features) flows through the namespaces:
 
 ``io``        read and write every common microbiome table format
+``taxonomy``  one organism, one name: lineages, display names, match keys, NCBI ids
 ``pp``        taxonomy, filters, normalisation, transforms
 ``tl``        diversity, indices, statistics
 ``ml``        classifiers and regressors with leakage-safe cross-validation
@@ -19,21 +20,29 @@ Research software: it does not give medical or treatment advice.
 
 from __future__ import annotations
 
-from . import datasets, get, io, kb, ml, parallel, pl, pp, report, sim, tl, workflow
+from . import datasets, get, io, kb, ml, parallel, pl, pp, report, sim, taxonomy, tl, workflow
 from ._errors import (
     DataValueError,
+    DataWarning,
     GutbrainError,
+    GutbrainWarning,
     InputFormatError,
+    LimitError,
     MetadataMismatchError,
+    StepFailedWarning,
     UnitError,
 )
 from ._version import __version__
 
 __all__ = [
     "DataValueError",
+    "DataWarning",
     "GutbrainError",
+    "GutbrainWarning",
     "InputFormatError",
+    "LimitError",
     "MetadataMismatchError",
+    "StepFailedWarning",
     "UnitError",
     "__version__",
     "datasets",
@@ -46,6 +55,7 @@ __all__ = [
     "pp",
     "report",
     "sim",
+    "taxonomy",
     "tl",
     "workflow",
 ]

@@ -25,10 +25,26 @@ __all__ = [
     "SECTIONS",
     "STEPS",
     "Figure",
+    "Link",
     "Section",
     "register_section",
     "register_step",
 ]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A hyperlink in a report table cell (``text`` is shown; ``url`` must be http(s)).
+
+    A cell may hold one Link or a list of Links.  The HTML report renders them as
+    anchors (text escaped); TSV tables write ``text <url>``.
+    """
+
+    text: str
+    url: str
+
+    def __str__(self) -> str:
+        return f"{self.text} <{self.url}>" if self.url else self.text
 
 
 @dataclass

@@ -12,16 +12,13 @@ import pytest
 
 import gutbrain as gb
 from gutbrain._errors import DataValueError, InputFormatError, MetadataMismatchError
+from tests.conftest import shared_path
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 M = gb._core.get_matrix
 
 
 def _shared(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs ../shared/data/{'/'.join(parts)}")
-    return path
+    return shared_path("data", *parts)
 
 
 def _seqs(n: int, seed: int = 0) -> list[str]:
@@ -196,7 +193,9 @@ def test_lineage_sep_positional(tmp_path):
         "Lachnospiraceae_Lachnospiraceae_unclassified\t3\t3\n"
     )
     ad = gb.io.read_table(p, lineage_sep="_", ranks=("family", "genus"))
-    assert ad.var["genus"].tolist() == ["Roseburia", "Mogibacterium", ""]
+    # MetaPhlAn-derived placeholder genera stay as written (gutbrain.taxonomy rules)
+    assert ad.var["genus"].tolist() == ["Roseburia", "Mogibacterium", "Lachnospiraceae_unclassified"]
+    assert ad.var["taxon_key"].tolist()[2] == "genus:unclassified|family:lachnospiraceae"
     assert ad.var["family"].tolist() == [
         "Lachnospiraceae",
         "Clostridiales_Family_XIII_Incertae_Sedis",
@@ -249,7 +248,8 @@ def test_read_taxonomy_layouts(tmp_path):
         "c3d4\tk__Bacteria; p__Bacteroidetes; c__Bacteroidia; o__Bacteroidales; f__Bacteroidaceae; g__Bacteroides; s__\t0.87\n"
     )
     t = gb.io.read_taxonomy(q2)
-    assert t.columns.tolist() == [*gb._core.RANKS, "taxonomy", "confidence"]
+    assert t.columns.tolist() == [*gb._core.RANKS, "taxonomy", "taxon_rank", "taxon_name",
+                                  "taxon_key", "confidence"]
     assert t.loc["a1b2", "species"] == "Faecalibacterium prausnitzii"
     np.testing.assert_allclose(t["confidence"], [0.99, 0.87])
     silva = tmp_path / "silva132_majority_taxonomy_7_levels.txt"
@@ -258,7 +258,12 @@ def test_read_taxonomy_layouts(tmp_path):
         "AB002\tD_0__Archaea;D_1__Euryarchaeota;D_2__Methanobacteria;D_3__Methanobacteriales;D_4__Methanobacteriaceae;D_5__Methanobrevibacter\n"
     )
     s = gb.io.read_taxonomy(silva)
-    assert s.loc["AB001", "genus"] == "Roseburia" and s.loc["AB001", "species"] == ""
+    # SILVA placeholders stay as written and carry their lineage in the match key
+    assert s.loc["AB001", "genus"] == "Roseburia"
+    assert s.loc["AB001", "species"] == "uncultured bacterium"
+    assert s.loc["AB001", "taxon_name"] == "uncultured bacterium (g. Roseburia)"
+    assert s.loc["AB001", "taxon_key"] == (
+        "species:uncultured bacterium|genus:roseburia|family:lachnospiraceae")
     assert s.loc["AB002", "domain"] == "Archaea"
     bad = tmp_path / "weird.tsv"
     bad.write_text("name\tscore\nx\t1\n")

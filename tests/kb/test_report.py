@@ -48,3 +48,59 @@ def test_step_prefers_da_hits(kbdir):
     STEPS["evidence"][1](ad, {"seed": 0})
     sec = SECTIONS["evidence"][1](ad, {"config": {}})
     assert any(p.startswith("[disputed] In rats") and "Blautia" in p for p in sec.paragraphs)
+
+
+def _crc_da():
+    from tests.conftest import shared_path
+
+    q = pd.read_csv(shared_path("data", "microbiomehd_reference_results", "file-S1.qvalues.txt"),
+                    sep="\t", index_col=0)["crc_baxter"].dropna()
+    return pd.DataFrame({"feature": q.index, "coef": q.to_numpy(), "qval": q.abs().to_numpy()})
+
+
+def test_resemblance_section_renders_links_and_escapes(kbdir, tmp_path):
+    from gutbrain._registry import Link
+    from gutbrain.report import collect_sections, render, write_tables
+    from gutbrain.report._build import BuiltSection
+
+    da = _crc_da()
+    ad = _adata(["Fusobacterium", "Roseburia"], [10, 10])
+    ad.uns["diff_abundance"] = {"results": da}
+    sec = gb.kb.resemblance_section(ad)
+    assert sec.title == "Published conditions this cohort resembles"
+    conds, taxa = sec.tables[0][1], sec.tables[1][1]
+    assert conds["condition"].iloc[0] == "Colorectal cancer"
+    assert {"concordant", "discordant", "pval", "qval"} <= set(conds.columns)
+    fuso = taxa[taxa["taxon"] == "Fusobacterium"].iloc[0]
+    assert fuso["cohort_direction"] == "up" and fuso["published_direction"] == "up"
+    links = fuso["agreeing_studies"]
+    assert len(links) >= 10 and all(isinstance(x, Link) for x in links)
+    assert all(x.url.startswith(("https://pubmed.ncbi.nlm.nih.gov/", "https://doi.org/",
+                                 "https://bugsigdb.org/")) for x in links)
+    assert any("CC BY 4.0" in c and "10.1038/s41587-023-01872-y" in c for c in sec.citations)
+    # rendered: anchors for links, imported text escaped
+    conds.loc[0, "discordant_taxa"] = "<script>alert(1)</script>"
+    built = [BuiltSection("resemblance", 81, sec)]
+    from gutbrain.report._build import table_names
+
+    table_names(built)
+    html = render(ad, built, generated_at="2024-01-01T00:00:00+00:00")
+    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/' in html
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    paths = write_tables(built, tmp_path)
+    text = paths[1].read_text(encoding="utf-8")
+    assert "<https://pubmed.ncbi.nlm.nih.gov/" in text and "Link(" not in text
+    assert collect_sections  # the section is not registered: gutbrain run is wired elsewhere
+
+
+def test_evidence_summary_counts_studies_by_direction(kbdir):
+    s = gb.kb.evidence_summary("Akkermansia")
+    tab = s["table"]
+    pdz = tab[(tab["condition"] == "Parkinson's disease") & (tab["host_class"] == "unknown")].iloc[0]
+    q = gb.kb.query("Akkermansia")
+    q = q[(q["condition"] == "Parkinson's disease") & (q["taxon"] == "Akkermansia")]
+    assert pdz["studies_up"] == q.loc[q["direction"] == "increased", "pub_id"].nunique()
+    assert pdz["studies_down"] == q.loc[q["direction"] == "decreased", "pub_id"].nunique()
+    assert pdz["studies_up"] > pdz["studies_down"]  # Akkermansia is reported up in PD
+    assert s["text"].startswith("Akkermansia: ") and "host not recorded" in s["text"]
+    assert all(x.url for x in pdz["sources"])

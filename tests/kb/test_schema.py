@@ -19,10 +19,13 @@ def test_base_loads_and_every_row_is_traceable(kbdir):
     c = kb.counts()
     assert c["observation"] >= 25 and c["intervention_effect"] >= 15 and c["taxon_function"] >= 15
     rows = kb.sql(
-        "SELECT o.obs_id, o.host_species, o.evidence_level, p.doi, p.pmid FROM observation o "
-        "JOIN publication p USING(pub_id)"
+        "SELECT o.obs_id, o.source_id, o.host_species, o.evidence_level, o.url, p.doi, p.pmid, "
+        "p.url AS pub_url FROM observation o JOIN publication p USING(pub_id)"
     )
-    assert ((rows["doi"].notna() & (rows["doi"] != "")) | rows["pmid"].notna()).all()
+    has_id = (rows["doi"].notna() & (rows["doi"] != "")) | rows["pmid"].notna()
+    # curated rows cite a DOI or PMID; database rows without one link their record page
+    assert has_id[rows["source_id"] == "gutbrain_curated"].all()
+    assert (has_id | rows["url"].str.startswith("https://bugsigdb.org/Study_")).all()
     for h, lv in zip(rows["host_species"], rows["evidence_level"], strict=True):
         assert lv in LEVELS_BY_HOST[host_class(h)]
     # null and contrary results are rows too
@@ -75,11 +78,15 @@ def test_invalid_rows_are_refused_with_file_and_line(tmp_path, monkeypatch, kbdi
     line = _edit(d / f"{table}.tsv", key, column, value)
     monkeypatch.setattr(_store, "_data_path", lambda name: d / name)
     _store._CACHE.clear()
-    with pytest.raises(DataValueError) as err:
-        gb.kb.load(kbdir)
+    _store._base_database.cache_clear()
+    try:
+        with pytest.raises(DataValueError) as err:
+            gb.kb.load(kbdir)
+    finally:
+        _store._CACHE.clear()
+        _store._base_database.cache_clear()
     msg = str(err.value)
     assert needle in msg and f"{table}.tsv" in msg and f"line {line}" in msg
-    _store._CACHE.clear()
 
 
 def test_schema_documents_every_column():

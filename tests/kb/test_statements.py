@@ -5,11 +5,16 @@ from __future__ import annotations
 import gutbrain as gb
 
 
+def _curated(q):
+    return q[q["source_id"] == "gutbrain_curated"]
+
+
 def _all_statements(kb):
-    taxa = kb.table("taxon")["name"]
+    taxa = kb.sql("SELECT DISTINCT t.name FROM observation o JOIN taxon t USING(taxon_id) "
+                  "WHERE o.source_id='gutbrain_curated'")["name"]
     out = []
     for t in taxa:
-        out += gb.kb.statements(gb.kb.query(t, kb=kb), kb=kb)
+        out += gb.kb.statements(_curated(gb.kb.query(t, kb=kb)), kb=kb)
     out += gb.kb.statements(gb.kb.effects(kb=kb), kb=kb)
     return out
 
@@ -41,7 +46,7 @@ def test_every_statement_has_primary_source_and_host(kbdir):
 
 def test_cci_statement_text_and_review_alone_gives_none(kbdir):
     kb = gb.kb.load()
-    st = gb.kb.statements(gb.kb.query("Butyricimonas", kb=kb), kb=kb)
+    st = gb.kb.statements(_curated(gb.kb.query("Butyricimonas", kb=kb)), kb=kb)
     assert len(st) == 1
     s = st[0]
     assert s.text.startswith("In rats (animal model, Rattus norvegicus; chronic constriction injury")
@@ -61,7 +66,18 @@ def test_flagged_rows_are_disputed_in_statements(kbdir):
     q = gb.kb.query("Butyricimonas", kb=kb)
     row = q[q["obs_id"] == "chen2021-09"].iloc[0]
     assert bool(row["disputed"]) and "ambiguous" in row["dispute_reason"]
-    s = gb.kb.statements(q, kb=kb)[0]
+    s = gb.kb.statements(_curated(q), kb=kb)[0]
     assert s.disputed and s.text.startswith("[disputed] In rats")
     flags = kb.flags.set_index("row_id")
     assert flags.loc["chen2021-09", "user"] == "tester" and flags.loc["chen2021-09", "when_utc"].endswith("Z")
+
+
+def test_bugsigdb_rows_are_never_human_statements(kbdir):
+    kb = gb.kb.load()
+    q = gb.kb.query("Akkermansia", kb=kb)
+    shipped = q[q["source_id"] == "bugsigdb_shipped"]
+    assert len(shipped) >= 50 and set(shipped["host"]) == {"not recorded"}
+    st = gb.kb.statements(shipped[shipped["condition"] == "Parkinson's disease"], kb=kb)
+    assert st and all(s.host_class == "unknown" for s in st)
+    assert all(s.text.startswith("In database signatures whose host is not recorded") for s in st)
+    assert all(("PMID" in c) or ("https://bugsigdb.org/Study_" in c) for s in st for c in s.citations)

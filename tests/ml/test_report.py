@@ -87,42 +87,52 @@ def test_health_index_step_and_section_equal_direct_call(demo_run):
     np.testing.assert_array_equal(ad.obs["health_index"].to_numpy(), direct.to_numpy())
     sec = R.health_index_section(ad, {"config": dict(CFG)})
     assert sec.order == 56
-    tabs = dict(sec.tables)
-    by = next(v for k, v in tabs.items() if k.startswith("Health index by")).set_index("group")
-    g = ref.obs.groupby("group", observed=True)["health_index"]
-    for lev in ("control", "chronic_pain"):
-        assert by.loc[lev, "median"] == pytest.approx(g.median()[lev], rel=1e-12)
-        assert by.loc[lev, "healthy_like"] == pytest.approx((ref.obs.loc[ref.obs["group"] == lev,
-                                                                         "health_index"] > 0).mean())
-    cov = float(ref.obs["health_index_coverage"].median())
     text = " ".join(sec.paragraphs)
-    assert f"{cov:.0%}" in text
-    # the 16S caveat is stated with the stored held-out numbers, not hidden
-    ev = R.health_index_evaluation()
-    s16 = ev[ev["profile"] == "16S"]
-    assert "does not transfer to 16S" in text
-    for r in s16.itertuples():
-        assert f"{r.gutbrain_held_out:.2f} for {r.study}" in text
-    assert "not a shotgun" in text  # the demo is a genus (16S-like) table
+    # the demo is a genus (16S-like) table: no values, and the section says why
+    assert direct.isna().all() and "not a species-level profile" in text
+    # every index is shown with its stored out-of-study figures
+    v = gb.ml.health_index_validation().set_index("index")
+    for name in ("GMHI", "GMWI2", "gutbrain"):
+        r = v.loc[name]
+        assert f"{name}: AUROC {r['auroc']:.3f} (95 % CI {r['auroc_low']:.3f}–{r['auroc_high']:.3f})" in text
+        assert f"balanced accuracy {r['balanced_accuracy']:.3f} (95 % CI {r['ba_low']:.3f}" in text
+    tab = sec.tables[0][1]
+    assert list(tab["status"]) == list(gb.ml.health_index_validation()["status"])
+    cal = gb.ml.health_index_calibration()
+    assert f"Brier score {float(cal.attrs['brier']):.3f}" in text
+    assert len(sec.figures) == 1 and "<svg" in sec.figures[0].svg
 
 
-def test_stored_health_index_evaluation_is_consistent():
-    ev = R.health_index_evaluation()
-    studies = ev[~ev["study"].str.startswith("all")]
-    pooled = ev[ev["study"].str.startswith("all MetAML")].iloc[0]
-    shotgun = studies[studies["profile"] == "shotgun"]
-    # pooled row = the sum of the MetAML studies; every study = healthy + diseased
-    assert pooled["n"] == shotgun["n"].sum()
-    assert pooled["healthy"] == shotgun["healthy"].sum()
-    assert (studies["n"] == studies["healthy"] + studies["diseased"]).all()
-    # 14 studies, 2,029 profiles: the training set named in health_index_coefficients.tsv
-    assert len(studies) == 14 and studies["n"].sum() == 2029
-    coef_file = gb.ml.health_index_coefficients()
-    assert len(coef_file) - 1 == 37
-    # the 16S studies sit at chance level (the caveat the report states)
-    assert (np.abs(studies.loc[studies["profile"] == "16S", "gutbrain_held_out"] - 0.5) < 0.05).all()
-    one_class = (studies["healthy"] == 0) | (studies["diseased"] == 0)
-    assert (studies.loc[one_class, "metric"] == "accuracy (one class)").all()
+def test_health_index_section_on_species_profiles(shared):
+    ad = gb.io.read(shared / "data" / "gmhi2020_health_index" / "species_relative_abundances.csv")
+    ad.obs["group"] = np.where(np.arange(ad.n_obs) < 12, "a", "b")
+    R.health_index_step(ad, {"group": "group"})
+    sec = R.health_index_section(ad, {"config": {"group": "group"}})
+    by = next(t for c, t in sec.tables if c.startswith("gutbrain's health index by")).set_index("group")
+    v = ad.obs["health_index"]
+    for lev in ("a", "b"):
+        m = (ad.obs["group"] == lev).to_numpy()
+        assert by.loc[lev, "n_scored"] == int(v[m].notna().sum())
+        assert by.loc[lev, "median_value"] == pytest.approx(float(v[m].median()), rel=1e-12)
+        assert by.loc[lev, "classed_healthy"] == pytest.approx(float((v[m].dropna() > 0).mean()))
+    text = " ".join(sec.paragraphs)
+    assert f"{int(v.notna().sum())} of {ad.n_obs} samples scored" in text
+    if v.isna().any():
+        assert "have no value" in text
+
+
+def test_section_leads_with_gmhi_when_gutbrain_loses(monkeypatch):
+    from gutbrain.ml import _validation as V
+
+    tab, meta = V._loso_cached()
+    worse = tab.copy()
+    worse.loc[(worse["index"] == "gutbrain") & (worse["study"] == "pooled"), "auroc"] = 0.6
+    monkeypatch.setattr(V, "_loso_cached", lambda: (worse, meta))
+    ad = gb.datasets.demo_cohort(seed=1, n_samples=10, n_genera=20)
+    sec = R.health_index_section(ad, {"config": {}})
+    assert "experimental" in sec.title
+    assert sec.paragraphs[0].startswith("Use GMHI and GMWI2 first") and "EXPERIMENTAL" in sec.paragraphs[0]
+    assert list(sec.tables[0][1]["index"])[-1] == "gutbrain health index"
 
 
 def test_classifier_skips_with_a_note():
@@ -146,18 +156,6 @@ def test_classifier_skips_with_a_note():
     ad.obs["status"] = np.where(np.arange(40) % 2 == 0, "pain", "Control")
     plan = R.classifier_plan(ad, {"group": "status", "seed": 5})
     assert plan["positive"] == "pain" and plan["random_state"] == 5 and plan["rank"] == "genus"
-
-
-def test_health_index_without_genus_names_leaves_a_note():
-    ad = gb.datasets.demo_cohort(seed=1, n_samples=20, n_genera=30)
-    for c in ("domain", "phylum", "class", "order", "family", "genus", "species", "taxonomy"):
-        if c in ad.var.columns:
-            ad.var[c] = ""
-    ad.var_names = [f"ASV{i}" for i in range(ad.n_vars)]
-    R.health_index_step(ad, {"group": "group"})  # must not raise: the run goes on
-    assert "health_index" not in ad.uns and "health_index" not in ad.obs.columns
-    sec = R.health_index_section(ad, {"config": {"group": "group"}})
-    assert sec is not None and "not computed" in sec.paragraphs[0] and "no genus names" in sec.paragraphs[0]
 
 
 def test_sections_render_in_the_report(demo_run, tmp_path):

@@ -163,7 +163,7 @@ def test_canonical_name_is_idempotent_on_every_table_name():
 
 
 def test_one_synonym_table_in_the_package():
-    """pp/data/synonyms.tsv is the only rename table; tl and kb resolve names through it."""
+    """pp/data/synonyms.tsv is the only rename table; gb.taxonomy and kb resolve names through it."""
     import gutbrain
     from gutbrain.kb import _taxa
     from gutbrain.tl import _match
@@ -174,8 +174,9 @@ def test_one_synonym_table_in_the_package():
     assert not hasattr(_match, "synonym_table")
     df = synonym_table()
     for old, new in zip(df["old_name"], df["new_name"], strict=True):
-        # tl: an old and a current name share a matching key (the current name)
-        assert _match.name_keys(old) & _match.name_keys(new) == {new.lower()}
+        # an old and a current name share a matching key (the current name's)
+        assert gb.taxonomy.name_keys(old) & gb.taxonomy.name_keys(new) == {
+            new.lower().replace("[", "").replace("]", "")}
         assert _taxa._canonical(old) == gb.pp.canonical_name(old) == new
 
 
@@ -257,16 +258,18 @@ def test_normalize_taxonomy_renames_species_and_genus_consistently(tmp_path):
     assert v["species"].tolist() == ["Limosilactobacillus fermentum", "Lactobacillus gasseri",
                                      "Bifidobacterium longum subsp. infantis",
                                      "Phocaeicola vulgatus", ""]
+    # Greengenes brackets are part of a genus name: [Ruminococcus] is not Ruminococcus
     assert v["genus"].tolist() == ["Limosilactobacillus", "Lactobacillus", "Bifidobacterium",
-                                   "Phocaeicola", "Ruminococcus"]
+                                   "Phocaeicola", "[Ruminococcus]"]
     assert v["phylum"].tolist() == ["Bacillota", "Bacillota", "Actinomycetota", "Bacteroidota",
                                     "Bacillota"]
     assert v["class"].tolist()[2] == "Actinobacteria"  # class untouched by the phylum row
     assert v["taxonomy"].tolist() == ["orig"] * 5
     res = ad.uns["normalize_taxonomy"]
-    # species: fermentum, infantis, vulgatus; genus: Limosi-, Phocaeicola, [Ruminococcus]
-    assert res["n_changed"] == {"domain": 0, "phylum": 5, "class": 0, "genus": 3, "species": 3}
-    assert len(res["changes"]) == 11
+    # species: fermentum, infantis, vulgatus; genus: Limosi-, Phocaeicola
+    assert res["n_changed"] == {"domain": 0, "phylum": 5, "class": 0, "genus": 2, "species": 3}
+    assert len(res["changes"]) == 10
+    assert v["taxon_key"].tolist()[4] == "genus:[ruminococcus]"
     # idempotent: a second pass changes nothing
     gb.pp.normalize_taxonomy(ad)
     assert sum(ad.uns["normalize_taxonomy"]["n_changed"].values()) == 0
@@ -299,15 +302,16 @@ def test_collapse_preserves_totals_and_matches_groupby(ad, rank):
     np.testing.assert_allclose(after, before, rtol=0, atol=1e-9)
     assert out.uns["gutbrain"]["X_unit"] == "counts"
     assert out.var["n_features"].sum() == ad.n_vars
-    ranks = [r for r in RANKS if r in ad.var.columns and RANKS.index(r) <= RANKS.index(rank)]
-    peer = _groupby_peer(ad, rank, _group_labels(ad.var, rank, ranks))
+    # peer: pandas groupby on the match key at the rank (one organism per output feature)
+    peer = _groupby_peer(ad, rank, _group_labels(ad.var, rank))
     got = out.X.toarray() if sp.issparse(out.X) else out.X
-    np.testing.assert_allclose(got, peer[list(out.var_names)].to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(got, peer[list(out.var["taxon_key"])].to_numpy(), atol=1e-9)
+    assert out.var["taxon_key"].is_unique and out.var_names.is_unique
     assert out.var["feature_id"].tolist() == out.var_names.tolist()
     assert [c for c in out.var.columns if c in RANKS][-1] == rank
 
 
-def test_collapse_labels_unassigned_by_deepest_higher_rank(tmp_path):
+def test_collapse_labels_unclassified_by_nearest_named_rank(tmp_path):
     var = pd.DataFrame({
         "domain": ["Bacteria"] * 5 + [""],
         "phylum": ["Bacillota"] * 4 + ["Bacteroidota", ""],
@@ -319,12 +323,20 @@ def test_collapse_labels_unassigned_by_deepest_higher_rank(tmp_path):
     ad = new_adata(X, obs_names=["s1", "s2", "s3"], var_names=list("abcdef"), unit="counts",
                    reader="t", var=var, sparse=True)
     out = gb.pp.collapse(ad, "genus")
-    assert out.var_names.tolist() == ["Roseburia", "unassigned (f. Lachnospiraceae)",
-                                      "unassigned (p. Bacillota)", "Bacteroides", "unassigned"]
+    assert out.var_names.tolist() == ["Roseburia", "unclassified Lachnospiraceae",
+                                      "unclassified Bacillota", "Bacteroides", "unclassified"]
+    assert out.var["taxon_key"].tolist() == [
+        "genus:roseburia|family:lachnospiraceae", "genus:unclassified|family:lachnospiraceae",
+        "genus:unclassified|phylum:bacillota", "genus:bacteroides|family:bacteroidaceae",
+        "genus:unclassified"]
     np.testing.assert_array_equal(out.X.toarray() if sp.issparse(out.X) else out.X,
                                   [[3, 3, 4, 5, 6], [0, 0, 0, 0, 0], [10, 5, 0, 0, 5]])
     assert out.var.loc["Roseburia", "family"] == "Lachnospiraceae"
     assert out.var.loc["Roseburia", "n_features"] == 2
+    # the lineage is kept: the genus of an unclassified group stays empty
+    assert out.var.loc["unclassified Lachnospiraceae", "genus"] == ""
+    assert out.var.loc["unclassified Lachnospiraceae", "taxonomy"] == (
+        "d__Bacteria; p__Bacillota; c__; o__; f__Lachnospiraceae; g__")
     dropped = gb.pp.collapse(ad, "genus", unassigned="drop")
     assert dropped.var_names.tolist() == ["Roseburia", "Bacteroides"]
     np.testing.assert_allclose(dropped.obs["unassigned_fraction_genus"], [13 / 21, 0.0, 10 / 20])

@@ -6,10 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import gutbrain as gb
 from gutbrain.tl import gmwi2
 from gutbrain.tl._gmwi2 import gmwi2_coefficients
-from gutbrain.tl._match import read_clade_table
 from tests.conftest import shared_path
+
+
+def read_clade_table(path):
+    """The published example through gutbrain's one MetaPhlAn reader, every rank kept."""
+    return gb.io.read(path, rank="all")
 
 EXPECTED = 1.4017773651306447  # example/SRR1761667_GMWI2.txt of the GMWI2 repository
 
@@ -21,6 +26,8 @@ def _example():
 def test_gmwi2_example_score_and_taxa():
     d = _example()
     adata = read_clade_table(d / "example_SRR1761667_metaphlan.txt")
+    assert adata.uns["gutbrain"]["params"]["format"] == "metaphlan"
+    assert adata.uns["gutbrain"]["reader"] == "read_metaphlan"
     score = gmwi2(adata).iloc[0]
     assert abs(score - EXPECTED) < 1e-9
     assert float((d / "example_SRR1761667_GMWI2.txt").read_text()) == pytest.approx(score, abs=1e-9)
@@ -80,7 +87,8 @@ def test_gmwi2_scores_other_metaphlan_versions(tmp_path, to_v4):
     assert adata.uns["gmwi2"]["n_features_matched"] == 22
     if to_v4:
         how = adata.uns["gmwi2"]["matching"].set_index("name")["matched_by"]
-        assert how["Bacteroides_vulgatus"] == "rank+name"
+        # the renamed species has the same match key (its current name)
+        assert how["Bacteroides_vulgatus"] == "key"
 
 
 def test_gmwi2_species_only_table_aggregates_lineage(tmp_path):
@@ -89,12 +97,12 @@ def test_gmwi2_species_only_table_aggregates_lineage(tmp_path):
     full = read_clade_table(d / "example_SRR1761667_metaphlan.txt")
     species = full[:, full.var["clade_rank"] == "species"].copy()
     species.var = species.var.drop(columns="clade_rank")
-    species.obs = species.obs.drop(columns="unknown_percent")
+    species.obs = species.obs.drop(columns="unclassified_percent")
     gmwi2(species)
     taxa = species.uns["gmwi2"]["taxa"]
     matching = species.uns["gmwi2"]["matching"].set_index("clade")
     genus_hit = "k__Bacteria|p__Firmicutes|c__Clostridia|o__Clostridiales|f__Lachnospiraceae|g__Butyrivibrio"
-    assert matching.loc[genus_hit, "matched_by"] == "rank+name"
+    assert matching.loc[genus_hit, "matched_by"] == "key"
     assert genus_hit in set(taxa["clade"])
 
 

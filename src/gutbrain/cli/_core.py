@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import guarded
+from ._common import guarded, set_debug
 
 __all__ = ["inspect_summary", "register"]
 
@@ -83,8 +83,13 @@ def register(app: typer.Typer) -> None:
                 is_eager=True,
             ),
         ] = False,
+        debug: Annotated[
+            bool,
+            typer.Option("--debug", help="On an error, also print the Python traceback."),
+        ] = False,
     ) -> None:
         """gutbrain: microbiota–gut–brain analysis for chronic pain research. Not medical advice."""
+        set_debug(debug)
 
     @app.command("inspect")
     @guarded
@@ -130,18 +135,26 @@ def register(app: typer.Typer) -> None:
         taxonomy: Annotated[Path | None, typer.Option("--taxonomy", "-t", help=_TAX_HELP)] = None,
         metadata: Annotated[Path | None, typer.Option("--metadata", "-m", help=_META_HELP)] = None,
     ) -> None:
-        """Convert a table to another format (written atomically, with provenance)."""
+        """Convert a table to another format (written atomically, with provenance).
+
+        With --rank, features of one organism are summed (gb.pp.collapse): homonyms such as
+        Greengenes [Ruminococcus] and Ruminococcus stay apart, each output feature keeps its
+        lineage (the taxonomy column of a TSV), and a MetaPhlAn profile keeps MetaPhlAn's own
+        rows at that rank.
+        """
         from .. import io, pp
         from .._core import RANKS
         from .._errors import DataValueError
         from ..workflow import load
 
-        adata = load(table, taxonomy=taxonomy, metadata=metadata)
+        if rank is not None and rank not in RANKS:
+            raise DataValueError(f"unknown rank {rank!r}", fix=f"use one of {', '.join(RANKS)}")
+        source: Any = table
+        if rank is not None and table.is_file() and io.sniff_format(table) == "metaphlan":
+            # every clade row: the collapse then uses MetaPhlAn's own rows at the rank
+            source = io.read(table, rank="all")
+        adata = load(source, taxonomy=taxonomy, metadata=metadata)
         if rank is not None:
-            if rank not in RANKS:
-                raise DataValueError(
-                    f"unknown rank {rank!r}", fix=f"use one of {', '.join(RANKS)}"
-                )
             adata = pp.collapse(adata, rank)
         path = io.write(adata, out)
         typer.echo(f"wrote {path} ({adata.n_obs} samples × {adata.n_vars} features)")

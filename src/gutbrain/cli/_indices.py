@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from .._errors import DataValueError
+from .._utils import spreadsheet_safe
 from ._common import guarded
 
 __all__ = ["register"]
@@ -15,8 +16,8 @@ __all__ = ["register"]
 _HEALTH = {
     "gmhi": "Gut Microbiome Health Index (Gupta 2020), MetaPhlAn species profiles",
     "gmwi2": "Gut Microbiome Wellness Index 2 (Chang 2024), MetaPhlAn profiles",
-    "health": "gutbrain's sparse genus-level health index (value > 0: healthy-like); "
-    "16S genera or MetaPhlAn",
+    "health": "gutbrain's species-presence health index (value > 0: classed healthy; calibrated "
+    "probability and threshold), MetaPhlAn species profiles",
 }
 
 
@@ -46,11 +47,16 @@ def _index_frame(name: str, adata: Any) -> Any:
 
         from ..ml import health_index
 
-        value = health_index(adata)
+        value = health_index(adata).to_numpy()
+        obs = adata.obs
         return pd.DataFrame({
-            "sample": adata.obs_names, "value": value.to_numpy(),
-            "coverage": adata.obs["health_index_coverage"].to_numpy(),
-            "class": np.where(value.to_numpy() > 0, "healthy", "non-healthy"),
+            "sample": adata.obs_names, "value": value,
+            "probability": obs["health_index_probability"].to_numpy(),
+            "threshold": float(adata.uns["health_index"]["threshold"]),
+            "class": np.where(np.isnan(value), "", np.where(value > 0, "healthy", "non-healthy")),
+            "coverage": obs["health_index_coverage"].to_numpy(),
+            "n_species_detected": obs["health_index_n_detected"].to_numpy(),
+            "note": obs["health_index_note"].to_numpy(),
         })
     if name == "gmwi2":
         from ..tl._gmwi2 import gmwi2
@@ -99,13 +105,16 @@ def register(app: typer.Typer) -> None:
         if table is None or out is None:
             raise DataValueError(f"'gutbrain index {name}' needs TABLE and --out",
                                  fix=f"run 'gutbrain index {name} TABLE --out FILE.tsv'")
+        from .. import io
         from .._utils import atomic_write
-        from ..tl._match import read_any_table
 
-        adata = read_any_table(table, taxonomy=taxonomy)
+        # MetaPhlAn files are read with every rank: GMWI2 scores clades of every rank, the
+        # other indices take the rank they need (gutbrain.taxonomy.match_taxa)
+        kwargs = {"rank": "all"} if io.sniff_format(table) == "metaphlan" else {}
+        adata = io.read(table, taxonomy=taxonomy, **kwargs)
         frame = _index_frame(name, adata)
         with atomic_write(out) as fh:
-            frame.to_csv(fh, sep="\t", index=False, lineterminator="\n")
+            spreadsheet_safe(frame).to_csv(fh, sep="\t", index=False, lineterminator="\n")
         typer.echo(f"wrote {len(frame)} samples to {out}")
 
     @app.command("modules")
@@ -129,7 +138,7 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         from .._errors import InputFormatError
-        from .._utils import atomic_write
+        from .._utils import write_delimited
         from ..tl._modules import module_abundance, module_names
 
         if not ko_table.exists():
@@ -162,6 +171,5 @@ def register(app: typer.Typer) -> None:
                 continue
             table = frame.copy()
             table.insert(0, "name", module_names(frame).to_numpy())
-            with atomic_write(path) as fh:
-                table.reset_index().to_csv(fh, sep="\t", index=False, lineterminator="\n")
+            write_delimited(table.reset_index(), path)
         typer.echo(f"wrote {len(ab)} modules (coverage cut-off {ab.attrs['coverage_cutoff']:.3g}) to {out}")

@@ -32,6 +32,7 @@ from anndata import AnnData
 from .._core import RANKS, add_input, new_adata, set_layer
 from .._errors import DataValueError, GutbrainError, InputFormatError
 from .._taxonomy import _PREFIX_RANK, lineage_frame
+from . import _guard
 from ._tables import (
     _DECOMPRESS_ERRORS,
     _check_file,
@@ -215,6 +216,7 @@ def _parse_stream(fh: IO[str], path: Path, rank: str) -> _Profile:
         )
     first_lineno = lineno
     n = len(_split(first, sep))
+    _guard.check_columns(n, label=path, line=first_lineno)
     database = None
     reads_processed = None
     sample_label = None
@@ -461,6 +463,7 @@ def _to_float(
             column=cols[j] + 1,
             fix="MetaPhlAn abundances are ≥ 0; pass the untransformed profile",
         )
+    _guard.check_matrix_values(out, label=path, percent=True)
     return out
 
 
@@ -497,7 +500,10 @@ def read_metaphlan(
     -------
     AnnData
         Samples × clades in percent (``uns["gutbrain"]["X_unit"] == "percent"``).
-        ``var_names`` are the full clade names; ``var`` holds the rank columns, ``taxonomy``
+        ``var_names`` are the full clade names; ``var`` holds the rank columns (names as
+        MetaPhlAn writes them: the genus of a species is the ``g__`` of its own clade, e.g.
+        ``Lachnospiraceae_unclassified``), ``taxonomy``, ``clade_rank`` (the rank of each
+        clade row), ``taxon_rank``/``taxon_name``/``taxon_key`` (:mod:`gutbrain.taxonomy`)
         and ``taxid`` (last NCBI id of the clade's ``|`` path) when the file has ids.
         ``layers["estimated_reads"]`` (counts) when every profile has MetaPhlAn's
         ``estimated_number_of_reads_from_the_clade`` column.  ``obs`` holds
@@ -580,11 +586,12 @@ def _profiles_to_adata(profiles: list[_Profile], *, rank: str, keep_unclassified
         )
     sel = values.loc[keep]
     feats = sel.index
+    # names as MetaPhlAn writes them: the genus of a species is the g__ of its own clade
+    # path (``g__Lachnospiraceae_unclassified`` stays); bare ``s__Genus_species`` rows take
+    # the genus from the binomial (gutbrain.taxonomy rules)
     var = lineage_frame(list(feats), index=list(feats), sep="|")
-    # bare species rows (GMHI-style "s__Genus_species"): the genus is the first word
-    bare = (var["genus"] == "") & (var["species"] != "") & ~feats.str.contains("g__")
-    if bare.any():
-        var.loc[bare, "genus"] = var.loc[bare, "species"].str.split(" ").str[0]
+    var["clade_rank"] = ranks[keep]
+    var["taxon_rank"] = np.where(ranks[keep] == "", var["taxon_rank"], ranks[keep])
     if taxid is not None:
         var["taxid"] = taxid.reindex(feats).fillna("").astype(str).to_numpy()
     obs = obs.copy()

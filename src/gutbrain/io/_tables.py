@@ -7,9 +7,7 @@ compression detected from magic bytes, unit detection, typed metadata, label cla
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
 import lzma
 import os
@@ -26,7 +24,9 @@ from anndata import AnnData
 
 from .._core import RANKS, add_input, new_adata, provenance
 from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataMismatchError
-from .._taxonomy import lineage_frame, normalize_name
+from .._taxonomy import _EMPTY, clean_name, lineage_frame
+from . import _guard
+from ._guard import MAGIC_HDF5, MAGIC_ZIP  # MAGIC_HDF5 is used by _read
 
 __all__ = ["attach_taxonomy", "read_table", "read_taxonomy"]
 
@@ -35,12 +35,6 @@ PathLike = str | os.PathLike[str]
 # --------------------------------------------------------------------------------------
 # opening files
 # --------------------------------------------------------------------------------------
-
-MAGIC_GZIP = b"\x1f\x8b"
-MAGIC_BZ2 = b"BZh"
-MAGIC_XZ = b"\xfd7zXZ\x00"
-MAGIC_ZIP = b"PK\x03\x04"
-MAGIC_HDF5 = b"\x89HDF\r\n\x1a\n"
 
 
 def _check_file(path: PathLike) -> Path:
@@ -61,31 +55,17 @@ def _magic(path: Path, n: int = 8) -> bytes:
         return fh.read(n)
 
 
-def _compression(path: Path) -> str | None:
-    head = _magic(path)
-    if head.startswith(MAGIC_GZIP):
-        return "gzip"
-    if head.startswith(MAGIC_BZ2):
-        return "bz2"
-    if head.startswith(MAGIC_XZ):
-        return "xz"
-    return None
-
-
 def _open_binary(path: Path) -> IO[bytes]:
-    comp = _compression(path)
-    if comp == "gzip":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if comp == "bz2":
-        return bz2.open(path, "rb")  # type: ignore[return-value]
-    if comp == "xz":
-        return lzma.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+    """Open a (possibly gzip/bz2/xz-compressed) file through the guarded input layer."""
+    return _guard.open_binary(path)
 
 
 def _open_text(path: Path) -> IO[str]:
-    """Open a (possibly gzip/bz2/xz-compressed) text file; a UTF-8 BOM is skipped."""
-    raw = _open_binary(path)
+    """Open a (possibly gzip/bz2/xz-compressed) text file; a UTF-8 BOM is skipped.
+
+    The stream enforces the byte, compression-ratio and line-length limits (:mod:`._guard`).
+    """
+    raw = _guard.open_binary(path, text_lines=True)
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
 
@@ -176,6 +156,15 @@ def _parser_error(
 # --------------------------------------------------------------------------------------
 
 _LINEAGE_START = re.compile(r"^\s*(?:[kdpcofgst]__|D_\d+__)")
+#: ``Bacteria_Firmicutes_…_Roseburia``: a lineage joined by "_" that starts at the domain
+#: (phyloseq/DADA2 exports of SILVA genus tables)
+_DOMAIN_JOINED = re.compile(r"^(?:Bacteria|Archaea|Eukaryota|Eukarya|Unknown|Unassigned)_\S")
+#: species names as MetaPhlAn writes them (``Faecalibacterium_prausnitzii``,
+#: ``Prevotella_copri_clade_A``, ``Candidatus_X_y``) and MetaPhlAn 4 SGB/GGB names
+_TAXON_NAME_RE = re.compile(
+    r"^(?:(?:Candidatus[_ ])?\[?[A-Z][a-z]+\]?[_ ][a-z][\w.-]*|(?:GGB\d+_)?SGB\d+(?:_group)?|"
+    r"[A-Z][a-z]+_SGB\d+(?:_group)?|GGB\d+)$"
+)
 _DNA_RE = re.compile(r"^[ACGTacgt]{50,}$")
 _FEATURE_ID_RE = re.compile(
     r"^(?:K\d{5}|COG\d{4}|ENOG\w+|MF\d{4}|MGB\d{3}|UniRef(?:50|90|100)_\S+|"
@@ -232,7 +221,7 @@ def _is_lineage(label: str, lineage_sep: str | None = None) -> bool:
     s = str(label)
     if lineage_sep is not None:
         return lineage_sep in s
-    if _LINEAGE_START.match(s):
+    if _LINEAGE_START.match(s) or _DOMAIN_JOINED.match(s):
         return True
     for sep in (";", "|"):
         if sep in s:
@@ -255,6 +244,7 @@ def _label_fraction(labels: Sequence[str], kind: str, lineage_sep: str | None = 
         hits = (
             idx.str.match(_DNA_RE.pattern)
             | idx.str.match(_FEATURE_ID_RE.pattern)
+            | idx.str.match(_TAXON_NAME_RE.pattern)
             | np.fromiter((_is_lineage(x, lineage_sep) for x in idx), bool, len(idx))
         )
     return float(np.mean(hits))
@@ -392,7 +382,8 @@ def _split_names(
 ) -> pd.DataFrame:
     """Split unprefixed lineages joined by ``lineage_sep`` into rank columns, positionally.
 
-    Tokens such as ``unclassified``, ``Incertae``/``Sedis``, Roman numerals or numbers are
+    When a name has more parts than ranks (``ranks``, else the usual number of parts),
+    tokens such as ``unclassified``, ``Incertae``/``Sedis``, Roman numerals or numbers are
     glued to the token before them (``Family_XIII_Incertae_Sedis`` stays one name).  When a
     name still has more parts than ``ranks``, the leading parts are joined into the first rank.
     Without ``ranks`` the parts fill :data:`RANKS` from the domain.
@@ -405,14 +396,22 @@ def _split_names(
                 f"unknown rank(s) {unknown} in ranks=", fix=f"use names from {list(RANKS)}"
             )
     rows = []
+    counts = [len(str(n).split(lineage_sep)) for n in names]
+    usual = min(pd.Series(counts).mode().max(), 7) if counts else 7
+    n_target = len(rank_list) if rank_list is not None else usual
     for name in names:
         if _LINEAGE_START.match(str(name)):
             rows.append(lineage_frame([name], sep=lineage_sep).iloc[0, : len(RANKS)].to_dict())
             continue
+        raw = str(name).split(lineage_sep)
+        excess = len(raw) - n_target
         tokens: list[str] = []
-        for tok in str(name).split(lineage_sep):
-            if tokens and _GLUE_RE.match(tok.strip()):
+        for tok in raw:
+            # glue only what does not fit: "Family_XIII_Incertae_Sedis" in a family_genus
+            # name, but not the SILVA genus "UCG-009" of a full six-rank lineage
+            if tokens and excess > 0 and _GLUE_RE.match(tok.strip()):
                 tokens[-1] = f"{tokens[-1]}{lineage_sep}{tok}"
+                excess -= 1
             else:
                 tokens.append(tok)
         target = rank_list if rank_list is not None else list(RANKS[: min(len(tokens), 7)])
@@ -421,13 +420,16 @@ def _split_names(
             tokens = [lineage_sep.join(tokens[:extra]), *tokens[extra:]]
         row = dict.fromkeys(RANKS, "")
         for rank, tok in zip(target, tokens):
-            row[rank] = normalize_name(tok, rank=rank)
+            parts = [t.strip().lower() for t in tok.split(lineage_sep)]
+            row[rank] = "" if all(t in _EMPTY for t in parts) else clean_name(tok, rank=rank)
         if row["species"] and row["genus"] and " " not in row["species"]:
             row["species"] = f"{row['genus']} {row['species']}"
         rows.append(row)
     df = pd.DataFrame(rows, columns=list(RANKS))
     df["taxonomy"] = [str(n) for n in names]
-    return df
+    from ..taxonomy._keys import _with_columns, taxon_columns
+
+    return _with_columns(df, taxon_columns(df))
 
 
 # --------------------------------------------------------------------------------------
@@ -522,6 +524,7 @@ def _read_text_grid(path: Path, sep: str | None) -> _Grid:
                 )
             used_sep = sep or _choose_sep(header_line, path)
             header = _split_header(header_line, used_sep)
+            _guard.check_columns(len(header), label=path, line=header_lineno)
             data_fields = _split_header(first, used_sep) if first.strip() else []
             if data_fields and len(data_fields) == len(header) + 1:
                 header = ["", *header]  # R write.table without the row-name header cell
@@ -581,6 +584,7 @@ def _read_text_grid(path: Path, sep: str | None) -> _Grid:
 
 
 def _excel_grid(path: Path, sheet: str | int | None) -> _Grid:
+    _guard.check_xlsx(path)
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # openpyxl raises several types for broken files
@@ -756,6 +760,7 @@ def _numeric_block(grid: _Grid, path: Path) -> tuple[np.ndarray, list[str], pd.D
             column=str(numeric[j]),
             fix="counts and abundances must be ≥ 0; pass the untransformed table",
         )
+    _guard.check_matrix_values(X, label=path)
     if frame.index.has_duplicates:
         dup = frame.index[frame.index.duplicated()][0]
         i = int(np.flatnonzero(frame.index == dup)[1])
@@ -957,8 +962,14 @@ def _feature_frame(
     elif lineage_sep is not None:
         var = _split_names(list(index), lineage_sep, ranks)
         var.index = index
+    elif len(index) and np.mean([bool(_DOMAIN_JOINED.match(f)) for f in index]) >= FEATURE_LIKE:
+        var = _split_names(list(index), "_", ranks)  # Bacteria_Firmicutes_…_Roseburia
+        var.index = index
     elif _label_fraction(list(index), "lineage") >= FEATURE_LIKE:
         var = lineage_frame(list(index), index=index)
+    elif len(index) and np.mean(index.str.match(_TAXON_NAME_RE.pattern)) >= FEATURE_LIKE:
+        # MetaPhlAn species names as features (MaAsLin tables): read as s__ names
+        var = lineage_frame([f"s__{f}" for f in index], index=index)
     if annot is not None:
         rest = [c for c in annot.columns if c not in tax_cols[:1]]
         if rest:
@@ -1237,9 +1248,13 @@ def attach_taxonomy(
         else:
             var[c] = joined[c].fillna("").astype(str).to_numpy()
     out.var = var
+    from ..taxonomy._keys import annotate
+
+    annotate(out)
     prov = provenance(out)
     params = dict(prov.get("params", {}))
     params["taxonomy_missing"] = len(ids) - n_found
+    params["taxonomy_missing_features"] = [str(i) for i in ids[~present][:20]]
     params["taxonomy_unused"] = int((~tax.index.isin(ids)).sum())
     prov["params"] = params
     if path is not None:

@@ -1,21 +1,30 @@
 """gutbrain.kb: the evidence base.
 
-Every claim is a row with host species, direction, evidence level and a DOI/PMID.
-The curated base ships as reviewable TSV files in ``gutbrain/kb/data`` (columns and
-vocabularies documented in ``schema.tsv`` / ``vocabulary.tsv`` / ``README.md``);
-imports (Disbiome, BugSigDB) and local corrections live in the user evidence
+Every claim is a row with host species, direction, evidence level and a traceable source
+(DOI/PMID, or the database record page).  The curated base ships as reviewable TSV files
+in ``gutbrain/kb/data`` (columns and vocabularies documented in ``schema.tsv`` /
+``vocabulary.tsv`` / ``README.md``), together with a table derived from BugSigDB's genus
+signatures (CC BY 4.0; host not recorded; ``docs/evidence.md``).  Imports (BugSigDB full
+dump or GMT, Disbiome, curated tables) and local corrections live in the user evidence
 directory (``$GUTBRAIN_KB_DIR``, default ``~/.cache/gutbrain/kb``), never in the package.
 
 Loading and tables
-    :func:`load`, :class:`KnowledgeBase`, :func:`kb_dir`
+    :func:`load`, :class:`KnowledgeBase`, :func:`kb_dir`, :func:`sources`, :func:`rebuild`,
+    :class:`CorruptStoreError`
 Querying
     :func:`query`, :func:`consistency`, :func:`reconcile`, :func:`effects`
 Importers
-    :func:`import_disbiome`, :func:`import_bugsigdb`, :func:`import_gmt`, :func:`read_gmt`
+    :func:`import_bugsigdb`, :func:`import_gmt`, :func:`import_disbiome`,
+    :func:`import_curated`, :func:`read_gmt`, :class:`ImportReport`
 Enrichment and annotation
-    :func:`enrichment`, :func:`rank_enrichment`, :func:`annotate`, :func:`signatures`
+    :func:`enrich` (which published conditions a cohort resembles), :func:`enrichment`,
+    :func:`rank_enrichment`, :func:`annotate`, :func:`signatures`
 Statements, corrections, export
-    :func:`statements`, :class:`Statement`, :func:`flag`, :func:`export`
+    :func:`statements`, :class:`Statement`, :func:`flag`, :func:`export`,
+    :func:`write_tsv`, :func:`spreadsheet_safe`
+Reports
+    :func:`evidence_summary`, :func:`evidence_table`, :func:`study_links`,
+    :func:`resemblance_section` ("Published conditions this cohort resembles")
 
 Importing this package registers the ``evidence`` step and report section (order 80).
 """
@@ -26,14 +35,22 @@ from typing import Any
 
 import pandas as pd
 
-from . import _report  # noqa: F401  (registers the evidence step and section)
+from ._concordance import enrich
 from ._enrich import annotate, enrichment, rank_enrichment, signatures
-from ._export import export, flag
-from ._import import ImportReport, import_bugsigdb, import_disbiome, import_gmt, read_gmt
+from ._export import export, flag, spreadsheet_safe, write_tsv
+from ._import import (
+    ImportReport,
+    import_bugsigdb,
+    import_curated,
+    import_disbiome,
+    import_gmt,
+    read_gmt,
+)
 from ._query import consistency, query
+from ._report import evidence_summary, evidence_table, resemblance_section, study_links
 from ._schema import EVIDENCE_LEVELS, host_class, vocabulary
 from ._statements import Statement, statements
-from ._store import KnowledgeBase, kb_dir, load
+from ._store import CorruptStoreError, KnowledgeBase, kb_dir, load, rebuild, sources
 from ._taxa import reconcile
 
 
@@ -54,17 +71,22 @@ def effects(intervention: str | None = None, *, outcome: str | None = None, kb: 
 
 __all__ = [
     "EVIDENCE_LEVELS",
+    "CorruptStoreError",
     "ImportReport",
     "KnowledgeBase",
     "Statement",
     "annotate",
     "consistency",
     "effects",
+    "enrich",
     "enrichment",
+    "evidence_summary",
+    "evidence_table",
     "export",
     "flag",
     "host_class",
     "import_bugsigdb",
+    "import_curated",
     "import_disbiome",
     "import_gmt",
     "kb_dir",
@@ -72,8 +94,14 @@ __all__ = [
     "query",
     "rank_enrichment",
     "read_gmt",
+    "rebuild",
     "reconcile",
+    "resemblance_section",
     "signatures",
+    "sources",
+    "spreadsheet_safe",
     "statements",
+    "study_links",
     "vocabulary",
+    "write_tsv",
 ]

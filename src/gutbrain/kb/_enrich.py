@@ -339,7 +339,8 @@ def annotate(
     -------
     pandas.DataFrame
         The input rows plus ``kb_taxon, kb_match, n_rows, n_studies, n_human,
-        n_animal, increased, decreased, no_change, disputed, dois``.
+        n_animal, n_host_not_recorded, increased, decreased, no_change, disputed,
+        dois``.
     """
     from ._query import query
     from ._store import load
@@ -357,7 +358,8 @@ def annotate(
         q = query(name, condition=condition, host=host, kb=kb) if rec["taxon_id"] else None
         if q is None or q.empty:
             extra.append({"kb_taxon": rec["matched_name"], "kb_match": rec["match"], "n_rows": 0,
-                          "n_studies": 0, "n_human": 0, "n_animal": 0, "increased": 0,
+                          "n_studies": 0, "n_human": 0, "n_animal": 0, "n_host_not_recorded": 0,
+                          "increased": 0,
                           "decreased": 0, "no_change": 0, "disputed": 0, "dois": ""})
             continue
         extra.append({
@@ -365,6 +367,7 @@ def annotate(
             "n_studies": int(q["pub_id"].nunique()),
             "n_human": int((q["host_class"] == "human").sum()),
             "n_animal": int((q["host_class"] == "animal").sum()),
+            "n_host_not_recorded": int((q["host_class"] == "unknown").sum()),
             "increased": int((q["direction"] == "increased").sum()),
             "decreased": int((q["direction"] == "decreased").sum()),
             "no_change": int((q["direction"] == "no_change").sum()),

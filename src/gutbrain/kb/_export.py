@@ -13,11 +13,18 @@ from typing import Any
 import pandas as pd
 
 from .._errors import GutbrainError
-from .._utils import atomic_write
+from .._utils import atomic_write, spreadsheet_safe
 from ._schema import TABLES, schema
 from ._store import FLAG_COLUMNS, FLAGS_NAME, kb_dir, load, read_flags
 
-__all__ = ["export", "flag"]
+__all__ = ["export", "flag", "spreadsheet_safe", "write_tsv"]
+
+def write_tsv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write ``df`` as TSV atomically, text cells made :func:`spreadsheet_safe`."""
+    p = Path(path)
+    with atomic_write(p) as fh:
+        spreadsheet_safe(df).to_csv(fh, sep="\t", index=False, lineterminator="\n")
+    return p
 
 
 def flag(row_id: str, *, reason: str, directory: str | os.PathLike[str] | None = None,
@@ -53,15 +60,19 @@ def flag(row_id: str, *, reason: str, directory: str | os.PathLike[str] | None =
         "user": user or getpass.getuser(),
         "when_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    old = read_flags(d)
-    path = d / FLAGS_NAME
-    with atomic_write(path) as fh:
-        w = csv.DictWriter(fh, fieldnames=list(FLAG_COLUMNS), delimiter="\t", lineterminator="\n")
-        w.writeheader()
-        for r in old.to_dict("records"):
-            if r["row_id"] != row_id:
-                w.writerow(r)
-        w.writerow(entry)
+    from ._store import overlay_transaction
+
+    with overlay_transaction(d):  # the overlay's write lock serialises concurrent flags
+        old = read_flags(d)
+        path = d / FLAGS_NAME
+        with atomic_write(path) as fh:
+            w = csv.DictWriter(fh, fieldnames=list(FLAG_COLUMNS), delimiter="\t",
+                               lineterminator="\n")
+            w.writeheader()
+            for r in old.to_dict("records"):
+                if r["row_id"] != row_id:
+                    w.writerow(r)
+            w.writerow(entry)
     return entry
 
 
@@ -115,17 +126,11 @@ def export(directory_out: str | os.PathLike[str], *, kb: Any = None) -> dict[str
         df = kb.table(t)
         idc = schema().id_column(t)
         df["disputed"] = df[idc].isin(flags).astype(int)
-        p = out / f"{t}.tsv"
-        with atomic_write(p) as fh:
-            df.to_csv(fh, sep="\t", index=False)
-        written[t] = p
+        written[t] = write_tsv(df, out / f"{t}.tsv")
     pubs = kb.table("publication").to_dict("records")
     p = out / "bibliography.json"
     with atomic_write(p) as fh:
         json.dump([_csl(x) for x in pubs], fh, indent=1, ensure_ascii=False)
     written["bibliography"] = p
-    p = out / "corrections.tsv"
-    with atomic_write(p) as fh:
-        kb.flags.to_csv(fh, sep="\t", index=False)
-    written["corrections"] = p
+    written["corrections"] = write_tsv(kb.flags, out / "corrections.tsv")
     return written

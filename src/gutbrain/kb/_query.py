@@ -8,24 +8,26 @@ import numpy as np
 import pandas as pd
 
 from .._errors import GutbrainError
-from ._schema import EVIDENCE_LEVELS, host_class
+from ._schema import EVIDENCE_CLASS, EVIDENCE_LEVELS, host_class
 from ._taxa import taxon_index
 
-__all__ = ["QUERY_COLUMNS", "consistency", "query"]
+__all__ = ["QUERY_COLUMNS", "consistency", "doi_url", "pmid_url", "query"]
 
 #: Columns of :func:`query` results, in order.
 QUERY_COLUMNS: tuple[str, ...] = (
     "obs_id", "taxon", "rank", "taxon_id", "match", "condition", "condition_id", "animal_model",
-    "comparison", "direction", "host", "host_class", "evidence_level", "verification",
-    "doi", "pmid", "citation", "year", "pub_id", "source_id", "n_case", "n_control",
-    "body_site", "assay", "experiment", "disputed", "dispute_reason", "same_study",
+    "comparison", "direction", "host", "host_class", "evidence_level", "evidence_class",
+    "verification", "doi", "pmid", "citation", "title", "year", "pub_id", "source_id", "link",
+    "record_url", "n_case", "n_control", "body_site", "assay", "stat_test", "experiment",
+    "disputed", "dispute_reason", "same_study",
 )
 
 _OBS_SQL = """
 SELECT o.obs_id, t.name AS taxon, t.rank, o.taxon_id, c.name AS condition, o.condition_id,
        c.animal_model, o.comparison, o.direction, o.host_species AS host, o.evidence_level,
-       o.verification, p.doi, p.pmid, p.authors, p.year, o.pub_id, o.source_id, o.n_case,
-       o.n_control, o.body_site, o.assay, o.experiment
+       o.verification, p.doi, p.pmid, p.authors, p.year, p.title, p.url AS pub_url, o.pub_id,
+       o.source_id, o.n_case, o.n_control, o.body_site, o.assay, o.stat_test, o.experiment,
+       o.url AS record_url
 FROM observation o
 JOIN taxon t ON t.taxon_id = o.taxon_id
 JOIN condition c ON c.condition_id = o.condition_id
@@ -57,10 +59,34 @@ def _condition_ids(kb: Any, condition: str) -> set[str]:
     return out
 
 
-def _citation(authors: Any, year: Any) -> str:
-    a = "" if authors is None or (isinstance(authors, float) and np.isnan(authors)) else str(authors)
-    y = "" if year is None or (isinstance(year, float) and np.isnan(year)) else str(int(year))
-    return f"{a} {y}".strip()
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or v == ""
+
+
+def _citation(authors: Any, year: Any, title: Any = None) -> str:
+    a = "" if _blank(authors) else str(authors)
+    y = "" if _blank(year) else str(int(year))
+    text = f"{a} {y}".strip()
+    if not text and not _blank(title):
+        t = str(title)
+        text = t if len(t) <= 90 else t[:87].rstrip() + "…"
+    return text
+
+
+def doi_url(doi: Any) -> str:
+    """``https://doi.org/<doi>`` (DOI path characters percent-encoded), or ``""``."""
+    from urllib.parse import quote
+
+    return "" if _blank(doi) else "https://doi.org/" + quote(str(doi), safe="/.-_();:")
+
+
+def pmid_url(pmid: Any) -> str:
+    """The PubMed page of a PMID, or ``""``."""
+    return "" if _blank(pmid) else f"https://pubmed.ncbi.nlm.nih.gov/{int(pmid)}/"
+
+
+def _link(doi: Any, pmid: Any, url: Any) -> str:
+    return doi_url(doi) or pmid_url(pmid) or ("" if _blank(url) else str(url))
 
 
 def query(
@@ -83,7 +109,8 @@ def query(
         or a broader condition matches, e.g. ``"neuropathic pain"`` also keeps the
         chronic-constriction-injury model.
     host
-        ``"human"``, ``"animal"``, ``"none"`` (in vitro) or a species binomial.
+        ``"human"``, ``"animal"``, ``"none"`` (in vitro), ``"unknown"`` (host not
+        recorded by the source) or a species binomial.
     kb
         A :class:`~gutbrain.kb.KnowledgeBase`; default :func:`gutbrain.kb.load`.
     include_reviews
@@ -94,7 +121,12 @@ def query(
     pandas.DataFrame
         Columns :data:`QUERY_COLUMNS`, sorted by host class, condition and
         evidence level.  ``match`` says how the row's taxon relates to the query
-        (``exact``, ``synonym``, ``pre-2020 genus``, ``split genus`` …);
+        (``exact``, ``synonym``, ``pre-2020 genus``, ``split genus``, ``species of
+        genus`` for rows about a species or strain of the queried genus …);
+        ``evidence_class`` is the coarse level (human association, animal
+        association, intervention, mechanism, association with host not recorded);
+        ``link`` is the DOI, else PubMed, else the study page; ``record_url`` the
+        database record (BugSigDB signature page);
         ``same_study`` lists the other findings of the same publication and
         condition (``"Lactobacillus increased; …"``) so that a single result is
         never shown without its context; ``disputed`` marks rows flagged locally.
@@ -116,48 +148,84 @@ def query(
     related = index.related_taxa(rec["taxon_id"])
     if rec["match"] not in ("exact", "taxid"):
         related[rec["taxon_id"]] = rec["match"]
+    if index.names[rec["taxon_id"]][1] == "genus":
+        for tid, how in index.members_of_genus(rec["taxon_id"]).items():
+            related.setdefault(tid, how)
     ids = list(related)
-    df = kb.sql(_OBS_SQL + f" WHERE o.taxon_id IN ({','.join('?' * len(ids))})", ids)
-    df["match"] = df["taxon_id"].map(related)
-    if condition:
-        cids = _condition_ids(kb, condition)
-        df = df[df["condition_id"].isin(cids)]
-    df["host_class"] = [host_class(h) for h in df["host"]]
-    if host:
-        h = host.strip()
-        df = df[df["host_class"] == h] if h in ("human", "animal", "none") else df[df["host"] == h]
-    if not include_reviews:
-        df = df[df["evidence_level"] != "review"]
-    df = df.copy()
-    df["citation"] = [_citation(a, y) for a, y in zip(df["authors"], df["year"], strict=False)]
+    cur = kb.con.execute(_OBS_SQL + f" WHERE o.taxon_id IN ({','.join('?' * len(ids))})", ids)
+    names = [d[0] for d in cur.description]
+    recs = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    # plain Python over the rows, one DataFrame at the end: a lookup stays within ~10 ms
+    cids = _condition_ids(kb, condition) if condition else None
+    hc_of: dict[str, str] = {}
+    h = host.strip() if host else ""
     flags = kb.disputed()
-    df["disputed"] = df["obs_id"].isin(flags)
-    df["dispute_reason"] = df["obs_id"].map(flags).fillna("")
-    df["same_study"] = _same_study(kb, df)
     level_rank = {lv: i for i, lv in enumerate(EVIDENCE_LEVELS)}
-    df["_lv"] = df["evidence_level"].map(level_rank)
-    df = df.sort_values(["host_class", "condition", "_lv", "obs_id"]).drop(columns="_lv")
-    return df.reindex(columns=list(QUERY_COLUMNS)).reset_index(drop=True)
-
-
-def _same_study(kb: Any, df: pd.DataFrame) -> list[str]:
-    if df.empty:
-        return []
-    pubs = sorted(set(df["pub_id"]))
-    ctx = kb.sql(
-        "SELECT o.obs_id, o.pub_id, o.condition_id, t.name, o.direction FROM observation o "
-        f"JOIN taxon t ON t.taxon_id=o.taxon_id WHERE o.pub_id IN ({','.join('?' * len(pubs))})",
-        pubs,
-    )
-    groups = {k: g for k, g in ctx.groupby(["pub_id", "condition_id"])}
+    cites: dict[str, tuple[str, str]] = {}
     out = []
-    for r in df.itertuples(index=False):
-        g = groups.get((r.pub_id, r.condition_id))
-        if g is None:
-            out.append("")
+    for r in recs:
+        if cids is not None and r["condition_id"] not in cids:
             continue
-        g = g[g["obs_id"] != r.obs_id]
-        out.append("; ".join(f"{n} {d}" for n, d in zip(g["name"], g["direction"], strict=False)))
+        hc = hc_of.get(r["host"])
+        if hc is None:
+            hc = hc_of[r["host"]] = host_class(r["host"])
+        if h and (hc != h if h in ("human", "animal", "none", "unknown") else r["host"] != h):
+            continue
+        if not include_reviews and r["evidence_level"] == "review":
+            continue
+        r["match"] = related.get(r["taxon_id"])
+        r["host_class"] = hc
+        c = cites.get(r["pub_id"])
+        if c is None:
+            c = cites[r["pub_id"]] = (_citation(r["authors"], r["year"], r["title"]),
+                                      _link(r["doi"], r["pmid"], r["pub_url"]))
+        r["citation"], r["link"] = c
+        r["evidence_class"] = EVIDENCE_CLASS.get(r["evidence_level"])
+        r["disputed"] = r["obs_id"] in flags
+        r["dispute_reason"] = flags.get(r["obs_id"], "")
+        out.append(r)
+    out.sort(key=lambda r: (r["host_class"], r["condition"], level_rank.get(r["evidence_level"], 99),
+                            r["obs_id"]))
+    for r, ctx in zip(out, _same_study_rows(kb, out), strict=True):
+        r["same_study"] = ctx
+    df = pd.DataFrame.from_records(out, columns=list(QUERY_COLUMNS)) if out else pd.DataFrame(
+        columns=list(QUERY_COLUMNS))
+    return df
+
+
+def _context_index(kb: Any) -> dict[tuple[str, str], dict[str, int]]:
+    """``{(pub_id, condition_id): {"Taxon direction": n rows}}``, built once per knowledge base."""
+    idx = getattr(kb, "_context_index", None)
+    if idx is None:
+        idx = {}
+        names = dict(kb.con.execute("SELECT taxon_id, name FROM taxon").fetchall())
+        for pub, cond, tid, direction in kb.con.execute(
+                "SELECT pub_id, condition_id, taxon_id, direction FROM observation"):
+            g = idx.setdefault((pub, cond), {})
+            item = f"{names.get(tid, tid)} {direction}"
+            g[item] = g.get(item, 0) + 1
+        kb._context_index = idx
+    return idx
+
+
+def _same_study_rows(kb: Any, rows: list[dict[str, Any]], *, limit: int = 12) -> list[str]:
+    """Other findings of the same publication and condition (deduplicated, at most ``limit``)."""
+    idx = _context_index(kb)
+    memo: dict[tuple[str, str, str], str] = {}
+    out = []
+    for r in rows:
+        pub, cond, name, direction = r["pub_id"], r["condition_id"], r["taxon"], r["direction"]
+        own = f"{name} {direction}"
+        key = (pub, cond, own)
+        text = memo.get(key)
+        if text is None:
+            g = idx.get((pub, cond), {})
+            items = [k for k, n in g.items() if not (k == own and n == 1)]
+            text = "; ".join(items[:limit])
+            if len(items) > limit:
+                text += f"; … ({len(items) - limit} more)"
+            memo[key] = text
+        out.append(text)
     return out
 
 

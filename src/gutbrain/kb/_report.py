@@ -1,12 +1,19 @@
-"""The evidence step and report section of ``gutbrain run`` (order 80).
+"""Evidence in reports: the evidence step and section of ``gutbrain run`` (order 80),
+the compact per-taxon evidence summary, and the "Published conditions this cohort
+resembles" section.
 
-Which taxa are annotated (the rule, stored in ``uns["evidence"]["params"]["rule"]``):
+Which taxa the evidence section annotates (stored in ``uns["evidence"]["params"]["rule"]``):
 
 1. when ``uns["diff_abundance"]["results"]`` holds a DA table, its hits with
    ``q_value`` (or ``qval``/``padj``) below 0.1, best first, at most 20;
 2. otherwise the genera of ``var["genus"]`` ranked by mean relative abundance across
    samples, keeping the first 15 that have any evidence rows.  These are *not* hits:
    the report says the evidence is context for abundant genera, not a finding.
+
+Sentences (:func:`gutbrain.kb.statements`) are written for at most
+:data:`MAX_STATEMENT_GROUPS` condition × host groups per taxon, curated rows first;
+everything else is summarised per condition by :func:`evidence_summary` (studies
+up / down, hosts, evidence classes, links to the sources).
 """
 
 from __future__ import annotations
@@ -18,13 +25,168 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import get_matrix, record
-from .._registry import Section, register_section, register_step
+from .._registry import Link, Section, register_section, register_step
 
-__all__ = ["evidence_section", "evidence_step", "top_taxa"]
+__all__ = [
+    "evidence_section",
+    "evidence_step",
+    "evidence_summary",
+    "evidence_table",
+    "resemblance_section",
+    "study_links",
+    "top_taxa",
+]
 
 MAX_DA = 20
 MAX_ABUNDANT = 15
 Q_MAX = 0.1
+MAX_STATEMENT_GROUPS = 6
+
+
+def study_links(pub_ids: list[str], kb: Any) -> list[Link]:
+    """Links to publications by id: DOI, else PubMed, else the study page (BugSigDB).
+
+    Parameters
+    ----------
+    pub_ids
+        Publication ids (``pmid:…``, ``doi:…``, ``bsdb:…`` or curated ids).
+    kb
+        Knowledge base.
+
+    Returns
+    -------
+    list of Link
+        One per id, text = short citation (``Chen P et al. 2021``) or ``PMID n``.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> [str(x) for x in gb.kb.study_links(["chen2021"], gb.kb.load())]
+    ['Chen P et al. 2021 <https://doi.org/10.1186/s13041-021-00765-y>']
+    """
+    from ._query import _citation, doi_url, pmid_url
+
+    ids = list(dict.fromkeys(pub_ids))
+    if not ids:
+        return []
+    pubs = kb.sql(f"SELECT * FROM publication WHERE pub_id IN ({','.join('?' * len(ids))})", ids)
+    pubs = pubs.set_index("pub_id")
+    out = []
+    for pid in ids:
+        if pid not in pubs.index:
+            continue
+        p = pubs.loc[pid]
+        url = doi_url(p["doi"]) or pmid_url(p["pmid"]) or (p["url"] if isinstance(p["url"], str) else "")
+        text = _citation(p["authors"], p["year"])
+        if not text:
+            text = (f"PMID {int(p['pmid'])}" if pd.notna(p["pmid"]) else
+                    f"doi:{p['doi']}" if isinstance(p["doi"], str) and p["doi"] else
+                    str(p["title"] or pid))
+        out.append(Link(text, url))
+    return out
+
+
+def evidence_summary(
+    taxon: str,
+    *,
+    kb: Any = None,
+    rows: pd.DataFrame | None = None,
+    max_conditions: int = 8,
+    max_links: int = 6,
+) -> dict[str, Any]:
+    """Compact evidence for one taxon: conditions, studies up / down, hosts, links.
+
+    Parameters
+    ----------
+    taxon
+        Any name :func:`gutbrain.kb.query` accepts.
+    kb
+        Knowledge base (default :func:`gutbrain.kb.load`).
+    rows
+        Rows of :func:`gutbrain.kb.query` already fetched for ``taxon``.
+    max_conditions
+        Conditions listed in ``text`` (the table holds all).
+    max_links
+        Links per condition (the best documented studies first).
+
+    Returns
+    -------
+    dict
+        ``taxon, n_rows, n_studies, hosts`` (``{host class: studies}``), ``table``
+        (one row per condition and host class: ``condition, host_class, studies_up,
+        studies_down, hosts, evidence, sources`` — ``sources`` a list of
+        :class:`~gutbrain._registry.Link`), and ``text`` (a short plain-text summary).
+        A study is a publication; one that reports both directions counts in both.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> s = gb.kb.evidence_summary("Faecalibacterium")
+    >>> s["n_studies"] > 100 and "unknown" in s["hosts"]
+    True
+    """
+    from ._query import query
+    from ._store import load
+
+    kb = load() if kb is None else kb
+    rows = query(taxon, kb=kb) if rows is None else rows
+    cols = ["condition", "host_class", "studies_up", "studies_down", "hosts", "evidence", "sources"]
+    if rows.empty:
+        return {"taxon": taxon, "n_rows": 0, "n_studies": 0, "hosts": {},
+                "table": pd.DataFrame(columns=cols), "text": f"{taxon}: no evidence rows."}
+    name = str(rows["taxon"][rows["match"].isin(["exact", "taxid", "synonym"])].iloc[0]
+               if rows["match"].isin(["exact", "taxid", "synonym"]).any() else rows["taxon"].iloc[0])
+    r = rows[rows["direction"].isin(["increased", "decreased"])]
+    table = []
+    for (cond, hc), g in r.groupby(["condition", "host_class"], sort=False):
+        up = g.loc[g["direction"] == "increased", "pub_id"].nunique()
+        down = g.loc[g["direction"] == "decreased", "pub_id"].nunique()
+        hosts = ", ".join(sorted(set(g["host"])))
+        ev = ", ".join(sorted(set(g["evidence_class"].dropna())))
+        pubs = g.sort_values(["doi", "pmid"], na_position="last")["pub_id"].drop_duplicates()
+        table.append({"condition": cond, "host_class": hc, "studies_up": up, "studies_down": down,
+                      "hosts": hosts, "evidence": ev,
+                      "sources": study_links(list(pubs[:max_links]), kb)})
+    tab = pd.DataFrame(table, columns=cols)
+    if len(tab):
+        tab["_n"] = tab["studies_up"] + tab["studies_down"]
+        tab = tab.sort_values(["_n", "condition"], ascending=[False, True]).drop(columns="_n")
+        tab = tab.reset_index(drop=True)
+    hosts = rows.groupby("host_class")["pub_id"].nunique().to_dict()
+    n_studies = int(rows["pub_id"].nunique())
+    label = {"human": "human", "animal": "animal", "unknown": "host not recorded", "none": "in vitro"}
+    host_txt = ", ".join(f"{v} {label.get(k, k)}" for k, v in sorted(hosts.items()))
+    lines = [f"{name}: {len(rows)} findings from {n_studies} studies ({host_txt})."]
+    for t in tab.head(max_conditions).itertuples(index=False):
+        lines.append(f"  {t.condition} [{label.get(t.host_class, t.host_class)}]: "
+                     f"{t.studies_up} studies up, {t.studies_down} down")
+    if len(tab) > max_conditions:
+        lines.append(f"  … and {len(tab) - max_conditions} more conditions")
+    return {"taxon": name, "n_rows": len(rows), "n_studies": n_studies, "hosts": hosts,
+            "table": tab, "text": "\n".join(lines)}
+
+
+def evidence_table(taxa: list[str], *, kb: Any = None, max_conditions: int = 5) -> pd.DataFrame:
+    """Per-taxon evidence summaries stacked for a report table (best documented first).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``taxon, condition, host_class, studies_up, studies_down, hosts, evidence,
+        sources`` with at most ``max_conditions`` conditions per taxon.
+    """
+    from ._store import load
+
+    kb = load() if kb is None else kb
+    parts = []
+    for t in taxa:
+        s = evidence_summary(t, kb=kb)
+        tab = s["table"].head(max_conditions)
+        if len(tab):
+            parts.append(tab.assign(taxon=s["taxon"]))
+    cols = ["taxon", "condition", "host_class", "studies_up", "studies_down", "hosts", "evidence",
+            "sources"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def top_taxa(adata: AnnData, *, kb: Any = None) -> tuple[list[str], str]:
@@ -41,7 +203,8 @@ def top_taxa(adata: AnnData, *, kb: Any = None) -> tuple[list[str], str]:
         if qcol is not None:
             order = res[qcol].astype(float).sort_values(kind="stable")
             order = order[order < Q_MAX]
-            return [names.loc[i] for i in order.index[:MAX_DA]], f"DA hits with {qcol} < {Q_MAX}"
+            chosen = list(dict.fromkeys(names.loc[i] for i in order.index))[:MAX_DA]
+            return chosen, f"DA hits with {qcol} < {Q_MAX}"
     kb = load() if kb is None else kb
     if "genus" not in adata.var or adata.n_obs == 0:
         return [], "no genus annotation"
@@ -65,6 +228,23 @@ def top_taxa(adata: AnnData, *, kb: Any = None) -> tuple[list[str], str]:
     return chosen, "most abundant genera with evidence (not DA hits)"
 
 
+def _statement_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows worth a sentence: curated first, then the best documented condition × host groups."""
+    if rows.empty:
+        return rows
+    r = rows[rows["evidence_level"] != "association_host_not_recorded"].copy()
+    if r.empty:
+        return r
+    r["_cur"] = (r["source_id"] != "gutbrain_curated").astype(int)
+    size = r.groupby(["condition", "host"])["pub_id"].transform("nunique")
+    r["_n"] = -size
+    groups = (r.sort_values(["_cur", "_n", "condition"])
+              .drop_duplicates(["condition", "host"])[["condition", "host"]]
+              .head(MAX_STATEMENT_GROUPS))
+    keep = r.merge(groups, on=["condition", "host"])
+    return keep.drop(columns=["_cur", "_n"])
+
+
 @register_step("evidence", 80)
 def evidence_step(adata: AnnData, config: dict[str, Any]) -> None:
     """Annotate the top taxa with stored evidence (``uns["evidence"]``)."""
@@ -78,15 +258,29 @@ def evidence_step(adata: AnnData, config: dict[str, Any]) -> None:
     ann = annotate(taxa, kb=kb) if taxa else pd.DataFrame()
     st = []
     for t in taxa:
-        st += statements(query(t, kb=kb), kb=kb)
+        st += statements(_statement_rows(query(t, kb=kb)), kb=kb)
     st_df = pd.DataFrame([s.as_dict() for s in st])
+    summ = evidence_table(taxa, kb=kb) if taxa else pd.DataFrame()
+    if len(summ):
+        summ["sources"] = summ["sources"].map(lambda links: "; ".join(map(str, links)))
     record(adata, "evidence", params={"rule": rule, "n_taxa": len(taxa)},
-           annotations=ann.astype(str) if len(ann) else ann, statements=st_df)
+           annotations=ann.astype(str) if len(ann) else ann, statements=st_df,
+           summary=summ.astype(str) if len(summ) else summ)
+
+
+def _relink(text: str) -> list[Link]:
+    """``"A <url>; B <url>"`` (as stored in uns) back into Links."""
+    import re
+
+    return [Link(m.group(1).strip(), m.group(2)) for m in
+            re.finditer(r"([^;<]+?)\s*<(https?://[^>]+)>", str(text or ""))]
 
 
 @register_section("evidence", 80)
 def evidence_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
     """Statements with citations, host labels, evidence level and disputed flags."""
+    from ._bugsigdb import BSDB_CITATION
+
     ev = adata.uns.get("evidence")
     if not isinstance(ev, dict):
         return None
@@ -94,8 +288,9 @@ def evidence_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
     st = ev.get("statements")
     paras = [
         f"Taxa shown: {rule}. Each sentence is generated from stored evidence rows and names "
-        "its host and evidence level; animal and in-vitro findings are not human findings. "
-        "Rows flagged in local corrections are marked [disputed].",
+        "its host and evidence level; animal and in-vitro findings are not human findings, and "
+        "BugSigDB signatures whose host is not recorded are counted separately (host not "
+        "recorded). Rows flagged in local corrections are marked [disputed].",
     ]
     cites: list[str] = []
     if isinstance(st, pd.DataFrame) and len(st):
@@ -103,8 +298,15 @@ def evidence_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
         for c in st["citations"]:
             cites += [x.strip() for x in str(c).split(";") if x.strip()]
     else:
-        paras.append("No stored evidence with a primary source matched these taxa.")
+        paras.append("No stored evidence with a recorded host matched these taxa.")
     tables = []
+    summ = ev.get("summary")
+    if isinstance(summ, pd.DataFrame) and len(summ):
+        view = summ.copy()
+        view["sources"] = view["sources"].map(_relink)
+        tables.append(("Published evidence per taxon: studies reporting the taxon up / down, by "
+                       "condition and host", view))
+        cites.append(f"BugSigDB (CC BY 4.0): {BSDB_CITATION}")
     ann = ev.get("annotations")
     if isinstance(ann, pd.DataFrame) and len(ann):
         tables.append(("Evidence per taxon", ann))
@@ -112,3 +314,115 @@ def evidence_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
         tables.append(("Evidence statements", st))
     return Section(key="evidence", title="Evidence base", paragraphs=paras, tables=tables,
                    citations=sorted(set(cites)), order=80)
+
+
+def resemblance_section(
+    data: Any,
+    *,
+    kb: Any = None,
+    term: str | None = None,
+    alpha: float = 0.05,
+    top: int = 10,
+    q_hit: float = 0.1,
+    **enrich_options: Any,
+) -> Section | None:
+    """The report section "Published conditions this cohort resembles".
+
+    Parameters
+    ----------
+    data
+        An AnnData with ``uns["diff_abundance"]["results"]`` or a DA table (DataFrame
+        or path), as for :func:`gutbrain.kb.enrich`.
+    kb
+        Knowledge base (default :func:`gutbrain.kb.load`).
+    term, alpha
+        The DA term and the q-value threshold of a significant genus.
+    top
+        Conditions shown in the table (the full table is in the section's TSV).
+    q_hit
+        Conditions with ``qval`` at most this get the per-taxon study table (at least
+        the first condition is always shown).
+    **enrich_options
+        Passed to :func:`gutbrain.kb.enrich` (``contrasts``, ``host``, ``min_taxa``,
+        ``exclude_studies``).
+
+    Returns
+    -------
+    Section or None
+        ``None`` when there is no DA result or no condition could be compared.
+        Tables: the conditions ranked by q-value; per hit taxon of the best
+        conditions, the agreeing and disagreeing studies as links.
+
+    Examples
+    --------
+    >>> import pandas as pd, gutbrain as gb
+    >>> hits = {"Fusobacterium": 2.0, "Parvimonas": 1.5, "Peptostreptococcus": 1.8,
+    ...         "Porphyromonas": 1.1, "Roseburia": -0.7}
+    >>> rest = ["Bacteroides", "Prevotella", "Blautia", "Faecalibacterium", "Bifidobacterium",
+    ...         "Ruminococcus", "Alistipes", "Akkermansia", "Streptococcus", "Escherichia"]
+    >>> da = pd.DataFrame({"feature": [*hits, *rest],
+    ...                    "coef": [*hits.values()] + [0.1] * len(rest),
+    ...                    "qval": [0.001] * len(hits) + [0.6] * len(rest)})
+    >>> sec = gb.kb.resemblance_section(da)
+    >>> sec.title, sec.tables[0][1]["condition"].iloc[0]
+    ('Published conditions this cohort resembles', 'Colorectal cancer')
+    """
+    from ._bugsigdb import BSDB_CITATION
+    from ._concordance import enrich
+    from ._store import load, shipped_release
+
+    kb = load() if kb is None else kb
+    if isinstance(data, AnnData):
+        da = (data.uns.get("diff_abundance") or {}).get("results")
+        if not isinstance(da, pd.DataFrame):
+            return None
+        data = da
+    res = enrich(data, term, alpha=alpha, kb=kb, **enrich_options)
+    if res.empty:
+        return None
+    p = res.attrs["params"]
+    rel = shipped_release()
+    tested = res[res["pval"].notna()]
+    paras = [
+        f"The cohort's {p['n_significant']} significant genera (q ≤ {alpha}"
+        + (f", term {term}" if term else "") + ") were compared, condition by condition, with "
+        "the directions published in BugSigDB signatures and the other stored studies. Each "
+        "study casts one vote per genus (signatures of one study are not independent); "
+        "'concordant' genera move in the cohort as most studies of the condition report. The "
+        "p-value is a permutation test over the genera the cohort tested of the agreeing minus "
+        "disagreeing study votes; q-values are Benjamini–Hochberg across the "
+        f"{len(tested)} conditions with at least {p['min_taxa']} informative genera.",
+        "Resemblance is not diagnosis: many conditions share a non-specific response (fewer "
+        "butyrate producers, more oral and Enterobacteriaceae genera). The shipped BugSigDB "
+        "signatures do not record the host, so rodent and human studies are pooled here; import "
+        "BugSigDB's full dump ('gutbrain evidence import bugsigdb full_dump.csv') to restrict "
+        "to human studies (host='human').",
+    ]
+    if res.attrs["unresolved"]:
+        paras.append(f"{len(res.attrs['unresolved'])} features had no NCBI genus and were left "
+                     "out (bracketed Greengenes names, unclassified groups, archaea without a name "
+                     "in the shipped table).")
+    show = res.head(top)[["condition", "signatures", "studies", "taxa", "concordant",
+                          "discordant", "concordance", "score", "pval", "qval",
+                          "concordant_taxa", "discordant_taxa"]].copy()
+    show.attrs["name"] = "resemblance_conditions"
+    tables: list[tuple[str, pd.DataFrame]] = [
+        ("Published conditions ranked by agreement with the cohort's genus directions", show)]
+    best = res[(res["qval"] <= q_hit)]["condition_id"].tolist() or res["condition_id"].head(1).tolist()
+    det = res.attrs["detail"]
+    det = det[det["condition_id"].isin(best) & det["agrees"].notna()].copy()
+    if len(det):
+        order = {c: i for i, c in enumerate(best)}
+        det["_o"] = det["condition_id"].map(order)
+        det = det.sort_values(["_o", "agrees", "cohort_q"], ascending=[True, False, True])
+        det["agreeing_studies"] = det["agreeing_studies"].map(lambda ids: study_links(ids, kb))
+        det["disagreeing_studies"] = det["disagreeing_studies"].map(lambda ids: study_links(ids, kb))
+        view = det[["condition", "taxon", "cohort_direction", "cohort_q", "published_direction",
+                    "studies_up", "studies_down", "agreeing_studies", "disagreeing_studies"]]
+        view = view.reset_index(drop=True)
+        view.attrs["name"] = "resemblance_taxa"
+        tables.append(("Per significant genus of the best matching conditions: the studies that "
+                       "agree and disagree with the cohort's direction", view))
+    cites = [f"BugSigDB {rel.get('version', '')} export, CC BY 4.0: {BSDB_CITATION}"]
+    return Section(key="resemblance", title="Published conditions this cohort resembles",
+                   paragraphs=paras, tables=tables, citations=cites, order=81)

@@ -21,7 +21,9 @@ from .._errors import DataValueError, InputFormatError
 
 __all__ = [
     "ANIMAL_COMMON",
+    "EVIDENCE_CLASS",
     "EVIDENCE_LEVELS",
+    "HOST_NOT_RECORDED",
     "LEVELS_BY_HOST",
     "PRIMARY_LEVELS",
     "TABLES",
@@ -54,8 +56,23 @@ EVIDENCE_LEVELS: tuple[str, ...] = (
     "animal_model",
     "in_vitro",
     "genome_inference",
+    "association_host_not_recorded",
     "review",
 )
+#: Host value of rows whose source does not record the host (BugSigDB GMT).
+HOST_NOT_RECORDED = "not recorded"
+
+#: Coarse evidence class of each level, as shown to readers.
+EVIDENCE_CLASS: dict[str, str] = {
+    "human_meta_analysis": "human association",
+    "human_observational": "human association",
+    "human_rct": "intervention",
+    "animal_model": "animal association",
+    "in_vitro": "mechanism",
+    "genome_inference": "mechanism",
+    "association_host_not_recorded": "association, host not recorded",
+    "review": "review",
+}
 #: Levels that can back a report statement (everything but reviews / web pages).
 PRIMARY_LEVELS: frozenset[str] = frozenset(EVIDENCE_LEVELS) - {"review"}
 
@@ -66,6 +83,7 @@ LEVELS_BY_HOST: dict[str, frozenset[str]] = {
     ),
     "animal": frozenset({"animal_model", "in_vitro", "genome_inference", "review"}),
     "none": frozenset({"in_vitro", "genome_inference", "review"}),
+    "unknown": frozenset({"association_host_not_recorded"}),
 }
 
 #: Plural common names used in report sentences.
@@ -90,10 +108,12 @@ _DOI_PREFIX = re.compile(r"^(https?://)?(dx\.)?(doi\.org/)|^doi:\s*", re.IGNOREC
 
 
 def host_class(host: str | None) -> str:
-    """Return ``"human"``, ``"animal"`` or ``"none"`` for a host species string."""
+    """Return ``"human"``, ``"animal"``, ``"none"`` or ``"unknown"`` (not recorded) for a host."""
     h = (host or "").strip()
     if h in ("", "none", "NA"):
         return "none"
+    if h == HOST_NOT_RECORDED:
+        return "unknown"
     if h == "Homo sapiens":
         return "human"
     return "animal"
@@ -104,6 +124,8 @@ def host_label(host: str | None) -> str:
     h = (host or "").strip()
     if h == "Homo sapiens":
         return "humans"
+    if host_class(h) == "unknown":
+        return "hosts not recorded"
     if host_class(h) == "none":
         return "in vitro"
     return ANIMAL_COMMON.get(h, ANIMAL_COMMON.get(" ".join(h.split()[:2]), h))
@@ -211,10 +233,10 @@ def _convert(col: Column, raw: str, *, path: str, line: int) -> Any:
         if not s.startswith("10."):
             raise bad(f"{raw!r} is not a DOI", "write the DOI as 10.xxxx/yyyy")
     elif t == "host":
-        if s != "none" and not _HOST_RE.match(s):
+        if s not in ("none", HOST_NOT_RECORDED) and not _HOST_RE.match(s):
             raise bad(
                 f"{s!r} is not a host binomial",
-                "write a species binomial such as 'Rattus norvegicus', or 'none'",
+                "write a species binomial such as 'Rattus norvegicus', 'none' or 'not recorded'",
             )
     return s
 

@@ -31,6 +31,7 @@ _LEVEL_TEXT = {
     "human_meta_analysis": "human meta-analysis", "human_rct": "randomised controlled trial",
     "human_observational": "human observational study", "animal_model": "animal model",
     "in_vitro": "in vitro", "genome_inference": "genome inference", "review": "review",
+    "association_host_not_recorded": "association, host not recorded",
 }
 
 
@@ -62,6 +63,9 @@ class Statement:
 def _cite(r: Any) -> str:
     ident = f"doi:{r.doi}" if isinstance(r.doi, str) and r.doi else (
         f"PMID {int(r.pmid)}" if r.pmid is not None and not pd.isna(r.pmid) else "")
+    if not ident:
+        url = getattr(r, "link", None) or getattr(r, "record_url", None)
+        ident = str(url) if isinstance(url, str) and url else ""
     who = str(r.citation).strip() if isinstance(getattr(r, "citation", ""), str) else ""
     return f"{who}, {ident}".strip(", ") if who else ident
 
@@ -72,6 +76,8 @@ def _where(host: str, level: str, condition: str) -> str:
         return f"In humans ({condition})"
     if hc == "animal":
         return f"In {host_label(host)} (animal model, {host}; {condition})"
+    if hc == "unknown":
+        return f"In database signatures whose host is not recorded ({condition})"
     return f"In vitro ({_LEVEL_TEXT.get(level, level)}; {condition})"
 
 

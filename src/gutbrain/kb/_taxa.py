@@ -1,48 +1,54 @@
 """Taxonomy reconciliation: table feature names (any naming) → evidence taxa.
 
-Matching is rank-aware and tried in this order:
+Matching goes through :func:`gutbrain.taxonomy.match_taxa`, gutbrain's one taxon-matching
+implementation (match keys, ``docs/taxonomy.md``), tried in this order:
 
-1. NCBI taxid (when the input carries one);
-2. exact current name at the same rank;
-3. synonym at the same rank, from the evidence ``taxon`` table's ``synonyms`` column
-   (the names each evidence taxon was recorded under, e.g. Ruminococcaceae →
-   Oscillospiraceae);
-4. the current name from :func:`gutbrain.pp.canonical_name` (gutbrain's one synonym
-   table, ``gutbrain/pp/data/synonyms.tsv``: *Lactobacillus fermentum* →
+1. NCBI taxid (when the input is one);
+2. ``exact`` — the evidence taxon's current name at the same rank;
+3. ``synonym`` — a name the evidence taxon was recorded under (the ``taxon`` table's
+   ``synonyms`` column, e.g. Ruminococcaceae → Oscillospiraceae) or its current name from
+   gutbrain's synonym table (``gutbrain/pp/data/synonyms.tsv``: *Lactobacillus fermentum* →
    *Limosilactobacillus fermentum*, Proteobacteria → Pseudomonadota, …);
-5. GTDB placeholder suffixes removed (``Ruminococcus_B`` → *Ruminococcus*);
-6. for a species without evidence, its genus (``match="genus_of_species"``).
+4. ``gtdb_suffix`` — a GTDB-suffixed genus (``Blautia_A``) only when it shares its family
+   with the evidence genus (the family of the evidence taxon's NCBI taxid, from
+   :func:`gutbrain.taxonomy.ncbi_lineage`);
+5. ``genus_of_species`` — for a species without evidence, its genus.
 
-Names are parsed with :func:`gutbrain._taxonomy.parse_lineage` (Greengenes, SILVA,
-GTDB and MetaPhlAn lineages) and cleaned with :func:`gutbrain._taxonomy.normalize_name`.
-The 2020 *Lactobacillus* split (Zheng 2020, doi:10.1099/ijsem.0.004107) is handled
-both ways by :func:`related_taxa`: a query for *Limosilactobacillus* also returns
-rows recorded under *Lactobacillus* in its pre-2020, broad sense, and vice versa.
+Names keep their source spelling: Greengenes ``g__[Ruminococcus]`` (Lachnospiraceae) does
+not match evidence on *Ruminococcus*; placeholders (``Lachnospiraceae_unclassified``) are
+looked up at their nearest named rank.  When the inputs name one genus in two families (a
+homonym), the family of the evidence taxon chooses, and without one nothing is matched:
+``match == "ambiguous"`` and ``note`` says why.  The 2020 *Lactobacillus* split (Zheng 2020,
+doi:10.1099/ijsem.0.004107) is handled both ways by :func:`related_taxa`: a query for
+*Limosilactobacillus* also returns rows recorded under *Lactobacillus* in its pre-2020,
+broad sense, and vice versa.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from .._core import RANKS
-from .._taxonomy import normalize_name, parse_lineage
+from .._taxonomy import is_placeholder, normalize_name, parse_lineage
 from ..pp._taxonomy import canonical_name
+from ..taxonomy._keys import _base
+from ..taxonomy._match import match_taxa
 
 __all__ = ["TaxonIndex", "guess_rank", "parse_name", "reconcile"]
 
-_GTDB_SUFFIX = re.compile(r"^([A-Z][a-z]+)_[A-Z]{1,3}$")
 _RANK_ORDER = {r: i for i, r in enumerate(RANKS)}
+_PRIORITY = {"taxid": 0, "exact": 1, "synonym": 2, "gtdb_suffix": 3, "genus_of_species": 4}
 
 
 def guess_rank(name: str) -> str:
     """Guess the rank of a bare name from its form (binomial, -aceae, -ales …)."""
     n = name.strip()
-    if " " in n:
+    if " " in n and not n.lower().endswith(" group"):
         return "species"
     low = n.lower()
     if low.endswith("aceae"):
@@ -54,24 +60,48 @@ def guess_rank(name: str) -> str:
     return "genus"
 
 
+def _lineage_like(s: str) -> bool:
+    return bool(re.search(r"(^|[;|])\s*([kdpcofgst]__|D_\d+__)", s) or ";" in s or "|" in s)
+
+
 def parse_name(text: Any) -> tuple[str, str, int | None]:
-    """Return ``(name, rank, taxid)`` for a lineage string, bare name or NCBI taxid."""
+    """Return ``(name, rank, taxid)`` for a lineage string, bare name or NCBI taxid.
+
+    The name is that of the deepest *named* rank (placeholders such as
+    ``Lachnospiraceae_unclassified`` are skipped); Greengenes brackets are kept.
+    """
     if isinstance(text, int) or (isinstance(text, str) and text.strip().isdigit()):
         return "", "", int(text)
     s = "" if text is None else str(text).strip()
     if not s:
         return "", "", None
-    if re.search(r"(^|[;|])\s*([kdpcofgst]__|D_\d+__)", s) or ";" in s or "|" in s:
+    if _lineage_like(s):
         lin = parse_lineage(s)
-        for rank in ("strain", "species", "genus", "family", "order", "class", "phylum", "domain"):
-            if lin.get(rank):
-                if rank == "strain":
-                    continue
+        for rank in ("species", "genus", "family", "order", "class", "phylum", "domain"):
+            if lin.get(rank) and not is_placeholder(lin[rank]):
                 return lin[rank], rank, None
         return "", "", None
     rank = guess_rank(s)
     name = normalize_name(s, rank=rank)
     return name, (guess_rank(name) if name else ""), None
+
+
+def _feature_row(text: Any) -> dict[str, str]:
+    """Rank columns of one input, cut below its deepest named rank."""
+    name, rank, _ = parse_name(text)
+    row = dict.fromkeys(RANKS, "")
+    if not rank:
+        return row
+    s = str(text).strip()
+    if _lineage_like(s):
+        lin = parse_lineage(s)
+        for r in RANKS[: RANKS.index(rank) + 1]:
+            row[r] = lin.get(r, "")
+    else:
+        row[rank] = name
+        if rank == "species":
+            row["genus"] = name.split(" ")[0]
+    return row
 
 
 def _canonical(name: str) -> str:
@@ -83,31 +113,52 @@ def _canonical(name: str) -> str:
 class TaxonIndex:
     """Lookup tables built from the evidence ``taxon`` table."""
 
-    by_name: dict[tuple[str, str], str]
-    by_synonym: dict[tuple[str, str], str]
     by_taxid: dict[int, str]
     names: dict[str, tuple[str, str]]
     split_from: dict[str, str]
+    genus_members: dict[str, list[str]] = field(default_factory=dict)
+    reference: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @classmethod
     def from_frame(cls, taxa: pd.DataFrame) -> TaxonIndex:
-        by_name: dict[tuple[str, str], str] = {}
-        by_syn: dict[tuple[str, str], str] = {}
+        from ..taxonomy._ncbi import ncbi_lineage
+
         by_taxid: dict[int, str] = {}
         names: dict[str, tuple[str, str]] = {}
         split: dict[str, str] = {}
-        for r in taxa.itertuples(index=False):
+        members: dict[str, list[str]] = {}
+        ids = [None if r is None or pd.isna(r) else int(r) for r in taxa["ncbi_taxid"]]
+        fams = ncbi_lineage(ids)["family"].tolist() if len(ids) else []
+        ref: list[dict[str, str]] = []
+        for r, fam in zip(taxa.itertuples(index=False), fams, strict=True):
             tid, name, rank = r.taxon_id, str(r.name), str(r.rank)
             names[tid] = (name, rank)
-            by_name.setdefault((name.lower(), rank), tid)
+            fam = fam if rank == "genus" else ""
+            ref.append({"name": name, "rank": rank, "family": fam, "taxon_id": tid,
+                        "how": "exact"})
             for syn in str(r.synonyms or "").split("|"):
                 if syn.strip():
-                    by_syn.setdefault((syn.strip().lower(), rank), tid)
+                    ref.append({"name": syn.strip(), "rank": rank, "family": fam,
+                                "taxon_id": tid, "how": "synonym"})
             if r.ncbi_taxid is not None and not pd.isna(r.ncbi_taxid):
                 by_taxid.setdefault(int(r.ncbi_taxid), tid)
             if r.split_from is not None and not pd.isna(r.split_from) and r.split_from:
                 split[tid] = str(r.split_from)
-        return cls(by_name, by_syn, by_taxid, names, split)
+            if rank in ("species", "strain") and not name.startswith("["):
+                members.setdefault(name.split()[0].lower(), []).append(tid)
+        reference = pd.DataFrame(ref, columns=["name", "rank", "family", "taxon_id", "how"])
+        return cls(by_taxid, names, split, members, reference[reference["rank"].isin(RANKS)])
+
+    def members_of_genus(self, taxon_id: str) -> dict[str, str]:
+        """Species and strain taxa named within a genus: ``{taxon_id: "species of genus"}``.
+
+        Membership is by name (the first word of a binomial); bracketed names
+        (``[Ruminococcus] gnavus``) belong to no genus of that name.
+        """
+        name, rank = self.names[taxon_id]
+        if rank != "genus":
+            return {}
+        return {t: f"{self.names[t][1]} of genus" for t in self.genus_members.get(name.lower(), [])}
 
     def related_taxa(self, taxon_id: str) -> dict[str, str]:
         """Taxa whose rows also speak for ``taxon_id``: ``{taxon_id: how}``.
@@ -125,42 +176,58 @@ class TaxonIndex:
                 out[child] = "split genus"
         return out
 
+    def match_many(self, items: list[Any]) -> list[dict[str, Any]]:
+        """Match many feature names at once (homonyms among them are detected)."""
+        recs: list[dict[str, Any]] = []
+        rows: list[dict[str, str]] = []
+        for x in items:
+            name, rank, taxid = parse_name(x)
+            rec = {"input": x, "name": name, "rank": rank, "taxon_id": None,
+                   "matched_name": None, "match": "none", "note": ""}
+            if taxid is not None and taxid in self.by_taxid:
+                tid = self.by_taxid[taxid]
+                rec.update(taxon_id=tid, matched_name=self.names[tid][0], match="taxid",
+                           rank=self.names[tid][1])
+            recs.append(rec)
+            rows.append(_feature_row(x) if taxid is None else dict.fromkeys(RANKS, ""))
+        if not len(self.reference) or not items:
+            return recs
+        feats = pd.DataFrame(rows, columns=list(RANKS), index=[f"f{i}" for i in range(len(rows))])
+        m = match_taxa(feats, self.reference[["name", "rank", "family"]])
+        best: dict[int, tuple[int, int, str, str]] = {}  # feature → (rank depth, priority, tid, how)
+        ambiguous: dict[int, str] = {}
+        for e, (ix, how, note) in enumerate(zip(m["feature_index"], m["match"], m["note"],
+                                                strict=True)):
+            ref = self.reference.iloc[e]
+            if how == "ambiguous":
+                for i, row in enumerate(rows):
+                    if _base(row.get("genus", ""), "genus") == _base(ref["name"], "genus"):
+                        ambiguous[i] = note
+                continue
+            for f in ix:
+                frank = recs[f]["rank"]
+                label = ("gtdb_suffix" if how == "gtdb_suffix" else
+                         "genus_of_species" if frank == "species" and ref["rank"] != "species"
+                         else "exact" if how in ("key", "name") and ref["how"] == "exact"
+                         else "synonym")
+                cand = (_RANK_ORDER[ref["rank"]], -_PRIORITY[label], ref["taxon_id"], label)
+                if f not in best or cand[:2] > best[f][:2]:
+                    best[f] = cand
+        for f, rec in enumerate(recs):
+            if rec["match"] == "taxid":
+                continue
+            if f in best:
+                _, _, tid, label = best[f]
+                if label == "genus_of_species" or _RANK_ORDER.get(rec["rank"], -1) == \
+                        _RANK_ORDER[self.names[tid][1]]:
+                    rec.update(taxon_id=tid, matched_name=self.names[tid][0], match=label)
+            elif f in ambiguous:
+                rec.update(match="ambiguous", note=ambiguous[f])
+        return recs
+
     def match_one(self, text: Any) -> dict[str, Any]:
         """Match one feature name; see the module docstring for the order."""
-        name, rank, taxid = parse_name(text)
-        rec: dict[str, Any] = {
-            "input": text, "name": name, "rank": rank, "taxon_id": None,
-            "matched_name": None, "match": "none",
-        }
-        if taxid is not None and taxid in self.by_taxid:
-            tid = self.by_taxid[taxid]
-            rec.update(taxon_id=tid, matched_name=self.names[tid][0], match="taxid",
-                       rank=self.names[tid][1])
-            return rec
-        if not name:
-            return rec
-        tries: list[tuple[str, str, str]] = [(name, rank, "exact")]
-        canon = _canonical(name)
-        if canon.lower() != name.lower():
-            tries.append((canon, rank, "canonical_name"))
-        m = _GTDB_SUFFIX.match(name)
-        if m:
-            tries.append((m.group(1), rank, "gtdb_suffix"))
-        for cand, rk, how in tries:
-            key = (cand.lower(), rk)
-            tid = self.by_name.get(key)
-            if tid is None and key in self.by_synonym:
-                tid, how = self.by_synonym[key], ("synonym" if how == "exact" else how)
-            if tid is not None:
-                rec.update(taxon_id=tid, matched_name=self.names[tid][0], match=how)
-                return rec
-        if rank == "species":
-            genus = name.split()[0]
-            sub = self.match_one(genus)
-            if sub["taxon_id"] is not None:
-                rec.update(taxon_id=sub["taxon_id"], matched_name=sub["matched_name"],
-                           match="genus_of_species")
-        return rec
+        return self.match_many([text])[0]
 
 
 def reconcile(names: Iterable[Any] | Any, *, kb: Any = None) -> pd.DataFrame:
@@ -179,7 +246,8 @@ def reconcile(names: Iterable[Any] | Any, *, kb: Any = None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per input: ``input, name, rank, taxon_id, matched_name, match``
-        (``match`` is ``none`` for unmatched names), plus ``n_observations``.
+        (``none`` for unmatched names, ``ambiguous`` for a genus the inputs name in two
+        families), ``note`` and ``n_observations``.
 
     Examples
     --------
@@ -193,8 +261,9 @@ def reconcile(names: Iterable[Any] | Any, *, kb: Any = None) -> pd.DataFrame:
     kb = load() if kb is None else kb
     items = _inputs(names)
     index = taxon_index(kb)
-    rows = [index.match_one(x) for x in items]
-    df = pd.DataFrame(rows, columns=["input", "name", "rank", "taxon_id", "matched_name", "match"])
+    rows = index.match_many(items)
+    df = pd.DataFrame(rows, columns=["input", "name", "rank", "taxon_id", "matched_name", "match",
+                                     "note"])
     counts = kb.sql("SELECT taxon_id, COUNT(*) AS n FROM observation GROUP BY taxon_id")
     cmap = dict(zip(counts["taxon_id"], counts["n"], strict=False))
     df["n_observations"] = [int(cmap.get(t, 0)) if t else 0 for t in df["taxon_id"]]

@@ -6,9 +6,9 @@
   ``<dataset>__taxatable.txt.gz`` (taxa × samples counts) plus ``<dataset>__task*.txt``
   (``#SampleID<TAB>Var``).
 
-Also :func:`genus_matrix`, the genus-level view used by the health index: one column per
-canonical genus name, so that 16S (SILVA/Greengenes/RefSeq) and shotgun (MetaPhlAn)
-tables meet on the same features.
+Also :func:`metaml_health_cohorts`, the healthy/non-healthy selection of MetAML's stool
+profiles (one per subject, datasets sharing subjects merged into cohorts) that gutbrain's
+health index is fitted and validated on.
 """
 
 from __future__ import annotations
@@ -20,11 +20,16 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core import get_matrix, new_adata
+from .._core import new_adata
 from .._errors import DataValueError, InputFormatError
 from .._taxonomy import lineage_frame
 
-__all__ = ["genus_key", "genus_matrix", "load_metaml", "load_mlrepo"]
+__all__ = [
+    "HEALTH_COHORTS",
+    "load_metaml",
+    "load_mlrepo",
+    "metaml_health_cohorts",
+]
 
 _N_META_MAX = 400
 
@@ -98,57 +103,76 @@ def load_mlrepo(folder: str | Path, dataset: str, task: str) -> AnnData:
                      inputs={"table": (table, "mlrepo"), "task": (task_path, "mlrepo")}, sparse=False)
 
 
-def genus_key(name: str) -> str:
-    """Canonical genus name: brackets/quotes stripped, first word, current name (synonyms).
+#: MetAML stool datasets grouped into independent cohorts for leave-one-study-out work.
+#: Datasets that share subjects form one cohort: Le Chatelier 2013 (obesity), Nielsen 2014
+#: (IBD) and Qin 2010 (MetaHIT) re-use the same MetaHIT samples (MH0002 …), HMP phases I and
+#: II share subjects, and Qin 2012's two T2D stages come from one study.  Values: (cohort,
+#: country, paper, DOI of the paper).
+HEALTH_COHORTS: dict[str, tuple[str, str, str, str]] = {
+    "Candela_Africa": ("Rampelli2015_Hadza", "Tanzania", "Rampelli S et al. 2015 Curr Biol 25:1682",
+                       "10.1016/j.cub.2015.04.055"),
+    "Chatelier_gut_obesity": ("MetaHIT", "Denmark/Spain", "Le Chatelier E et al. 2013 Nature 500:541",
+                              "10.1038/nature12506"),
+    "Neilsen_genome_assembly": ("MetaHIT", "Denmark/Spain", "Nielsen HB et al. 2014 Nat Biotechnol 32:822",
+                                "10.1038/nbt.2939"),
+    "metahit": ("MetaHIT", "Denmark/Spain", "Qin J et al. 2010 Nature 464:59", "10.1038/nature08821"),
+    "hmp": ("HMP", "USA", "Human Microbiome Project Consortium 2012 Nature 486:207", "10.1038/nature11234"),
+    "hmpii": ("HMP", "USA", "Human Microbiome Project Consortium 2012 Nature 486:207", "10.1038/nature11234"),
+    "Quin_gut_liver_cirrhosis": ("Qin2014_cirrhosis", "China", "Qin N et al. 2014 Nature 513:59",
+                                 "10.1038/nature13568"),
+    "Tito_subsistence_gut": ("ObregonTito2015", "Peru", "Obregon-Tito AJ et al. 2015 Nat Commun 6:6505",
+                             "10.1038/ncomms7505"),
+    "WT2D": ("Karlsson2013_T2D", "Sweden", "Karlsson FH et al. 2013 Nature 498:99", "10.1038/nature12198"),
+    "Zeller_fecal_colorectal_cancer": ("Zeller2014_CRC", "France", "Zeller G et al. 2014 Mol Syst Biol 10:766",
+                                       "10.15252/msb.20145645"),
+    "t2dmeta_long": ("Qin2012_T2D", "China", "Qin J et al. 2012 Nature 490:55", "10.1038/nature11450"),
+    "t2dmeta_short": ("Qin2012_T2D", "China", "Qin J et al. 2012 Nature 490:55", "10.1038/nature11450"),
+}
 
-    ``"[Eubacterium]"`` → ``"Eubacterium"``; ``"Lactobacillus"`` stays (its 2020 split is
-    species-specific, see :func:`gutbrain.pp.canonical_name`).
+#: MetAML ``disease`` values counted as a clinical diagnosis (non-healthy).
+DISEASED_LABELS = frozenset({"cirrhosis", "cancer", "ibd_crohn_disease", "ibd_ulcerative_colitis", "t2d"})
+#: MetAML ``disease`` values of participants without a reported disease.
+HEALTHY_LABELS = frozenset({"n", "leaness"})
+#: Healthy participants need a BMI in [18.5, 25) when one is recorded (GMHI/GMWI2 definition).
+BMI_RANGE = (18.5, 25.0)
+
+
+def metaml_health_cohorts(adata: AnnData) -> AnnData:
+    """Healthy and diseased stool profiles of MetAML, one per subject, grouped into cohorts.
+
+    Definitions follow GMHI (Gupta 2020, doi:10.1038/s41467-020-18476-8) and GMWI2 (Chang
+    2024, doi:10.1038/s41467-024-51651-9): *healthy* = no reported disease and, when a BMI is
+    recorded, 18.5 ≤ BMI < 25; *non-healthy* = a clinical diagnosis (liver cirrhosis,
+    colorectal cancer, Crohn's disease, ulcerative colitis, type 2 diabetes).  Left out:
+    obesity/overweight/underweight without a disease, impaired glucose tolerance, adenomas,
+    relatives of patients, E. coli outbreak and non-stool samples.  Datasets that share
+    subjects are one cohort (:data:`HEALTH_COHORTS`); a subject sampled more than once (or
+    listed in several datasets) keeps its first sample.
+
+    Parameters
+    ----------
+    adata
+        :func:`load_metaml` output (stool).
+
+    Returns
+    -------
+    AnnData
+        The selected samples with ``obs["cohort"]`` and ``obs["healthy"]`` (1/0).
     """
-    s = str(name).strip().strip("[]'\"")
-    s = re.sub(r"^[a-z]__", "", s).replace("[", "").replace("]", "")
-    s = s.split(" ")[0].split("_")[0].strip()
-    if not s or s.lower() in {"unclassified", "unknown", "uncultured", "other", "nan", "none"}:
-        return ""
-    try:
-        from ..pp import canonical_name
-
-        s = canonical_name(s, rank="genus") or s
-    except Exception:
-        pass
-    return s
-
-
-def genus_matrix(adata: AnnData, *, layer: str | None = None) -> pd.DataFrame:
-    """Samples × canonical genera proportions (denominator: every leaf feature of the sample).
-
-    MetaPhlAn all-rank tables (``var["clade_rank"]``) use their genus rows; other tables sum
-    features by their ``genus`` (from ``var`` ranks, the lineage string or the feature
-    name), with a species' first word standing in for a missing genus.
-    """
-    from ..tl._match import feature_lineages
-
-    X = get_matrix(adata, layer)
-    if (X < 0).any() or not np.isfinite(X).all():
-        raise DataValueError("abundances must be finite and non-negative", fix="give counts or proportions")
-    lin = feature_lineages(adata)
-    if "clade_rank" in adata.var.columns:
-        ranks = adata.var["clade_rank"].astype(str).to_numpy()
-        gmask = ranks == "genus"
-        dom = lin["domain"].astype(str).str.lower().to_numpy()
-        kmask = (ranks == "domain") & (dom != "viruses")
-        total = X[:, kmask].sum(axis=1) if kmask.any() else X[:, gmask].sum(axis=1)
-        genera = lin["genus"].astype(str).to_numpy()[gmask]
-        Xg = X[:, gmask]
-    else:
-        total = X.sum(axis=1)
-        genera = lin["genus"].astype(str).to_numpy()
-        Xg = X
-    keys = np.array([genus_key(g) for g in genera], dtype=object)
-    use = keys != ""
-    codes, uniq = pd.factorize(pd.Series(keys[use]))
-    G = np.zeros((use.sum(), len(uniq)))
-    G[np.arange(use.sum()), codes] = 1.0
-    M = Xg[:, use] @ G
-    with np.errstate(invalid="ignore", divide="ignore"):
-        P = np.where(total[:, None] > 0, M / total[:, None], 0.0)
-    return pd.DataFrame(P, index=adata.obs_names, columns=list(uniq))
+    obs = adata.obs
+    ds = obs["dataset_name"].astype(str)
+    cohort = ds.map({k: v[0] for k, v in HEALTH_COHORTS.items()})
+    disease = obs["disease"].astype(str).str.strip()
+    bmi = pd.to_numeric(obs.get("bmi", pd.Series(np.nan, index=obs.index)), errors="coerce")
+    bmi_ok = bmi.isna() | ((bmi >= BMI_RANGE[0]) & (bmi < BMI_RANGE[1]))
+    healthy = disease.isin(HEALTHY_LABELS) & bmi_ok
+    diseased = disease.isin(DISEASED_LABELS)
+    keep = cohort.notna() & (healthy | diseased)
+    sel = pd.DataFrame({"cohort": cohort, "healthy": healthy.astype(int),
+                        "subject": obs["subjectID"].astype(str).str.lower(),
+                        "sample": obs["sampleID"].astype(str)}, index=obs.index)[keep]
+    sel = sel[~sel.duplicated(subset=["cohort", "sample"]) & ~sel.duplicated(subset=["cohort", "subject"])]
+    out = adata[sel.index].copy()
+    out.obs["cohort"] = sel["cohort"].to_numpy()
+    out.obs["healthy"] = sel["healthy"].to_numpy()
+    return out

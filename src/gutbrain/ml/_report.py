@@ -3,10 +3,12 @@
 Steps compute into ``adata``; sections only read the stored results.
 
 * **Health index** (step and section ``gutbrain_health_index``, order 56):
-  :func:`gutbrain.ml.health_index` into ``obs["health_index"]``,
-  ``obs["health_index_coverage"]`` and ``uns["health_index"]``.  The section states the
-  index's stored leave-one-study-out evaluation (:data:`HEALTH_INDEX_LOSO`), including
-  that it does not transfer to 16S tables.
+  :func:`gutbrain.ml.health_index` into ``obs["health_index"]`` (+ ``_probability``,
+  ``_n_detected``, ``_coverage``, ``_note``) and ``uns["health_index"]``.  The section shows
+  GMHI, GMWI2 and gutbrain's index each with its stored out-of-study validation
+  (:func:`gutbrain.ml.health_index_validation`, from ``ml/data/health_index_loso.tsv``) and
+  the reliability curve of gutbrain's probabilities; gutbrain's index is labelled
+  experimental unless it beats GMHI out of study.
 * **Classifier** (step and section ``classifier``, order 75): when ``config["group"]``
   names a column with exactly two levels of at least :data:`MIN_PER_CLASS` samples each,
   :func:`gutbrain.ml.classify` with an L1 logistic regression on CLR-transformed genus
@@ -29,7 +31,7 @@ from .._errors import GutbrainError
 from .._registry import Figure, Section, register_section, register_step
 from ..pp._filter import ADDITIVE_UNITS as _ADDITIVE
 
-__all__ = ["HEALTH_INDEX_LOSO", "MIN_PER_CLASS", "N_BOOT", "N_REPEATS", "N_SPLITS"]
+__all__ = ["MIN_PER_CLASS", "N_BOOT", "N_REPEATS", "N_SPLITS", "validation_table"]
 
 #: Minimum samples per class before the classifier runs.
 MIN_PER_CLASS = 10
@@ -47,51 +49,6 @@ _KEY = "classifier"
 _HI_KEY = "health_index"
 _CONTROL = re.compile(r"^(control|controls|healthy|hc|ctrl|nonibd|normal|none|no|false|0)$", re.IGNORECASE)
 
-#: Stored evaluation of the shipped health index: leave-one-study-out balanced accuracy
-#: (accuracy for single-class studies) at value > 0, from ``benchmarks/health_index.py``
-#: run on ``../shared/data`` (MetAML, doi:10.1371/journal.pcbi.1004977; ML Repo,
-#: doi:10.1093/gigascience/giz042); its full-data fit reproduces the shipped coefficients
-#: (C = 0.0433, 37 genera).  GMHI and GMWI2 on the same MetAML samples were trained on
-#: collections that include several of these studies, so their numbers are not out-of-study.
-HEALTH_INDEX_LOSO: tuple[tuple[str, str, int, int, int, float, float, float], ...] = (
-    # study, profile, n, healthy, diseased, gutbrain (held out), GMHI, GMWI2
-    ("Candela_Africa", "shotgun", 38, 38, 0, 0.895, 0.447, 0.921),
-    ("Chatelier_gut_obesity", "shotgun", 278, 114, 164, 0.506, 0.520, 0.523),
-    ("hmp", "shotgun", 152, 152, 0, 0.967, 0.612, 0.829),
-    ("hmpii", "shotgun", 44, 44, 0, 0.932, 0.727, 0.636),
-    ("metahit", "shotgun", 110, 85, 25, 0.691, 0.612, 0.555),
-    ("Neilsen_genome_assembly", "shotgun", 335, 187, 148, 0.632, 0.623, 0.722),
-    ("Quin_gut_liver_cirrhosis", "shotgun", 232, 114, 118, 0.627, 0.703, 0.544),
-    ("Tito_subsistence_gut", "shotgun", 35, 35, 0, 0.400, 0.343, 0.857),
-    ("t2dmeta_long", "shotgun", 271, 136, 135, 0.554, 0.518, 0.529),
-    ("t2dmeta_short", "shotgun", 73, 38, 35, 0.611, 0.561, 0.582),
-    ("WT2D", "shotgun", 96, 43, 53, 0.534, 0.601, 0.583),
-    ("Zeller_fecal_colorectal_cancer", "shotgun", 95, 47, 48, 0.482, 0.651, 0.768),
-    ("sokol", "16S", 128, 19, 109, 0.508, np.nan, np.nan),
-    ("turnbaugh", "16S", 142, 35, 107, 0.500, np.nan, np.nan),
-    ("all MetAML studies (pooled)", "shotgun", 1759, 1033, 726, 0.588, 0.591, 0.622),
-)
-
-
-def health_index_evaluation() -> pd.DataFrame:
-    """The stored leave-one-study-out evaluation of the health index as a table."""
-    df = pd.DataFrame(
-        list(HEALTH_INDEX_LOSO),
-        columns=["study", "profile", "n", "healthy", "diseased", "gutbrain_held_out", "GMHI", "GMWI2"],
-    )
-    df.insert(5, "metric", np.where((df["healthy"] > 0) & (df["diseased"] > 0), "balanced accuracy",
-                                    "accuracy (one class)"))
-    return df
-
-
-def _is_shotgun(adata: AnnData) -> bool:
-    prov = adata.uns.get("gutbrain", {})
-    reader = str(prov.get("reader", "")).lower()
-    fmt = " ".join(str(v.get("format", "")) for v in dict(prov.get("inputs", {})).values()
-                   if isinstance(v, dict)).lower()
-    return "metaphlan" in reader or "metaphlan" in fmt or "clade_rank" in adata.var.columns
-
-
 def _svg(fig: Any) -> str:
     from ..pl._style import fig_to_svg
 
@@ -103,7 +60,7 @@ def _svg(fig: Any) -> str:
 
 @register_step("gutbrain_health_index", 56)
 def health_index_step(adata: AnnData, config: dict[str, Any]) -> None:
-    """Score gutbrain's genus-level health index (needs genus names)."""
+    """Score gutbrain's species-level health index (NaN with a note on tables without species)."""
     from ._health_index import health_index
 
     try:
@@ -112,63 +69,147 @@ def health_index_step(adata: AnnData, config: dict[str, Any]) -> None:
         adata.uns["health_index_note"] = f"gutbrain's health index was not computed: {exc}"
 
 
+def _fmt_ci(v: float, lo: float, hi: float) -> str:
+    return f"{v:.3f} (95 % CI {lo:.3f}–{hi:.3f})"
+
+
+def validation_table() -> pd.DataFrame:
+    """The stored out-of-study figures of GMHI, GMWI2 and gutbrain's index, in display order.
+
+    Columns ``index, status, AUROC, balanced accuracy, sensitivity, specificity, profiles,
+    out of study`` (CIs as text); read from ``ml/data/health_index_loso.tsv``.
+    """
+    from ._validation import health_index_validation
+
+    v = health_index_validation()
+    names = {"gutbrain": "gutbrain health index", "GMHI": "GMHI (Gupta 2020)", "GMWI2": "GMWI2 (Chang 2024)"}
+    return pd.DataFrame({
+        "index": v["index"].map(names),
+        "status": v["status"],
+        "AUROC": [_fmt_ci(a, lo, hi) for a, lo, hi in zip(v["auroc"], v["auroc_low"], v["auroc_high"], strict=True)],
+        "balanced accuracy": [_fmt_ci(a, lo, hi) for a, lo, hi in
+                              zip(v["balanced_accuracy"], v["ba_low"], v["ba_high"], strict=True)],
+        "sensitivity": v["sensitivity"].round(3),
+        "specificity": v["specificity"].round(3),
+        "profiles": v["n"],
+        "out of study": v["out_of_study"],
+        "threshold": v["threshold"],
+    })
+
+
+def _reliability_figure(cal: pd.DataFrame) -> Any:
+    import matplotlib.pyplot as plt
+
+    from ..pl._style import palette, style
+
+    with style():
+        fig, ax = plt.subplots(figsize=(4.2, 4.0))
+        ok = cal["n"] > 0
+        ax.plot([0, 1], [0, 1], ls="--", lw=1, color="0.6", label="perfect calibration")
+        ax.plot(cal.loc[ok, "mean_predicted"], cal.loc[ok, "observed_healthy"], marker="o",
+                color=palette(1)[0], label="gutbrain (held-out cohorts)")
+        for r in cal[ok].itertuples():
+            ax.annotate(str(r.n), (r.mean_predicted, r.observed_healthy), textcoords="offset points",
+                        xytext=(4, -10), fontsize=7, color="0.35")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("predicted probability of healthy")
+        ax.set_ylabel("observed share healthy")
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return fig
+
+
 @register_section("gutbrain_health_index", 56)
-def health_index_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
-    """Index summary with its coverage and the stored held-out evaluation (16S caveat)."""
-    title = "gutbrain health index"
+def health_index_section(adata: AnnData, context: dict[str, Any]) -> Section:
+    """Each health index with its stored out-of-study validation; gutbrain's scores of this table.
+
+    The validation figures come from ``ml/data/health_index_loso.tsv`` (never recomputed).
+    When gutbrain's index does not beat GMHI out of study, the section leads with GMHI and
+    GMWI2 and labels gutbrain's index *experimental*.
+    """
+    from ._validation import health_index_calibration, health_index_validation
+
+    v = health_index_validation().set_index("index")
+    status = str(v.loc["gutbrain", "status"])
+    g, h, w = v.loc["gutbrain"], v.loc["GMHI"], v.loc["GMWI2"]
+    title = "Health indices: out-of-study validation" + (" (gutbrain's index experimental)"
+                                                         if status == "experimental" else "")
+    sec = Section(key="gutbrain_health_index", title=title, order=56)
+
+    def fig_text(name: str, r: pd.Series) -> str:
+        return (f"{name}: AUROC {_fmt_ci(r['auroc'], r['auroc_low'], r['auroc_high'])}, balanced accuracy "
+                f"{_fmt_ci(r['balanced_accuracy'], r['ba_low'], r['ba_high'])}")
+
+    published = (f"{fig_text('GMHI', h)}; {fig_text('GMWI2', w)} — both at their published threshold 0 and on "
+                 f"cohorts most of which were in their own training data ({w['out_of_study']})")
+    ours = f"{fig_text('gutbrain', g)} — every cohort scored by a model fitted without it"
+    if status == "experimental":
+        sec.paragraphs.append(
+            f"Use GMHI and GMWI2 first. Scored on the same {int(g['n'])} MetAML stool profiles of "
+            f"{int(g['n_studies'])} cohorts (benchmarks/health_index.py): {published}. gutbrain's own index is "
+            f"EXPERIMENTAL: it does not beat GMHI out of study ({ours}).")
+    else:
+        sec.paragraphs.append(
+            f"Scored on the same {int(g['n'])} MetAML stool profiles of {int(g['n_studies'])} cohorts "
+            f"(benchmarks/health_index.py): {ours}; {published}. gutbrain's index beats GMHI on both pooled "
+            "figures; its threshold and probabilities were set inside the training cohorts only.")
+    sec.tables.append(("Out-of-study validation of each index (pooled over held-out cohorts; 95 % bootstrap CIs)",
+                       validation_table()))
     info = adata.uns.get(_HI_KEY)
     if info is None or _HI_KEY not in adata.obs.columns:
         note = adata.uns.get("health_index_note")
-        return Section(key="gutbrain_health_index", title=title, order=56,
-                       paragraphs=[str(note)]) if note else None
-    obs = adata.obs
-    params = dict(info.get("params", {}))
-    cov = float(np.nanmedian(obs[f"{_HI_KEY}_coverage"].to_numpy(dtype=np.float64)))
-    ev = health_index_evaluation()
-    s16 = ev[ev["profile"] == "16S"]
-    pooled = ev[ev["study"].str.startswith("all MetAML")].iloc[0]
-    sec = Section(key="gutbrain_health_index", title=title, order=56)
-    sec.paragraphs.append(
-        f"gutbrain's own health index is a sparse L1 logistic model on {params.get('n_model_genera', '')} "
-        "canonical genera (log10 proportions, detection floor 1e-4), trained on 2,029 public stool "
-        "profiles of 14 studies (MetAML shotgun, ML Repo 16S); value > 0 means the profile resembles "
-        "the healthy profiles of those studies. It is a research score, not a diagnosis. "
-        f"Coverage in this table: the genera found carry {cov:.0%} of the model's total |coefficient| "
-        "(model genera absent from the table count as absent, so a low coverage makes the score "
-        "meaningless)."
-    )
-    shotgun = _is_shotgun(adata)
-    sec.paragraphs.append(
-        "Known limitation — the index does not transfer to 16S tables: held out in turn, the 16S studies "
-        "it was trained with were scored at chance level (balanced accuracy "
-        + ", ".join(f"{r.gutbrain_held_out:.2f} for {r.study} (n = {r.n})" for r in s16.itertuples())
-        + "). On held-out shotgun studies the pooled balanced accuracy was "
-        f"{pooled['gutbrain_held_out']:.2f} (GMHI {pooled['GMHI']:.2f}, GMWI2 {pooled['GMWI2']:.2f} on the "
-        "same samples, not out-of-study for them). "
-        + ("This table is a shotgun (MetaPhlAn) profile."
-           if shotgun else
-           "This table is not a shotgun (MetaPhlAn) profile, so do not interpret these values as "
-           "evidence about health.")
-    )
-    group = context.get("config", {}).get("group")
-    v = obs[_HI_KEY].astype(float)
-    if group and group in obs.columns:
-        g = obs[group].astype(str).where(obs[group].notna())
-        summ = v.groupby(g, observed=True).agg(
-            n="count", median="median", mean="mean", healthy_like=lambda s: float((s > 0).mean()))
-        sec.tables.append((f"Health index by {group} (healthy_like: share with value > 0)",
-                           summ.reset_index(names=group)))
+        if note:
+            sec.paragraphs.append(str(note))
     else:
-        summ = pd.DataFrame({"n": [int(v.count())], "median": [v.median()], "mean": [v.mean()],
-                             "healthy_like": [float((v > 0).mean())]})
-        sec.tables.append(("Health index across samples (healthy_like: share with value > 0)", summ))
-    sec.tables.append(("Stored leave-one-study-out evaluation of the index (benchmarks/health_index.py): "
-                       "each study scored by a model trained without it", ev))
+        obs = adata.obs
+        val = obs[_HI_KEY].astype(float)
+        notes = obs[f"{_HI_KEY}_note"].astype(str)
+        params = dict(info.get("params", {}))
+        n_nan = int(val.isna().sum())
+        from ._health_index import health_index_coefficients
+
+        coef = health_index_coefficients()["coef"]
+        sec.paragraphs.append(
+            f"gutbrain's index on this table: {int(val.notna().sum())} of {len(val)} samples scored. It adds the "
+            f"log-odds of {params.get('n_model_species', '')} species whose presence (relative abundance > 1e-5) "
+            "differed between healthy and non-healthy people in the training cohorts "
+            f"({int((coef < 0).sum())} of them lower the score when present); value > 0 (probability > "
+            f"{float(info['threshold']):.3f}) "
+            "means classed healthy. It is a research score of resemblance to the healthy profiles of those "
+            "studies, not a diagnosis."
+            + (f" {n_nan} sample(s) have no value: " + "; ".join(sorted(set(notes[val.isna()]))) + "."
+               if n_nan else ""))
+        group = context.get("config", {}).get("group")
+        prob = obs[f"{_HI_KEY}_probability"].astype(float)
+        frame = pd.DataFrame({"value": val, "probability": prob})
+        agg = {"n_scored": ("value", "count"), "median_value": ("value", "median"),
+               "median_probability": ("probability", "median"),
+               "classed_healthy": ("value", lambda s: float((s.dropna() > 0).mean()) if s.notna().any() else np.nan)}
+        if group and group in obs.columns:
+            grp = obs[group].astype(str).where(obs[group].notna())
+            summ = frame.groupby(grp, observed=True).agg(**agg).reset_index(names=group)
+            sec.tables.append((f"gutbrain's health index by {group} (classed_healthy: share with value > 0)", summ))
+        else:
+            summ = frame.assign(_all="all").groupby("_all").agg(**agg).reset_index(drop=True)
+            sec.tables.append(("gutbrain's health index across samples (classed_healthy: share with value > 0)",
+                               summ))
+    cal = health_index_calibration()
+    sec.paragraphs.append(
+        "Calibration of gutbrain's probabilities on held-out cohorts: Brier score "
+        f"{float(cal.attrs['brier']):.3f} (constant prediction {float(cal.attrs['brier_reference']):.3f}), expected "
+        f"calibration error {float(cal.attrs['ece']):.3f}, calibration slope {float(cal.attrs['calibration_slope']):.2f} "
+        "(1 = perfect). Details and per-cohort figures: docs/health_index.md.")
+    try:
+        sec.figures.append(Figure(caption="Reliability of gutbrain's health-index probabilities on held-out cohorts "
+                                  "(numbers: profiles per bin).", svg=_svg(_reliability_figure(cal)),
+                                  name="health_index_reliability"))
+    except Exception as exc:  # a figure must never stop the report
+        sec.paragraphs.append(f"(reliability curve not drawn: {exc})")
     sec.citations += [
         "Pasolli E et al. (2016) PLoS Comput Biol 12:e1004977 doi:10.1371/journal.pcbi.1004977",
-        "Vangay P, Hillmann BM, Knights D (2019) GigaScience 8:giz042 doi:10.1093/gigascience/giz042",
         "Gupta VK et al. (2020) Nat Commun 11:4635 doi:10.1038/s41467-020-18476-8",
         "Chang D et al. (2024) Nat Commun 15:7447 doi:10.1038/s41467-024-51651-9",
+        "Tibshirani R et al. (2002) PNAS 99:6567 doi:10.1073/pnas.082099299",
     ]
     return sec
 

@@ -342,6 +342,13 @@ def diff_abundance_dask(
         The scheduler does not answer within 10 s, or workers died more often than Dask
         retries a task (nothing is stored then).
 
+    Notes
+    -----
+    Sets the following fields (the same as :func:`gutbrain.tl.diff_abundance`):
+
+    ``adata.uns[key_added]``
+        ``{"params": {..., "backend": "dask", "n_chunks"}, "results": <the returned table>}``.
+
     Examples
     --------
     >>> import dask.array as da  # doctest: +SKIP

@@ -2,15 +2,16 @@
 
 Taxonomy
 --------
-``parse_lineage(lineage)``                lineage string → ``{rank: name}``
-``lineage_frame(lineages)``               many lineages → DataFrame of rank columns
-``normalize_name(name, rank=None)``       clean one name (``g__`` → "", brackets, ``_unclassified``)
+(names as written, match keys and matching: :mod:`gutbrain.taxonomy`, ``docs/taxonomy.md``)
+``parse_lineage(lineage)``                lineage string → ``{rank: name}`` (names as written)
+``lineage_frame(lineages)``               many lineages → rank columns + ``taxon_*`` identity
+``normalize_name(name, rank=None)``       clean one name for synonym lookup (placeholders → "")
 ``canonical_name(name, rank=None)``       current name via ``data/synonyms.tsv``
                                           (*Lactobacillus fermentum* → *Limosilactobacillus fermentum*)
 ``resolve_synonyms(names, rank=None)``    :func:`canonical_name` for many names
 ``genus_aliases(name)``                   all names of a taxon across taxonomies (joins both ways)
 ``normalize_taxonomy(adata)``             clean + canonicalise ``var`` rank columns in place
-``collapse(adata, rank, unassigned=...)`` sum features to a rank → new AnnData
+``collapse(adata, rank, unassigned=...)`` sum the features of one organism (match key) → new AnnData
 
 Preprocessing (shape changes return a new AnnData; transforms write ``layers``)
 ------------------------------------------------------------------------------

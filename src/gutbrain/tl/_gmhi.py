@@ -10,7 +10,8 @@ Method (Gupta VK et al. 2020 Nat Commun 11:4635, doi:10.1038/s41467-020-18476-8,
    ``R'_MN = 31``;
 4. ``GMHI = log10((psi_MH + 1e-5) / (psi_MN + 1e-5))``; GMHI > 0 is classed healthy.
 
-Species names are matched across MetaPhlAn 2/3/4 through :mod:`gutbrain.tl._match`.
+Species names are matched across MetaPhlAn 2/3/4 by :func:`gutbrain.taxonomy.match_taxa`
+(match keys; renamed species through gutbrain's synonym table).
 """
 
 from __future__ import annotations
@@ -21,14 +22,9 @@ from anndata import AnnData
 
 from .._core import record
 from .._errors import DataValueError
-from ._match import (
-    clade_parts,
-    divide_rows,
-    feature_lineages,
-    name_keys,
-    nonnegative_matrix,
-    read_data_table,
-)
+from .._taxonomy import is_placeholder
+from ..taxonomy._match import match_taxa
+from ._match import divide_rows, feature_lineages, nonnegative_matrix, read_data_table
 
 __all__ = ["gmhi", "gmhi_species"]
 
@@ -50,49 +46,42 @@ def gmhi_species() -> pd.DataFrame:
 
 
 def _species_features(adata: AnnData) -> tuple[np.ndarray, list[str]]:
-    """Indices and names of the species-level features that GMHI keeps."""
+    """Indices and species names of the species-level features that GMHI keeps."""
+    cols, lin = _species_table(adata)
+    return cols, lin["species"].astype(str).tolist()
+
+
+def _species_table(adata: AnnData) -> tuple[np.ndarray, pd.DataFrame]:
+    """Indices and lineages of the species-level features that GMHI keeps.
+
+    Species rows (``taxon_rank == "species"``: MetaPhlAn strain/SGB rows and higher clades
+    are left out), without placeholders (``…_unclassified``) and viruses.
+    """
     lin = feature_lineages(adata)
-    names = [str(n) for n in adata.var_names]
-    if "clade_rank" in adata.var.columns:
-        ranks = adata.var["clade_rank"].astype(str).tolist()
-    else:
-        ranks = []
-        for n, sp in zip(names, lin["species"], strict=True):
-            deepest = clade_parts(n)[0] if "__" in n else ""
-            ranks.append(deepest or ("species" if sp else ""))
-    keep: list[int] = []
-    species: list[str] = []
-    for i, (raw, rank, sp, dom) in enumerate(
-        zip(names, ranks, lin["species"], lin["domain"], strict=True)
-    ):
-        if rank != "species" or not sp:
-            continue
-        low = f"{raw} {sp}".lower()
-        if "unclassified" in low or "virus" in low or str(dom).lower() == "viruses":
-            continue
-        keep.append(i)
-        species.append(str(sp))
-    return np.asarray(keep, dtype=int), species
+    species = lin["species"].astype(str)
+    keep = (lin["taxon_rank"].to_numpy() == "species") & (species != "").to_numpy()
+    keep &= ~np.array([is_placeholder(sp) for sp in species], dtype=bool)
+    viral = (lin["domain"].astype(str).str.lower() == "viruses") | species.str.contains(
+        "virus", case=False)
+    keep &= ~viral.to_numpy()
+    cols = np.flatnonzero(keep)
+    return cols, lin.iloc[cols]
 
 
-def _match_sets(species: list[str]) -> tuple[dict[str, list[int]], pd.DataFrame]:
+def _match_sets(species: pd.DataFrame) -> tuple[dict[str, list[int]], pd.DataFrame, list[str]]:
+    """Match the 50 GMHI species to the table's species (:func:`gutbrain.taxonomy.match_taxa`)."""
     table = gmhi_species()
-    index: dict[str, str] = {}
-    for sp in table["species"]:
-        for k in name_keys(sp):
-            index.setdefault(k, sp)
-    hits: dict[str, list[int]] = {}
-    for j, sp in enumerate(species):
-        for k in name_keys(sp):
-            if k in index:
-                hits.setdefault(index[k], []).append(j)
-                break
-    rows = [
-        {"set": s, "species": sp, "matched": sp in hits,
-         "table_names": "; ".join(species[j] for j in hits.get(sp, []))}
-        for s, sp in zip(table["set"], table["species"], strict=True)
-    ]
-    return hits, pd.DataFrame(rows)
+    m = match_taxa(species, table["species"].tolist(), rank="species")
+    hits = {sp: list(ix) for sp, ix in zip(table["species"], m["feature_index"], strict=True) if ix}
+    names = species["species"].astype(str).tolist()
+    rows = pd.DataFrame({
+        "set": table["set"].to_numpy(),
+        "species": table["species"].to_numpy(),
+        "matched": [bool(ix) for ix in m["feature_index"]],
+        "match": m["match"].to_numpy(),
+        "table_names": ["; ".join(names[j] for j in ix) for ix in m["feature_index"]],
+    })
+    return hits, rows, list(m.attrs["notes"])
 
 
 def _psi(P: np.ndarray, r_prime: float) -> np.ndarray:
@@ -125,15 +114,22 @@ def gmhi(adata: AnnData, *, key_added: str = "gmhi", layer: str | None = None) -
 
     Notes
     -----
-    Sets ``obs[key_added]``, ``obs[key_added + "_n_matched"]`` (number of the 50 species whose
-    names exist in the table), ``obs[key_added + "_coverage"]`` (that number / 50) and
-    ``uns[key_added]`` (``params``, ``species`` matching table, ``psi_MH``/``psi_MN``).
+    Sets the following fields:
+
+    ``adata.obs[key_added]``
+        GMHI per sample.
+    ``adata.obs[key_added + "_n_matched"]``, ``adata.obs[key_added + "_coverage"]``
+        Number of the 50 species whose names exist in the table, and that number / 50.
+    ``adata.uns[key_added]``
+        ``params``, the ``species`` matching table, ``psi_MH``, ``psi_MN`` and ``notes``
+        from the matching.
+
     Species matching uses names and known renamings, so MetaPhlAn 3/4 names (e.g.
     ``Enterocloster bolteae`` for ``Clostridium bolteae``) are found.  Reference:
     Gupta VK et al. 2020 Nat Commun 11:4635, doi:10.1038/s41467-020-18476-8.
     """
     X = nonnegative_matrix(adata, layer, index="GMHI", fix="give species relative abundances or counts")
-    cols, species = _species_features(adata)
+    cols, species = _species_table(adata)
     if cols.size == 0:
         raise DataValueError(
             "no species-level features found for GMHI",
@@ -142,7 +138,7 @@ def gmhi(adata: AnnData, *, key_added: str = "gmhi", layer: str | None = None) -
     S = X[:, cols]
     S = divide_rows(S, S.sum(axis=1))
     S[S < PRESENCE_CUTOFF] = 0.0
-    hits, table = _match_sets(species)
+    hits, table, notes = _match_sets(species)
     sets = dict(zip(gmhi_species()["species"], gmhi_species()["set"], strict=True))
 
     def set_matrix(label: str) -> np.ndarray:
@@ -169,5 +165,6 @@ def gmhi(adata: AnnData, *, key_added: str = "gmhi", layer: str | None = None) -
         n_matched_mh=int(table.loc[table["set"] == "MH", "matched"].sum()),
         n_matched_mn=int(table.loc[table["set"] == "MN", "matched"].sum()),
         psi=pd.DataFrame({"psi_MH": psi_mh, "psi_MN": psi_mn}, index=adata.obs_names),
+        notes=notes,
     )
     return result

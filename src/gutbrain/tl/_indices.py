@@ -31,9 +31,11 @@ Definitions (per sample *s*, feature *f*, proportion ``p_sf``; proportions of th
   of a gut community), with no closed-world rule.
 
 Works on 16S genus tables and on shotgun species tables (MetaPhlAn 2/3/4): species names
-give their genus, and names are matched through :mod:`gutbrain.tl._match` (synonyms such as
-*Lactobacillus fermentum* / *Limosilactobacillus fermentum*; ``gb.pp.canonical_name`` when
-available).  MetaPhlAn clade tables (all ranks) are scored on their species rows.
+give their genus, and names are matched by :func:`gutbrain.taxonomy.match_taxa` (match
+keys: synonyms such as *Lactobacillus fermentum* / *Limosilactobacillus fermentum* meet,
+Greengenes ``[Ruminococcus]`` is not *Ruminococcus*, and a member genus named in two
+families of the table is reported in ``uns[key]["notes"]`` instead of guessed).  MetaPhlAn
+clade tables (all ranks) are scored on their species rows.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ from anndata import AnnData
 
 from .._core import RANKS, record
 from .._errors import DataValueError
-from ._match import clade_parts, feature_lineages, name_keys, read_data_table, relative_matrix
+from .._taxonomy import is_placeholder
+from ..taxonomy._match import match_taxa
+from ._match import divide_rows, feature_lineages, leaf_rank, read_data_table, relative_matrix
 
 __all__ = [
     "INDEX_NAMES",
@@ -99,6 +103,13 @@ _SPECS: dict[str, _IndexSpec] = {
 #: Names accepted by :func:`gut_brain_indices` and ``gutbrain index``.
 INDEX_NAMES: tuple[str, ...] = tuple(_SPECS)
 
+# Data-weighted complement (tl/data/butyrate_potential.tsv, see gutbrain.tl._butyrate); computed on
+# request (gut_brain_indices(indices=["butyrate_potential"])), not part of the default INDEX_NAMES.
+_SPECS["butyrate_potential"] = _IndexSpec(
+    "butyrate_potential", ("butyrate_potential",),
+    "relative abundance of butyrate producers weighted by their fit to measured faecal butyrate")
+_EXTRA_TABLES: tuple[str, ...] = ("butyrate_potential.tsv",)
+
 COVERAGE_DEFINITION = (
     "coverage = fraction of the sample's abundance whose membership is known: features that matched "
     "an entry of the index, plus features assigned at the closed-world rank (genus by default) that "
@@ -110,7 +121,8 @@ COVERAGE_DEFINITION = (
 
 def guild_table(*, include_unverified: bool = False) -> pd.DataFrame:
     """Return the membership table ``tl/data/guilds.tsv`` (weights as floats, NaN = unclassified)."""
-    df = read_data_table("guilds.tsv")
+    df = pd.concat([read_data_table("guilds.tsv"), *(read_data_table(f) for f in _EXTRA_TABLES)],
+                   ignore_index=True).fillna("")
     df["weight"] = pd.to_numeric(df["weight"].replace("", np.nan))
     if not include_unverified:
         df = df[df["status"] != "unverified"]
@@ -118,19 +130,13 @@ def guild_table(*, include_unverified: bool = False) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _leaf_mask(adata: AnnData) -> np.ndarray:
-    """Features to score: for MetaPhlAn clade tables, the species rows only."""
-    names = [str(n) for n in adata.var_names]
-    if "clade_rank" in adata.var.columns:
-        ranks = adata.var["clade_rank"].astype(str).to_numpy()
-    elif all("|" in n for n in names[: min(len(names), 50)]) and names:
-        ranks = np.array([clade_parts(n)[0] for n in names])
-    else:
-        return np.ones(adata.n_vars, dtype=bool)
-    distinct = set(ranks) - {""}
-    if len(distinct) <= 1:
-        return np.ones(adata.n_vars, dtype=bool)
-    target = "species" if "species" in distinct else max(distinct, key=lambda r: RANKS.index(r) if r in RANKS else -1)
+def _leaf_mask(lin: pd.DataFrame, clade_table: bool) -> np.ndarray:
+    """Features to score: for MetaPhlAn tables of every rank, the species rows only."""
+    ranks = lin["taxon_rank"].astype(str).to_numpy()
+    distinct = {r for r in ranks if r in RANKS}
+    if not clade_table or len(distinct) <= 1:
+        return np.ones(len(lin), dtype=bool)
+    target = "species" if "species" in distinct else leaf_rank(ranks)
     return ranks == target
 
 
@@ -145,43 +151,46 @@ def _entries(spec: _IndexSpec, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _resolve(lin: pd.DataFrame, entries: pd.DataFrame, *, closed_rank: str | None,
-             max_rank: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per feature: matched entry index (-1 none) and whether its membership is known."""
-    lookup: dict[tuple[str, str], int] = {}
+             max_rank: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per feature: matched entry index (-1 none), whether its membership is known, notes.
+
+    Entries (and their aliases) are matched by :func:`gutbrain.taxonomy.match_taxa`; a
+    feature within several entries takes the deepest one (a species entry over its genus).
+    """
+    allowed = {r for r in _MATCH_RANKS if RANKS.index(r) <= RANKS.index(max_rank)}
+    ref: list[dict[str, str]] = []
+    owner: list[int] = []
     for i, (taxon, rank, aliases) in enumerate(
         zip(entries["taxon"], entries["rank"], entries["aliases"], strict=True)
     ):
-        names = [taxon, *[a for a in str(aliases).split("|") if a]]
-        for n in names:
-            for k in name_keys(n):
-                lookup.setdefault((rank, k), i)
-    ranks = [r for r in _MATCH_RANKS if RANKS.index(r) <= RANKS.index(max_rank)]
+        if rank not in allowed:
+            continue
+        for n in [taxon, *[a for a in str(aliases).split("|") if a]]:
+            ref.append({"name": n, "rank": rank})
+            owner.append(i)
+    n = len(lin)
+    best = np.full(n, -1)
+    best_depth = np.full(n, -1)
+    notes: list[str] = []
+    if ref:
+        m = match_taxa(lin[list(RANKS)], pd.DataFrame(ref))
+        notes = list(m.attrs["notes"])
+        ranks = entries["rank"].to_numpy()
+        for j, ix in enumerate(m["feature_index"]):
+            e = owner[j]
+            d = RANKS.index(ranks[e])
+            for f in ix:
+                if d > best_depth[f] or (d == best_depth[f] and e < best[f]):
+                    best[f], best_depth[f] = e, d
     weights = entries["weight"].to_numpy(dtype=float)
-    cols = {r: lin[r].astype(str).to_numpy() for r in ranks}
-    # resolve once per distinct lineage (features sharing a lineage share the answer)
-    keys = list(zip(*[cols[r] for r in ranks], strict=True))
-    codes, uniques = pd.factorize(pd.Series(["|".join(k) for k in keys]))
-    u_entry = np.full(len(uniques), -1)
-    u_known = np.zeros(len(uniques), dtype=bool)
-    first = np.unique(codes, return_index=True)[1]
-    for u, f in zip(np.unique(codes), first, strict=True):
-        hit = -1
-        for r in ranks:
-            name = cols[r][f]
-            if not name:
-                continue
-            for k in name_keys(name):
-                if (r, k) in lookup:
-                    hit = lookup[(r, k)]
-                    break
-            if hit >= 0:
-                break
-        u_entry[u] = hit
-        if hit >= 0:
-            u_known[u] = np.isfinite(weights[hit])
-        elif closed_rank is not None:
-            u_known[u] = bool(cols[closed_rank][f]) if closed_rank in cols else False
-    return u_entry[codes], u_known[codes]
+    known = np.zeros(n, dtype=bool)
+    hit = best >= 0
+    known[hit] = np.isfinite(weights[best[hit]])
+    if closed_rank is not None and closed_rank in lin.columns:
+        names = lin[closed_rank].astype(str).to_numpy()
+        named = np.array([bool(v) and not is_placeholder(v) for v in names], dtype=bool)
+        known[~hit] = named[~hit]
+    return best, known, notes
 
 
 def _compute(adata: AnnData, names: Sequence[str], *, rank: str, layer: str | None,
@@ -192,9 +201,12 @@ def _compute(adata: AnnData, names: Sequence[str], *, rank: str, layer: str | No
                              fix=f"use one of {', '.join(INDEX_NAMES)}")
     if rank not in {"auto", "genus", "species", "family"}:
         raise DataValueError(f"unsupported rank {rank!r}", fix="use 'auto', 'genus', 'species' or 'family'")
-    leaf = _leaf_mask(adata)
+    lin_all = feature_lineages(adata)
+    leaf = _leaf_mask(lin_all, "clade_rank" in adata.var.columns)
     P = relative_matrix(adata, layer=layer)[:, leaf]
-    lin = feature_lineages(adata).loc[adata.var_names[leaf]]
+    if not leaf.all():  # clade table: shares of the species rows, not of the sum over every rank
+        P = divide_rows(P, P.sum(axis=1))
+    lin = lin_all.iloc[np.flatnonzero(leaf)]
     has_species = (lin["species"].astype(str) != "").any()
     has_genus = (lin["genus"].astype(str) != "").any()
     if not has_genus and not has_species:
@@ -213,11 +225,14 @@ def _compute(adata: AnnData, names: Sequence[str], *, rank: str, layer: str | No
     wide: dict[str, np.ndarray] = {}
     contrib_parts: list[pd.DataFrame] = []
     cite_parts: list[pd.DataFrame] = []
+    notes: list[str] = []
     for name in names:
         spec = _SPECS[name]
         entries = _entries(spec, table)
-        entry, known = _resolve(lin, entries, closed_rank=closed_rank if spec.closed_world else None,
-                                max_rank=max_rank)
+        entry, known, found = _resolve(lin, entries,
+                                       closed_rank=closed_rank if spec.closed_world else None,
+                                       max_rank=max_rank)
+        notes.extend(f"{name}: {t}" for t in found)
         w = entries["weight"].to_numpy(dtype=float)
         m = entry >= 0
         E = sp.csr_matrix((np.ones(m.sum()), (np.flatnonzero(m), entry[m])),
@@ -256,6 +271,7 @@ def _compute(adata: AnnData, names: Sequence[str], *, rank: str, layer: str | No
     wide_df = pd.DataFrame(wide, index=adata.obs_names)
     contrib = pd.concat(contrib_parts, ignore_index=True) if contrib_parts else pd.DataFrame()
     cites = pd.concat(cite_parts, ignore_index=True)
+    cites.attrs["notes"] = notes
     return wide_df, contrib, cites
 
 
@@ -294,11 +310,29 @@ def gut_brain_indices(
 
     Notes
     -----
-    Sets ``obs`` columns of the returned frame and ``uns[key_added]`` =
-    ``{"params", "contributions" (long: sample, index, taxon, rank, share, weight,
-    contribution, host, rodent_derived, doi), "citations" (membership rows used, with host,
-    DOI and verification), "coverage_definition"}``.  Rodent-derived rows are flagged in
-    ``contributions`` and ``citations``; they are findings in rats or mice, not human facts.
+    Sets the following fields:
+
+    ``adata.obs["gbi_<index>"]``, ``adata.obs["gbi_<index>_coverage"]``
+        Every column of the returned frame (``gaba_balance`` adds ``_producers`` and
+        ``_consumers``; ``pain_marker_panel`` adds ``_human`` and ``_rodent``).
+    ``adata.uns[key_added]``
+        ``{"params", "contributions" (long: sample, index, taxon, rank, share, weight,
+        contribution, host, rodent_derived, doi), "citations" (membership rows used, with
+        host, DOI and verification), "coverage_definition", "notes"}`` (``notes``: homonyms
+        and GTDB-suffixed genera the matching left out).
+
+    Rodent-derived rows are flagged in ``contributions`` and ``citations``; they are
+    findings in rats or mice, not human facts.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=20, n_genera=60)
+    >>> wide = gb.tl.gut_brain_indices(adata, indices=["butyrate_capacity"])
+    >>> list(wide.columns)
+    ['gbi_butyrate_capacity', 'gbi_butyrate_capacity_coverage']
+    >>> bool((adata.obs["gbi_butyrate_capacity"] >= 0).all())
+    True
     """
     names = list(INDEX_NAMES if indices is None else indices)
     wide, contrib, cites = _compute(adata, names, rank=rank, layer=layer,
@@ -314,6 +348,7 @@ def gut_brain_indices(
         contributions=contrib,
         citations=cites,
         coverage_definition=COVERAGE_DEFINITION,
+        notes=list(cites.attrs.get("notes", [])),
     )
     return wide
 
@@ -350,8 +385,17 @@ def _single(name: str):
     -------
     pandas.DataFrame
         Per sample ``value`` and ``coverage`` (+ index-specific columns); ``attrs`` hold
-        ``contributions`` (contributing taxa and shares) and ``citations``.  Also sets
-        ``obs["gbi_{name}"]`` and ``obs["gbi_{name}_coverage"]``.
+        ``contributions`` (contributing taxa and shares) and ``citations``.
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.obs["gbi_{name}"]``, ``adata.obs["gbi_{name}_coverage"]``
+        Value and coverage per sample (+ index-specific columns).
+    ``adata.uns["gbi_{name}"]``
+        (or ``uns[key_added]``) As :func:`gut_brain_indices`: ``params``, ``contributions``, ``citations``,
+        ``coverage_definition``.
     """
     return fn
 
