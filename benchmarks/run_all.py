@@ -34,9 +34,11 @@ QUICK: dict[str, list[str]] = {
     "beta": ["--quick", "--repeat", "3", "--skip-scipy"],
     "ordination": ["--quick", "--engines", "numba"],
     "da": ["--n", "2000", "--f", "500", "--skip-ancombc", "--repeat", "3"],
+    "maaslin3": ["--n", "2000", "--f", "500", "--loop-subset", "100", "--repeat", "1"],  # own table only
     "read_biom": ["--repeats", "1"],
     "read_metaphlan": ["--repeats", "1", "--no-plain"],
     "sim": ["--runs", "50", "--big", "500"],
+    "startup": ["--runs", "5"],
 }
 
 
