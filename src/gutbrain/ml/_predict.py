@@ -534,6 +534,13 @@ def predict_metabolite(
         Fewer than 20 measured target values; fewer groups than folds (a fold would be
         empty); a group column with missing values.
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``params``, out-of-fold ``predictions`` and ``metrics``.
+
     Examples
     --------
     >>> import gutbrain as gb

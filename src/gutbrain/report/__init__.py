@@ -21,8 +21,7 @@ from __future__ import annotations
 from .. import kb, ml, sim, tl  # noqa: F401  (register their steps and sections; gutbrain is lazy)
 from . import _sections_core  # noqa: F401  (registers the core steps and sections)
 from ._build import BuiltSection, build, collect_sections, render, write_tables
-from ._sample import DISCLAIMER as SAMPLE_DISCLAIMER
-from ._sample import SampleProfile
+from ._sample import SAMPLE_DISCLAIMER, SampleProfile
 from ._sample_reference import percentile_from_quantiles, reference_sources
 from ._sample_render import (
     PdfUnavailableError,

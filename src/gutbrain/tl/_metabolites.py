@@ -475,6 +475,13 @@ def metabolite_associations(
         One row per taxon × metabolite: ``taxon, metabolite, metabolite_name, class, coef,
         stderr, t, r, N, N.not.0, pval, qval, method`` (+ ``rho``), sorted by ``qval``.
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params": {...}, "results": <the returned table>}``.
+
     Examples
     --------
     >>> import gutbrain as gb
