@@ -83,6 +83,15 @@ def sample_indices_dask(
         single-process tools. Also written to ``obs`` (one column per index) and
         ``uns["sample_indices_dask"]["params"]``.
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.obs[index]``
+        float64 value per sample for each requested index (e.g. ``"shannon"``, ``"gmhi"``).
+    ``adata.uns["sample_indices_dask"]``
+        ``{"params": {"indices", "layer", "backend", "n_chunks"}}`` (with provenance).
+
     Examples
     --------
     >>> with gb.parallel.dask_client(n_workers=4) as client:  # doctest: +SKIP
