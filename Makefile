@@ -48,14 +48,10 @@ test: browser $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 
-# Side-by-side peer comparisons (minutes; not part of `make test`). Full sizes: see each script's --help.
+# Side-by-side peer comparisons at quick sizes (a few minutes; not part of `make test`), printed as
+# one table: work, size, peer, peer time, gutbrain time, ratio, floor. Full sizes: each script's --help.
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/beta.py --quick
-	$(BIN)/python benchmarks/da.py --n 2000 --f 500 --skip-ancombc
-	$(BIN)/python benchmarks/maaslin3.py --n 2000 --f 500 --loop-subset 100 --repeat 1
-	$(BIN)/python benchmarks/read_biom.py
-	$(BIN)/python benchmarks/read_metaphlan.py
-	$(BIN)/python benchmarks/sim.py
+	$(BIN)/python benchmarks/run_all.py
 
 # Warnings are errors; -E re-reads every page so an earlier warning cannot hide in an incremental
 # build; tutorials execute (cached in docs/_build/.jupyter_cache, re-run when their code changes).

@@ -18,6 +18,7 @@ QC (order 10), composition (20) and methods/provenance (100).
 
 from __future__ import annotations
 
+from .. import kb, ml, sim, tl  # noqa: F401  (register their steps and sections; gutbrain is lazy)
 from . import _sections_core  # noqa: F401  (registers the core steps and sections)
 from ._build import BuiltSection, build, collect_sections, render, write_tables
 from ._sample import SAMPLE_DISCLAIMER, SampleProfile
