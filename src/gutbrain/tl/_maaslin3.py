@@ -867,6 +867,19 @@ def maaslin3(
         result), sorted by ``qval_individual`` with errored rows last.  Also stored as
         ``uns[key_added]["results"]`` with ``params``.
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params": {formula, method="maaslin3", normalization, transform, reference,
+        filters, standardize, augment, median-comparison switches and thresholds,
+        correction, layer, unit, levels, dropped_terms, n_features_filtered,
+        n_samples_fitted, median_comparison_draws, rng, random_state, gutbrain_version,
+        references}, "results": <the returned table>}``.
+
+    ``X``, ``obs`` and ``var`` are not modified.
+
     Examples
     --------
     >>> import anndata as ad
