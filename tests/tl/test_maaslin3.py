@@ -298,9 +298,11 @@ def test_hmp2_random_intercept_against_lme4() -> None:
     assert np.max(np.abs(ab["coef_R"] - ab["coef"])) < 1e-4
     assert np.median(np.abs(np.log(ab["pval_individual_R"]) - np.log(ab["pval_individual"]))) < 1e-5
     pr = m[fitted & (m["model"] == "prevalence")]
-    # lme4's glmer stops short of the Laplace optimum (gutbrain's deviance is lower at its
-    # estimates): coefficients agree to a few hundredths (docs/maaslin3.md)
-    assert np.median(np.abs(pr["coef_R"] - pr["coef"])) < 0.05
+    # lme4's objective (the binomial aic rounds the pseudo-observations' weights to 0):
+    # median |Δcoef| 3e-4 (issue target 1e-2); rows where a covariate separates presence have
+    # no finite optimum and R's optimiser stops anywhere on the slope (docs/maaslin3.md)
+    assert np.median(np.abs(pr["coef_R"] - pr["coef"])) < 1e-2
+    assert (pr["error"].notna()).sum() <= 0.02 * len(pr)  # R fitted them; so do we
     sig_r = set(map(tuple, m.loc[fitted & (m["qval_individual_R"] <= 0.1), ["feature", "name", "model"]].values))
     sig_g = set(map(tuple, m.loc[fitted & (m["qval_individual"] <= 0.1), ["feature", "name", "model"]].values))
     assert len(sig_r & sig_g) / len(sig_r | sig_g) >= 0.9
