@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= gutbrain-demo
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test lint bench docs clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/gutbrain demo --out $(DEMO_OUT)
 
-test: $(VENV)/.installed-test
+# Headless Chromium for PDF output (`gutbrain sample --pdf`) and its test; Playwright is in the test extra.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "make browser: /usr/bin/chromium is missing; install it (Debian: apt-get install -y chromium) for PDF output" >&2; \
+		fi; \
+	fi
+
+test: browser $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 

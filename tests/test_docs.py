@@ -148,7 +148,7 @@ def test_cli_reference_lists_every_command_and_option():
         for sub in getattr(command, "commands", {}):
             assert f"``gutbrain {name} {sub}``" in page
     assert "``--formula``, ``-f``" in page and "(default: ``maaslin2``)" in page
-    assert "(R's set.seed value). (default: ``0``)" in page  # gutbrain da --seed: 0 is a default too
+    assert "(R's set.seed value). (default: ``0``)" in page  # 0 is a default too
 
 
 def test_slots_table_collects_every_tool():

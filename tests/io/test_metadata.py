@@ -12,15 +12,11 @@ import pytest
 import gutbrain as gb
 from gutbrain._core import new_adata
 from gutbrain._errors import DataValueError, InputFormatError, MetadataMismatchError
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from tests.conftest import shared_path
 
 
 def _real(*parts: str) -> Path:
-    p = DATA.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"needs ../shared/data/{'/'.join(parts)}")
-    return p
+    return shared_path("data", *parts)
 
 
 def _assert_error(excinfo, path):

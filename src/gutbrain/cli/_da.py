@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         pval_individual, qval_individual, pval_joint, qval_joint, model, N, N_not_zero, error.
         """
         from .._errors import DataValueError
-        from .._utils import atomic_write
+        from .._utils import write_delimited
         from ..io import read
         from ..tl._da import diff_abundance
 
@@ -102,9 +102,7 @@ def register(app: typer.Typer) -> None:
             random_state=seed,
             options=options,
         )
-        with atomic_write(out) as fh:
-            res.to_csv(fh, sep="\t", index=False, lineterminator="\n", float_format="%.15g",
-                        na_rep="NA" if is3 else "")
+        write_delimited(res, out, float_format="%.15g", na_rep="NA" if is3 else "")
         if is3:
             n_sig = int(((res["qval_individual"] <= 0.1) & res["error"].isna()).sum())
             typer.echo(f"wrote {len(res)} rows ({n_sig} with qval_individual <= 0.1 and no error) to {out}")

@@ -27,7 +27,6 @@ A ``#q2:types`` row overrides the inference.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import os
 import re
@@ -41,7 +40,14 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import add_input, provenance
-from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataMismatchError
+from .._errors import (
+    DataValueError,
+    DataWarning,
+    GutbrainError,
+    InputFormatError,
+    MetadataMismatchError,
+)
+from . import _guard
 
 __all__ = ["ID_HEADERS", "NA_TOKENS", "attach_metadata", "read_metadata"]
 
@@ -98,15 +104,11 @@ _INT_RE = r"[+-]?\d+"
 
 # --------------------------------------------------------------------------- helpers
 def _gunzip(raw: bytes, label: str | os.PathLike[str]) -> bytes:
-    """Decompress gzip bytes; a truncated or corrupt stream is an :class:`InputFormatError`."""
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
-        raise InputFormatError(
-            f"truncated or corrupt gzip file ({exc})",
-            path=label,
-            fix="re-download the file",
-        ) from None
+    """Decompress gzip bytes within the input limits (:mod:`._guard`).
+
+    A truncated or corrupt stream is an :class:`InputFormatError`; a bomb a ``LimitError``.
+    """
+    return _guard.decompress_bytes(raw, label=label)
 
 
 def _is_na(token: str) -> bool:
@@ -117,13 +119,11 @@ def _is_na(token: str) -> bool:
 def _read_text(path: Path) -> str:
     """Return the text of a (possibly gzipped) file, with a clear error when unreadable."""
     try:
-        raw = path.read_bytes()
+        raw = _guard.read_bytes(path, text_lines=True, field="max_metadata_bytes")
     except FileNotFoundError:
         raise InputFormatError(
             "file not found", path=path, fix="check the path of the metadata file"
         ) from None
-    if raw[:2] == b"\x1f\x8b":
-        raw = _gunzip(raw, path)
     for enc in ("utf-8-sig", "latin-1"):
         try:
             return raw.decode(enc)
@@ -292,6 +292,7 @@ def read_metadata(
 
 
 def _excel_rows(path: Path, sheet: str | int | None) -> tuple[list[list[str]], list[int]]:
+    _guard.check_xlsx(path)
     try:
         df = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=str)
     except Exception as exc:  # openpyxl raises many types
@@ -323,8 +324,11 @@ def _text_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     reader = csv.reader(io.StringIO(text), delimiter=delim, quotechar='"')
     rows: list[list[str]] = []
     lines: list[int] = []
+    max_columns = _guard.get_limits().max_columns
     try:
         for row in reader:
+            if len(row) > max_columns:
+                _guard.check_columns(len(row), label=path, line=reader.line_num)
             rows.append(row)
             lines.append(reader.line_num)
     except csv.Error as exc:
@@ -563,7 +567,7 @@ def attach_metadata(
         warnings.warn(
             f"{label}: {n_dropped} of {len(table_ids)} table samples have no metadata"
             + (" and are dropped (how='inner')" if how == "inner" else " (kept, how='left')"),
-            UserWarning,
+            DataWarning,
             stacklevel=2,
         )
     out = adata[present].copy() if how == "inner" else adata.copy()

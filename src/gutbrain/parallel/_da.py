@@ -19,7 +19,7 @@ can differ from the all-feature product in the last bit (BLAS chooses kernels by
 shape and thread count).  Fixed-effect (OLS) tables then agree to ~1e-12 relative (the
 tests allow 1e-9, a reordered reduction).  For random intercepts the REML optimiser of θ
 stops when the deviance changes by ≤ 1e-12 relative, which fixes θ only to ~1e-6, so a
-few features agree to ~1e-7 (the tests allow 1e-5).
+few features agree to ~1e-7 (the tests allow 1e-6).
 """
 
 from __future__ import annotations

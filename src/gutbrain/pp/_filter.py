@@ -6,7 +6,9 @@ Shape-changing tools (:func:`filter_samples`, :func:`filter_features`, ``rarefy`
 (``{"000_filter_features": {"step": ..., "params": ..., "n_obs_before": ...}, ...}``,
 keys sort in the order the steps ran), and the tool's own ``uns[<tool>]`` record.
 Results derived from the old shape (``obsm``, ``obsp``, ``varm``, ``varp`` and other
-``uns`` keys) are dropped because they no longer describe the new object.
+``uns`` keys) are dropped because they no longer describe the new object; measured sample
+data kept beside the table (``obsm["metabolites"]`` with ``uns["metabolites"]``) follow the
+kept samples.
 """
 
 from __future__ import annotations
@@ -123,6 +125,11 @@ def _derive(
     if prov:
         prov["layer_units"] = kept_units
     new.uns["gutbrain"] = prov
+    # measured sample data (not derived results) follow the kept samples: metabolite tables
+    if isinstance(adata.obsm.get("metabolites"), pd.DataFrame) and new.obs_names.isin(adata.obs_names).all():
+        new.obsm["metabolites"] = adata.obsm["metabolites"].reindex(new.obs_names)
+        if "metabolites" in adata.uns:
+            new.uns["metabolites"] = copy.deepcopy(adata.uns["metabolites"])
     provenance(new)
     return new
 

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._errors import StepFailedWarning
 from .._registry import SECTIONS, Link, Section
-from .._utils import atomic_write, spreadsheet_safe
+from .._utils import atomic_write, write_delimited
 from .._version import __version__
 
 __all__ = [
@@ -105,7 +106,7 @@ def collect_sections(adata: AnnData, context: dict[str, Any] | None = None) -> l
         try:
             sec = fn(adata, context)
         except Exception as exc:  # a broken section must not kill the report
-            warnings.warn(f"report section {key!r} failed: {exc!r}", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"report section {key!r} failed: {exc!r}", StepFailedWarning, stacklevel=2)
             tb = traceback.extract_tb(exc.__traceback__)
             where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
             built.append(BuiltSection(key, order, None, f"{type(exc).__name__}: {exc}{where}"))
@@ -322,11 +323,9 @@ def write_tables(
         if b.section is None:
             continue
         for (_, df), name in zip(b.section.tables, b.table_names):
-            path = out / f"{name}.tsv"
             frame = _table_frame(df)
             frame = frame.apply(lambda col: col.map(_cell_text)) if len(frame) else frame
-            with atomic_write(path) as fh:
-                spreadsheet_safe(frame).to_csv(fh, sep="\t", index=False, lineterminator="\n")
+            path = write_delimited(frame, out / f"{name}.tsv")
             paths.append(path)
     return paths
 

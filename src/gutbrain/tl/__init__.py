@@ -97,3 +97,18 @@ from ._mediation import mediation, mediation_kernel  # noqa: E402
 from ._power import power_analysis  # noqa: E402
 
 __all__ += ["mediation", "mediation_kernel", "power_analysis"]
+
+# --- metabolomics: taxon × metabolite associations (helper i16)
+from ._butyrate import (  # noqa: E402
+    butyrate_index_validation,
+    butyrate_potential,
+    validate_butyrate_indices,
+)
+from ._metabolites import metabolite_associations  # noqa: E402
+
+__all__ += [
+    "butyrate_index_validation",
+    "butyrate_potential",
+    "metabolite_associations",
+    "validate_butyrate_indices",
+]
