@@ -874,7 +874,6 @@ def maaslin3(
     Sets the following fields:
 
     ``adata.uns[key_added]``
-<<<<<<< HEAD
         ``{"params": {formula, method="maaslin3", normalization, transform, reference,
         filters, standardize, augment, median-comparison switches and thresholds,
         correction, layer, unit, levels, dropped_terms, n_features_filtered,
@@ -882,10 +881,6 @@ def maaslin3(
         references}, "results": <the returned table>}``.
 
     ``X``, ``obs`` and ``var`` are not modified.
-=======
-        ``{"params": {formula, method, normalization, transform, reference, filters,
-        random_state, ...}, "results": <the returned table>}``.
->>>>>>> main
 
     Examples
     --------
