@@ -153,6 +153,27 @@ def test_glmm_gradient_and_optimum() -> None:
         assert np.all(md.deviance(th, fit["coef"] + d[:, 1:], idx)[0] >= best - 1e-9)
 
 
+def test_glmm_objective_is_lme4s_rounded_weight_likelihood() -> None:
+    """lme4's binomial ``aic`` rounds prior weights: pseudo-observations of weight < 0.5 drop
+    out of the likelihood term (not of the modes); from 0.5 on they count with their weight."""
+    rng = np.random.default_rng(8)
+    n, q = 120, 20
+    g = rng.permutation(np.arange(n) % q)  # every group sampled: modes indexed by code
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    Y = (rng.random((n, 2)) < 0.4).astype(float)
+    theta, beta, idx = np.array([0.8, 1.3]), np.array([[-0.3, 0.5], [0.2, -0.4]]), np.arange(2)
+    for a in (0.004, 0.3):
+        proper = _LaplaceGLMM(X, Y, g, a, likelihood_pseudo=True)
+        lme4 = _LaplaceGLMM(X, Y, g, a)
+        d_p, U = proper.deviance(theta, beta, idx)
+        d_l, U2 = lme4.deviance(theta, beta, idx)
+        np.testing.assert_array_equal(U, U2)  # the same conditional modes
+        eta = beta @ X.T + theta[:, None] * U[:, g]
+        pseudo = 2 * a * (2 * np.logaddexp(0, eta) - eta).sum(axis=1)  # weight a, outcomes 1 and 0
+        np.testing.assert_allclose(d_p - d_l, pseudo, rtol=1e-9)
+    assert _LaplaceGLMM(X, Y, g, 0.5).drop == 0.0  # round(0.5) = 1 in lme4 (C++ std::round)
+
+
 # ----------------------------------------------------------------------------------
 # formulas
 # ----------------------------------------------------------------------------------
