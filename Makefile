@@ -1,5 +1,6 @@
 # gutbrain: the two commands of the README.
-#   make demo   create .venv, install gutbrain, run `gutbrain demo`, print the report's path
+#   make demo   create .venv, install gutbrain (with the web app: `gutbrain serve` works there), run
+#               `gutbrain demo`, print the report's path
 #   make test   create .venv, install gutbrain with its test extras, run ruff and the whole test suite
 #   make docs   install the docs extra into .venv, build the site offline into docs/_build/html
 PYTHON ?= python3
@@ -22,13 +23,15 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[sim]"
+	$(BIN)/python -m pip install -q -e ".[sim,web]"
 	touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/gutbrain demo --out $(DEMO_OUT)
 
-# Headless Chromium for PDF output (`gutbrain sample --pdf`) and its test; Playwright is in the test extra.
+# Headless Chromium (Debian's package) for PDF output (`gutbrain sample --pdf`) and the web app's
+# browser tests (tests/web/test_browser.py); Playwright is in the test extra (its own browser
+# download is not used).
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -45,14 +48,10 @@ test: browser $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 
-# Side-by-side peer comparisons (minutes; not part of `make test`). Full sizes: see each script's --help.
+# Side-by-side peer comparisons at quick sizes (a few minutes; not part of `make test`), printed as
+# one table: work, size, peer, peer time, gutbrain time, ratio, floor. Full sizes: each script's --help.
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/beta.py --quick
-	$(BIN)/python benchmarks/da.py --n 2000 --f 500 --skip-ancombc
-	$(BIN)/python benchmarks/maaslin3.py --n 2000 --f 500 --loop-subset 100 --repeat 1
-	$(BIN)/python benchmarks/read_biom.py
-	$(BIN)/python benchmarks/read_metaphlan.py
-	$(BIN)/python benchmarks/sim.py
+	$(BIN)/python benchmarks/run_all.py
 
 # Warnings are errors; -E re-reads every page so an earlier warning cannot hide in an incremental
 # build; tutorials execute (cached in docs/_build/.jupyter_cache, re-run when their code changes).

@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _bench import record
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 AG = SHARED / "data" / "americangut2014_migraine_selfreport_16s" / "AG_100nt_even10k.biom.gz"
 
@@ -147,6 +149,8 @@ def main() -> None:
             print(f"{fmt:22} {names[method]:42} {r['wall_s']:8.3f} {r['rss_growth_mb']:9.1f} "
                   f"{r['py_peak_mb']:11.1f}")
         g, b = res["gutbrain"], res["biom"]
+        record(f"read BIOM ({fmt})", f"{shape[0]}×{shape[1]}", "biom.load_table", b["wall_s"], g["wall_s"],
+               note=f"RSS growth gb {g['rss_growth_mb']:.0f} MB, biom {b['rss_growth_mb']:.0f} MB")
         print(f"{'':22} {'ratio gutbrain / biom':42} {g['wall_s'] / b['wall_s']:8.2f} "
               f"{g['rss_growth_mb'] / max(b['rss_growth_mb'], 1e-9):9.2f} "
               f"{g['py_peak_mb'] / max(b['py_peak_mb'], 1e-9):11.2f}")

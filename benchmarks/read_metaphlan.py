@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _bench import record
+
 DEFAULT = (
     Path(__file__).resolve().parents[1].parent
     / "shared"
@@ -140,6 +142,8 @@ def main() -> None:
                     f"{label:<11} {method:<13} {r['time']:8.2f} {r['peak']:9.0f} {r['base']:9.0f}"
                 )
             g, p = res["gutbrain"], res["pandas"]
+            record(f"read MetaPhlAn table ({label})", "MetAML", "pandas read_csv + pivot", p["time"], g["time"],
+                   note=f"peak RSS gb {g['peak']:.0f} MiB, pandas {p['peak']:.0f} MiB")
             print(
                 f"ratio pandas/gutbrain: time {p['time'] / g['time']:.2f}x, "
                 f"peak RSS {p['peak'] / g['peak']:.2f}x, "

@@ -13,6 +13,7 @@ import os
 import time
 
 import numpy as np
+from _bench import record
 from scipy.integrate import solve_ivp
 
 from gutbrain import sim
@@ -72,6 +73,8 @@ def main() -> None:
     for m, t in res.items():
         print(f"solve_ivp {m:5s}: {t * 1e3:.2f} ms/run  -> roadrunner speed-up {t / t_rr:.1f}x")
     print(f"max relative difference roadrunner vs LSODA (TNF): {err:.1e}")
+    record("simulation, one run of gut_brain (21 d + 48 h)", "1 run", "scipy solve_ivp LSODA", res["LSODA"], t_rr,
+           note=f"max rel. difference {err:.0e}")
 
     big = sim.sample_parameters(model.parameters, args.big, random_state=1)
     t0 = time.perf_counter()

@@ -20,7 +20,9 @@ Research software: it does not give medical or treatment advice.
 
 from __future__ import annotations
 
-from . import datasets, get, io, kb, ml, parallel, pl, pp, report, sim, taxonomy, tl, workflow
+import importlib
+from typing import TYPE_CHECKING
+
 from ._errors import (
     DataValueError,
     DataWarning,
@@ -33,6 +35,13 @@ from ._errors import (
     UnitError,
 )
 from ._version import __version__
+
+if TYPE_CHECKING:  # the namespaces load on first use (``gb.tl``): ``import gutbrain`` stays fast
+    from . import datasets, get, io, kb, ml, parallel, pl, pp, report, sim, taxonomy, tl, workflow
+
+_NAMESPACES = frozenset(
+    {"datasets", "get", "io", "kb", "ml", "parallel", "pl", "pp", "report", "sim", "taxonomy", "tl", "workflow"}
+)
 
 __all__ = [
     "DataValueError",
@@ -59,3 +68,16 @@ __all__ = [
     "tl",
     "workflow",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import a namespace on first access (PEP 562); ``from gutbrain import tl`` works as usual."""
+    if name in _NAMESPACES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _NAMESPACES)

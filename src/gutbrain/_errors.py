@@ -11,6 +11,7 @@ from __future__ import annotations
 from os import PathLike
 
 __all__ = [
+    "ClusterError",
     "DataValueError",
     "DataWarning",
     "GutbrainError",
@@ -127,6 +128,10 @@ class MetadataMismatchError(GutbrainError):
 
 class UnitError(GutbrainError):
     """A function needs values of another kind (e.g. counts) than the data hold (e.g. percent)."""
+
+
+class ClusterError(GutbrainError):
+    """A Dask scheduler does not answer, or the cluster lost the work (workers died too often)."""
 
 
 class GutbrainWarning(UserWarning):

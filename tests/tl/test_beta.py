@@ -155,6 +155,48 @@ def test_braycurtis_other_paths_match_scipy(kind):
     np.testing.assert_allclose(tl.braycurtis(sp.csr_matrix(X)), ref, rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize(("n", "tile", "k"), [(2, 4, 3), (5, 4, 3), (67, 8, 5), (131, 16, 64), (200, 64, 1024)])
+def test_braycurtis_dense_kernel_tiles_and_chunks(n, tile, k):
+    from gutbrain.tl._beta_kernels import braycurtis_dense
+
+    rng = np.random.default_rng(n)
+    X = rng.poisson(rng.lognormal(0.5, 1.0, size=(n, 37))).astype(float)  # ~30 % zeros
+    X[0] = 0.0  # an empty sample: 1 against the others
+    if n > 2:
+        X[n - 1] = 0.0  # two empty samples: 0/0 -> NaN, as SciPy
+    ref = pdist(X, "braycurtis")
+    # integer counts, float32 path: the same integers divided as SciPy divides them
+    np.testing.assert_array_equal(braycurtis_dense(X, exact_f32=True, tile=tile, k=k), ref)
+    np.testing.assert_array_equal(braycurtis_dense(X, tile=tile, k=k), ref)  # float64, exact integers too
+    P = X / np.maximum(X.sum(1, keepdims=True), 1.0)
+    np.testing.assert_allclose(braycurtis_dense(P, tile=tile, k=k), pdist(P, "braycurtis"), rtol=0, atol=1e-14)
+
+
+def test_braycurtis_dense_equals_skbio_and_chooses_paths(monkeypatch):
+    from skbio.diversity import beta_diversity
+
+    from gutbrain.tl import _beta_kernels as bk
+
+    rng = np.random.default_rng(12)
+    X = rng.poisson(2.5 * np.exp(rng.normal(size=(90, 120)))).astype(float)  # ~25 % zeros
+    calls = []
+    for name in ("braycurtis_dense", "braycurtis_sparse"):
+        orig = getattr(bk, name)
+        monkeypatch.setattr(bk, name, lambda *a, _o=orig, _n=name, **kw: (calls.append((_n, kw)), _o(*a, **kw))[1])
+    ref = beta_diversity("braycurtis", X.astype(np.int64)).condensed_form()
+    np.testing.assert_array_equal(tl.braycurtis(X), ref)  # dense counts: float32 path
+    P = X / X.sum(1, keepdims=True)
+    np.testing.assert_allclose(tl.braycurtis(P), beta_diversity("braycurtis", P).condensed_form(), rtol=0, atol=1e-12)
+    S = X * (rng.random(X.shape) < 0.3)  # ~80 % zeros: sparse kernel
+    S[:, 0] += 1
+    np.testing.assert_array_equal(tl.braycurtis(S), pdist(S, "braycurtis"))
+    B = X.copy()
+    B[0, 0] = 2.0**24  # a row sum beyond float32's exact integers: float64 path
+    np.testing.assert_allclose(tl.braycurtis(B), pdist(B, "braycurtis"), rtol=1e-15, atol=0)
+    assert calls == [("braycurtis_dense", {"exact_f32": True}), ("braycurtis_dense", {"exact_f32": False}),
+                     ("braycurtis_sparse", {}), ("braycurtis_dense", {"exact_f32": False})]
+
+
 def test_dense_to_csr_matches_scipy():
     import scipy.sparse as sp
 

@@ -153,6 +153,27 @@ def test_glmm_gradient_and_optimum() -> None:
         assert np.all(md.deviance(th, fit["coef"] + d[:, 1:], idx)[0] >= best - 1e-9)
 
 
+def test_glmm_objective_is_lme4s_rounded_weight_likelihood() -> None:
+    """lme4's binomial ``aic`` rounds prior weights: pseudo-observations of weight < 0.5 drop
+    out of the likelihood term (not of the modes); from 0.5 on they count with their weight."""
+    rng = np.random.default_rng(8)
+    n, q = 120, 20
+    g = rng.permutation(np.arange(n) % q)  # every group sampled: modes indexed by code
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    Y = (rng.random((n, 2)) < 0.4).astype(float)
+    theta, beta, idx = np.array([0.8, 1.3]), np.array([[-0.3, 0.5], [0.2, -0.4]]), np.arange(2)
+    for a in (0.004, 0.3):
+        proper = _LaplaceGLMM(X, Y, g, a, likelihood_pseudo=True)
+        lme4 = _LaplaceGLMM(X, Y, g, a)
+        d_p, U = proper.deviance(theta, beta, idx)
+        d_l, U2 = lme4.deviance(theta, beta, idx)
+        np.testing.assert_array_equal(U, U2)  # the same conditional modes
+        eta = beta @ X.T + theta[:, None] * U[:, g]
+        pseudo = 2 * a * (2 * np.logaddexp(0, eta) - eta).sum(axis=1)  # weight a, outcomes 1 and 0
+        np.testing.assert_allclose(d_p - d_l, pseudo, rtol=1e-9)
+    assert _LaplaceGLMM(X, Y, g, 0.5).drop == 0.0  # round(0.5) = 1 in lme4 (C++ std::round)
+
+
 # ----------------------------------------------------------------------------------
 # formulas
 # ----------------------------------------------------------------------------------
@@ -298,9 +319,11 @@ def test_hmp2_random_intercept_against_lme4() -> None:
     assert np.max(np.abs(ab["coef_R"] - ab["coef"])) < 1e-4
     assert np.median(np.abs(np.log(ab["pval_individual_R"]) - np.log(ab["pval_individual"]))) < 1e-5
     pr = m[fitted & (m["model"] == "prevalence")]
-    # lme4's glmer stops short of the Laplace optimum (gutbrain's deviance is lower at its
-    # estimates): coefficients agree to a few hundredths (docs/maaslin3.md)
-    assert np.median(np.abs(pr["coef_R"] - pr["coef"])) < 0.05
+    # lme4's objective (the binomial aic rounds the pseudo-observations' weights to 0):
+    # median |Δcoef| 3e-4 (issue target 1e-2); rows where a covariate separates presence have
+    # no finite optimum and R's optimiser stops anywhere on the slope (docs/maaslin3.md)
+    assert np.median(np.abs(pr["coef_R"] - pr["coef"])) < 1e-2
+    assert (pr["error"].notna()).sum() <= 0.02 * len(pr)  # R fitted them; so do we
     sig_r = set(map(tuple, m.loc[fitted & (m["qval_individual_R"] <= 0.1), ["feature", "name", "model"]].values))
     sig_g = set(map(tuple, m.loc[fitted & (m["qval_individual"] <= 0.1), ["feature", "name", "model"]].values))
     assert len(sig_r & sig_g) / len(sig_r | sig_g) >= 0.9

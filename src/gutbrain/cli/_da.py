@@ -46,6 +46,11 @@ def register(app: typer.Typer) -> None:
         median_comparison: Annotated[bool, typer.Option(
             "--median-comparison/--no-median-comparison",
             help="maaslin3: test abundance coefficients against their term's median (default on).")] = True,
+        dask: Annotated[str | None, typer.Option(
+            "--dask", metavar="SCHEDULER",
+            help="Run on Dask (maaslin2): a scheduler address tcp://host:8786, or 'local' for a "
+                 "cluster on this machine; .h5ad/.zarr tables are then read lazily, chunked by "
+                 "samples. Default: $GUTBRAIN_DASK_SCHEDULER when set, else in process.")] = None,
     ) -> None:
         """Test every feature for association with the formula terms; write a tidy TSV.
 
@@ -53,6 +58,11 @@ def register(app: typer.Typer) -> None:
         with --method maaslin3: feature, metadata, value, name, coef, stderr,
         pval_individual, qval_individual, pval_joint, qval_joint, model, N, N_not_zero, error.
         """
+        import os
+
+        from ..parallel._client import SCHEDULER_ENV
+
+        dask = dask or os.environ.get(SCHEDULER_ENV) or None
         from .._errors import DataValueError
         from .._utils import write_delimited
         from ..io import read
@@ -64,7 +74,18 @@ def register(app: typer.Typer) -> None:
         from ..io import attach_metadata, read_metadata
 
         kwargs = {} if taxonomy is None else {"taxonomy": taxonomy}
-        adata = read(table, **kwargs)
+        if dask is not None and method.lower() != "maaslin2":
+            raise DataValueError(f"--dask runs method maaslin2, not {method}",
+                                 fix="drop --dask or use --method maaslin2")
+        zarr_store = table.is_dir() or table.suffix.lower() == ".zarr"
+        if taxonomy is None and (zarr_store or (dask is not None and table.suffix.lower() == ".h5ad")):
+            from ..parallel import read_lazy
+
+            adata = read_lazy(table)  # X chunked by samples, read by the workers
+            if dask is None:
+                adata.X = adata.X.compute()  # a .zarr store in process
+        else:
+            adata = read(table, **kwargs)
         meta = read_metadata(metadata)
         ids = {str(i) for i in meta.index}
         if not ids & set(map(str, adata.obs_names)) and ids & set(map(str, adata.var_names)):
@@ -89,19 +110,17 @@ def register(app: typer.Typer) -> None:
                 "--no-augment / --no-median-comparison apply to --method maaslin3 only",
                 fix="drop them or use --method maaslin3",
             )
-        res = diff_abundance(
-            adata,
-            formula=formula,
-            method=method,
-            normalization=normalization,
-            transform=transform,
-            reference=ref,
-            min_prevalence=min_prevalence,
-            min_abundance=min_abundance,
-            standardize=standardize,
-            random_state=seed,
-            options=options,
-        )
+        common = dict(formula=formula, normalization=normalization, transform=transform, reference=ref,
+                      min_prevalence=min_prevalence, min_abundance=min_abundance, standardize=standardize)
+        if dask is not None:
+            from ..parallel import dask_client, diff_abundance_dask
+
+            if common["min_prevalence"] is None:
+                common["min_prevalence"] = 0.1  # MaAsLin2's default
+            with dask_client(None if dask == "local" else dask) as client:
+                res = diff_abundance_dask(adata, client=client, **common)
+        else:
+            res = diff_abundance(adata, method=method, random_state=seed, options=options, **common)
         write_delimited(res, out, float_format="%.15g", na_rep="NA" if is3 else "")
         if is3:
             n_sig = int(((res["qval_individual"] <= 0.1) & res["error"].isna()).sum())

@@ -539,7 +539,7 @@ def predict_metabolite(
     Sets the following fields:
 
     ``adata.uns[key_added]``
-        ``{"params", "predictions", "metrics", ...}``: out-of-fold predictions and metrics.
+        ``params``, out-of-fold ``predictions`` and ``metrics``.
 
     Examples
     --------

@@ -12,13 +12,48 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .._errors import DataValueError
+from .._errors import ClusterError, DataValueError
 
-__all__ = ["SCHEDULER_ENV", "dask_client", "n_threads"]
+__all__ = ["CONNECT_TIMEOUT", "SCHEDULER_ENV", "connect", "dask_client", "n_threads"]
 
 #: Environment variable read by :func:`dask_client` (and by every ``*_dask`` function
 #: called with ``client=None`` and no active client) for a scheduler address.
 SCHEDULER_ENV = "GUTBRAIN_DASK_SCHEDULER"
+#: Seconds to wait for a scheduler to answer before :class:`~gutbrain.ClusterError`.
+CONNECT_TIMEOUT = 10.0
+
+
+def connect(address: str, *, timeout: float | None = None, set_as_default: bool = True) -> Any:
+    """A :class:`distributed.Client` of the scheduler at ``address``, or a one-line error.
+
+    Parameters
+    ----------
+    address
+        ``"tcp://host:8786"`` (or any address ``distributed.Client`` accepts).
+    timeout
+        Seconds to wait for the scheduler (default :data:`CONNECT_TIMEOUT`).
+    set_as_default
+        Make the client the default one (``distributed``'s own default).
+
+    Returns
+    -------
+    distributed.Client
+
+    Raises
+    ------
+    gutbrain.ClusterError
+        The scheduler did not answer within ``timeout`` seconds (or refused the connection).
+    """
+    distributed = _distributed()
+    timeout = CONNECT_TIMEOUT if timeout is None else float(timeout)
+    try:
+        return distributed.Client(address, timeout=timeout, set_as_default=set_as_default)
+    except (OSError, TimeoutError) as e:  # distributed raises OSError("Timed out trying to connect ...")
+        raise ClusterError(
+            f"the Dask scheduler at {address} did not answer within {timeout:g} s ({type(e).__name__})",
+            fix=(f"start it (`dask scheduler`, a dask-jobqueue or Kubernetes cluster) or correct the "
+                 f"address given with --dask / {SCHEDULER_ENV}"),
+        ) from None
 
 
 def _distributed() -> Any:
@@ -72,7 +107,7 @@ def dask_client(
     distributed = _distributed()
     address = address or os.environ.get(SCHEDULER_ENV) or None
     if address is not None:
-        client = distributed.Client(address)
+        client = connect(address)
         try:
             yield client
         finally:
@@ -127,7 +162,7 @@ def _resolve(client: Any) -> Iterator[Any]:
         else:
             yield active
             return
-    c = distributed.Client(address, set_as_default=False)  # our own connection: closed on exit
+    c = connect(address, set_as_default=False)  # our own connection: closed on exit
     try:
         yield c
     finally:

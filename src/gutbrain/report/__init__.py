@@ -19,8 +19,7 @@ One sample against a healthy reference (``gutbrain sample``, ``docs/sample_profi
 from __future__ import annotations
 
 from ._build import BuiltSection, build, collect_sections, render, write_tables
-from ._sample import DISCLAIMER as _SAMPLE_DISCLAIMER
-from ._sample import SampleProfile
+from ._sample import SAMPLE_DISCLAIMER, SampleProfile
 from ._sample_reference import percentile_from_quantiles, reference_sources
 from ._sample_render import (
     PdfUnavailableError,
@@ -31,9 +30,6 @@ from ._sample_render import (
     write_sample_profiles,
 )
 from ._sections import SECTIONS
-
-#: The research-use disclaimer printed on every sample page.
-SAMPLE_DISCLAIMER = _SAMPLE_DISCLAIMER
 
 __all__ = [
     "SAMPLE_DISCLAIMER",

@@ -68,6 +68,9 @@ DISCLAIMER = (
     "that a taxon causes anything in this person."
 )
 
+#: The per-sample disclaimer, as exported by :mod:`gutbrain.report` (same text as ``DISCLAIMER``).
+SAMPLE_DISCLAIMER = DISCLAIMER
+
 #: Dominant taxa shown at the profile's leaf rank, and outliers per rank.
 N_DOMINANT = 8
 N_DOMINANT_GENERA = 5

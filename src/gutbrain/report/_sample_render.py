@@ -58,9 +58,8 @@ __all__ = [
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run")
 _BROWSERS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-INSTALL_HINT = ("install a headless browser for PDF output: Debian/Ubuntu 'apt-get install -y chromium' "
-                "and 'pip install playwright' (or 'pip install gutbrain[test]'); set GUTBRAIN_CHROMIUM to "
-                "the browser's path if it lives elsewhere")
+INSTALL_HINT = ("'apt-get install -y chromium' (Debian/Ubuntu) and 'pip install playwright'; "
+                "or set GUTBRAIN_CHROMIUM to a Chromium binary")
 
 _LEVELS = {
     "computed": "computed", "validation": "validation", "functional_annotation": "function list",
@@ -416,7 +415,7 @@ def pdf_available() -> tuple[bool, str]:
     if importlib.util.find_spec("playwright") is None:
         return False, "Playwright is not installed; " + INSTALL_HINT
     if _browser() is None:
-        return False, "no Chromium found (GUTBRAIN_CHROMIUM, /usr/bin/chromium or PATH); " + INSTALL_HINT
+        return False, "no Chromium (GUTBRAIN_CHROMIUM, /usr/bin/chromium, PATH): " + INSTALL_HINT
     return True, ""
 
 

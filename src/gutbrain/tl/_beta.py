@@ -7,8 +7,10 @@ for Jaccard and Aitchison, one working copy of the input: 0/1 float32 or CLR).
 =====================  ===============================================================
 metric                 definition (peer it equals)
 =====================  ===============================================================
-``braycurtis``         ``Σ|x_i - x_j| / Σ(x_i + x_j)`` — compiled kernel, sparse
-                       (non-zeros only) for integer counts, bit-identical to
+``braycurtis``         ``Σ|x_i - x_j| / Σ(x_i + x_j)`` — compiled kernels: sparse
+                       (non-zeros only) for integer counts with ≤ 40 % non-zeros,
+                       blocked dense (``S_i + S_j − 2 Σ min``) otherwise; on
+                       integer counts bit-identical to
                        ``scipy.spatial.distance.pdist(X, "braycurtis")``
 ``jaccard``            ``1 - |A∩B| / |A∪B|`` on presence — blocked 0/1 matrix products
                        (``pdist(X > 0, "jaccard")``, ``skbio.diversity.beta_diversity``)
@@ -127,30 +129,10 @@ def _run_blocks(n: int, rows: int, work: Callable[[int, int], None], flops: floa
     limited to one thread for the duration of the call (``threadpoolctl``) and
     restored afterwards. Memory: one block per worker.
     """
-    starts = list(range(0, n, rows))
-    workers = 1
-    limiter: Any = None
-    if flops >= _PARALLEL_WORK and len(starts) > 1:
-        try:
-            from threadpoolctl import threadpool_info, threadpool_limits
+    from ._blocks import blas_blocks
 
-            workers = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
-            if workers > 1:
-                limiter = threadpool_limits(limits=1, user_api="blas")
-        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-            workers = 1
-    if workers <= 1 or limiter is None:
-        for i0 in starts:
-            work(i0, min(n, i0 + rows))
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as ex:
-            for _ in ex.map(lambda i0: work(i0, min(n, i0 + rows)), starts):
-                pass
-    finally:
-        limiter.restore_original_limits()
+    with blas_blocks(flops >= _PARALLEL_WORK and n > rows) as blocks:
+        blocks.map(n, rows, work)
 
 
 def _gram_distances(Z: np.ndarray, *, block: int | None = None) -> np.ndarray:
@@ -176,13 +158,23 @@ def _gram_distances(Z: np.ndarray, *, block: int | None = None) -> np.ndarray:
 # ---------------------------------------------------------------- kernels
 
 
-def braycurtis(X: Any) -> np.ndarray:
-    """Bray–Curtis dissimilarity (condensed float64, compiled kernel).
+#: Largest fraction of non-zero values for which the sparse Bray–Curtis kernel is used.
+#: Its work per pair is proportional to the non-zeros of one sample, the dense kernel's
+#: to the features (at a lower cost per feature): measured break-even (see
+#: ``benchmarks/beta.py --density``).
+BC_SPARSE_DENSITY = 0.4
 
-    Integer counts (the usual case) go through a sparse kernel that only visits
-    features non-zero in one of the two samples and gives SciPy's numbers bit for
-    bit; other data (and tables that are mostly non-zero) through a dense float64
-    kernel (a few ulps from SciPy). See :mod:`gutbrain.tl._beta_kernels`.
+
+def braycurtis(X: Any) -> np.ndarray:
+    """Bray–Curtis dissimilarity (condensed float64, compiled kernels).
+
+    The path is chosen by the data. Integer counts with at most
+    :data:`BC_SPARSE_DENSITY` non-zero values go through a sparse kernel that only
+    visits the non-zeros of one of the two samples; denser tables through a blocked
+    dense kernel (``S_i + S_j - 2 Σ min``, float32 when the counts and row sums allow
+    exact float32 arithmetic). Both give SciPy's numbers bit for bit on integer counts;
+    non-integer data run in float64 (a few ulps from SciPy). See
+    :mod:`gutbrain.tl._beta_kernels`.
 
     Parameters
     ----------
@@ -196,10 +188,10 @@ def braycurtis(X: Any) -> np.ndarray:
     """
     from ._beta_kernels import (
         F32_EXACT,
+        braycurtis_dense,
         braycurtis_sparse,
         dense_to_csr,
         integer_valued,
-        l1_condensed,
     )
 
     if sp.issparse(X):
@@ -207,20 +199,27 @@ def braycurtis(X: Any) -> np.ndarray:
         C.sum_duplicates()  # also sorts the indices
         _check_abundance(C.data)
         n, f = C.shape
-        indptr, indices, data = C.indptr, C.indices, C.data
+        data = C.data
+        dense = None
     else:
-        X = _dense(X)
-        _check_abundance(X)
-        n, f = X.shape
-        if X.size and np.count_nonzero(X) > 0.5 * X.size:
-            return l1_condensed(X, X.sum(axis=1), divide=True)  # mostly non-zero: dense
-        indptr, indices, data = dense_to_csr(X)
-    exact = integer_valued(data, F32_EXACT) and (data.size == 0 or data.sum() < 2.0**53)
-    if exact:
+        dense = _dense(X)
+        _check_abundance(dense)
+        n, f = dense.shape
+        data = None
+    nnz = C.nnz if dense is None else int(np.count_nonzero(dense))
+    sparse_path = nnz <= BC_SPARSE_DENSITY * n * f
+    if dense is not None and sparse_path:
+        indptr, indices, data = dense_to_csr(dense)
+    elif dense is None:
+        indptr, indices = C.indptr, C.indices
+    values = data if data is not None else dense.ravel()
+    integer = bool(integer_valued(values, F32_EXACT))
+    if sparse_path and integer and (data.size == 0 or data.sum() < 2.0**53):
         return braycurtis_sparse(indptr, indices, data, n, f)
-    if sp.issparse(X):
-        X = X.toarray().astype(np.float64)
-    return l1_condensed(X, X.sum(axis=1), divide=True)
+    if dense is None:
+        dense = C.toarray()
+    exact_f32 = integer and (n == 0 or float(dense.sum(axis=1).max(initial=0.0)) < F32_EXACT)
+    return braycurtis_dense(dense, exact_f32=exact_f32)
 
 
 def jaccard(X: Any, *, block: int | None = BLOCK) -> np.ndarray:

@@ -11,6 +11,18 @@ Dense L1 (:func:`l1_condensed`)
     time (2 × 1 register blocking). Arithmetic is float64; the sum may be
     re-associated (SIMD), which changes results by a few ulps relative to SciPy.
 
+Dense Bray–Curtis (:func:`braycurtis_dense`)
+    ``Σ_k |x_ik - x_jk| = S_i + S_j - 2 Σ_k min(x_ik, x_jk)``: two vector operations
+    per feature and pair (``min``, ``add``) instead of three (``sub``, ``abs``,
+    ``add``). Square tiles of rows (``tile × K`` values, a few hundred KB, held in L2)
+    are paired over the upper triangle and handed to the threads dynamically; inside a
+    tile row ``i`` meets four rows ``j`` at once (four SIMD accumulators, row ``i`` read
+    once for four pairs) over feature chunks of ``K`` values, and the chunk sums are
+    added into a float64 tile accumulator. Integer counts whose row sums are below 2²⁴
+    run in float32 (16 SIMD lanes instead of 8): every partial sum is then an integer
+    below 2²⁴, so float32 holds it exactly and the quotient is SciPy's bit for bit;
+    other data run in float64 (sums re-associated: a few ulps from SciPy).
+
 Sparse Bray–Curtis (:func:`braycurtis_sparse`)
     Microbiome tables are 70–90 % zeros. With ``S_i = Σ_k x_ik``,
     ``Σ_k |x_ik - x_jk| = S_i + S_j - 2 Σ_k min(x_ik, x_jk)`` and ``min`` is zero
@@ -35,6 +47,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = [
+    "braycurtis_dense",
     "braycurtis_sparse",
     "dense_to_csr",
     "gram_block_to_condensed",
@@ -45,6 +58,8 @@ __all__ = [
 ]
 
 _FASTMATH = {"reassoc", "nsz", "contract"}
+#: ``min`` as one SIMD instruction needs "no NaN" (the inputs are checked to be finite).
+_FASTMATH_MIN = {"reassoc", "nsz", "contract", "nnan", "ninf"}
 #: Rows per tile side of the dense kernel (2 × 64 rows × 2,000 features × 8 B = 2 MB).
 TILE = 64
 #: Rows of ``i`` per block of the sparse Bray–Curtis kernel: the transposed block is
@@ -136,6 +151,102 @@ def l1_condensed(
     ti, tj = _tiles(n, tile)
     with numba.parallel_chunksize(1):  # tiles handed out one at a time (dynamic balance)
         _l1_tiles(X, d, bool(divide), ti, tj, int(tile), out)
+    return out
+
+
+# ---------------------------------------------------------------- dense Bray–Curtis
+
+#: Rows per tile side of the dense Bray–Curtis kernel.
+BCD_TILE = 64
+#: Features per chunk of the dense Bray–Curtis kernel (64 rows × 1,024 × 8 B = 512 KB).
+BCD_K = 1024
+
+
+@njit(parallel=True, fastmath=_FASTMATH_MIN, cache=True, nogil=True, boundscheck=False)
+def _bc_dense_tiles(X, S, zero, ti, tj, tile, kc, out):  # pragma: no cover - compiled
+    n, f = X.shape
+    for t in prange(ti.size):
+        i0 = ti[t] * tile
+        j0 = tj[t] * tile
+        i1 = min(i0 + tile, n)
+        j1 = min(j0 + tile, n)
+        acc = np.zeros((tile, tile))  # Σ min over the chunks done, float64
+        for k0 in range(0, f, kc):
+            k1 = min(k0 + kc, f)
+            m = k1 - k0
+            for i in range(i0, i1):
+                r = i - i0
+                xi = X[i, k0:k1]  # 1-D views: the loop over k below is then vectorised
+                j = max(j0, i + 1)
+                while j + 3 < j1:  # row i against four rows j: four SIMD accumulators
+                    xa = X[j, k0:k1]
+                    xb = X[j + 1, k0:k1]
+                    xc = X[j + 2, k0:k1]
+                    xd = X[j + 3, k0:k1]
+                    s0 = zero
+                    s1 = zero
+                    s2 = zero
+                    s3 = zero
+                    for k in range(m):
+                        x = xi[k]
+                        a = xa[k]
+                        b = xb[k]
+                        c = xc[k]
+                        d = xd[k]
+                        s0 += a if a < x else x
+                        s1 += b if b < x else x
+                        s2 += c if c < x else x
+                        s3 += d if d < x else x
+                    c0 = j - j0
+                    acc[r, c0] += s0
+                    acc[r, c0 + 1] += s1
+                    acc[r, c0 + 2] += s2
+                    acc[r, c0 + 3] += s3
+                    j += 4
+                while j < j1:
+                    xa = X[j, k0:k1]
+                    s0 = zero
+                    for k in range(m):
+                        x = xi[k]
+                        a = xa[k]
+                        s0 += a if a < x else x
+                    acc[r, j - j0] += s0
+                    j += 1
+        for i in range(i0, i1):
+            base = n * i - (i * (i + 1)) // 2 - i - 1
+            for j in range(max(j0, i + 1), j1):
+                den = S[i] + S[j]
+                out[base + j] = (den - 2.0 * acc[i - i0, j - j0]) / den if den != 0.0 else np.nan
+
+
+def braycurtis_dense(X: np.ndarray, *, exact_f32: bool = False, tile: int = BCD_TILE, k: int = BCD_K) -> np.ndarray:
+    """Condensed Bray–Curtis of a dense non-negative matrix (see module notes).
+
+    Parameters
+    ----------
+    X
+        Samples × features non-negative values.
+    exact_f32
+        The caller has checked that every value is an integer and every row sum is
+        below 2²⁴: compute in float32, exactly (bit-identical to SciPy).
+    tile, k
+        Rows per tile side and features per chunk.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n(n-1)/2`` float64 distances (NaN for two empty samples, as SciPy).
+    """
+    n = X.shape[0]
+    out = np.empty(n * (n - 1) // 2, dtype=np.float64)
+    if n < 2:
+        return out
+    dt = np.float32 if exact_f32 else np.float64
+    Xc = np.ascontiguousarray(X, dtype=dt)
+    S = Xc.sum(axis=1, dtype=np.float64)
+    ti, tj = _tiles(n, tile)
+    with numba.parallel_chunksize(1):  # tiles handed out one at a time (dynamic balance)
+        _bc_dense_tiles(Xc, S, dt(0), ti, tj, int(tile), int(max(1, k)), out)
     return out
 
 

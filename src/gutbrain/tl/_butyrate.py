@@ -81,10 +81,10 @@ def butyrate_potential(
     -----
     Sets the following fields:
 
-    ``adata.obs[key_added]``, ``adata.obs[f"{key_added}_coverage"]``
-        The index and the share of abundance it could classify, per sample.
+    ``adata.obs["gbi_butyrate_potential"]``, ``adata.obs["gbi_butyrate_potential_coverage"]``
+        The index and the share of the sample whose membership is known.
     ``adata.uns[key_added]``
-        Contributions and citations.
+        ``params``, ``contributions`` (sample × taxon shares) and ``citations``.
 
     Examples
     --------
@@ -147,16 +147,19 @@ def member_shares(
     import scipy.sparse as sp
 
     from ._indices import _SPECS, _entries, _leaf_mask, _resolve, guild_table
-    from ._match import feature_lineages, relative_matrix
+    from ._match import divide_rows, feature_lineages, relative_matrix
 
-    leaf = _leaf_mask(adata)
+    lin_all = feature_lineages(adata)
+    leaf = _leaf_mask(lin_all, "clade_rank" in adata.var.columns)
     P = relative_matrix(adata, layer=layer)[:, leaf]
-    lin = feature_lineages(adata).loc[adata.var_names[leaf]]
+    if not leaf.all():  # clade table: shares of the species rows, as the guild indices compute them
+        P = divide_rows(P, P.sum(axis=1))
+    lin = lin_all.iloc[np.flatnonzero(leaf)]
     entries = _entries(_SPECS["butyrate_potential"], guild_table())
     has_genus = (lin["genus"].astype(str) != "").any()
     closed = ("genus" if has_genus else "species") if rank == "auto" else rank
     max_rank = "species" if rank in ("auto", "species") else rank
-    entry, _ = _resolve(lin, entries, closed_rank=closed, max_rank=max_rank)
+    entry, _, _ = _resolve(lin, entries, closed_rank=closed, max_rank=max_rank)
     m = entry >= 0
     E = sp.csr_matrix((np.ones(m.sum()), (np.flatnonzero(m), entry[m])), shape=(P.shape[1], len(entries)))
     shares = np.asarray(E.T.dot(P.T).T)
@@ -297,7 +300,8 @@ def validate_butyrate_indices(
     Sets the following fields:
 
     ``adata.uns[key_added]``
-        ``{"params", "results"}``: each index against the measured butyrate.
+        ``{"params": {target, n_boot, groups, ...}, "results": <the returned table>}``.
+
     """
     from ..io._metabolites import metabolite_frame, resolve_metabolite
     from ..ml._predict import regression_metrics

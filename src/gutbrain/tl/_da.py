@@ -188,47 +188,86 @@ def _css_stat(mat: np.ndarray, rel: float = 0.1) -> float:
 
 def transform_features(Y: np.ndarray, transform: str = "LOG") -> np.ndarray:
     """Transform each feature (column) as MaAsLin2's ``transformFeatures``."""
+    return apply_transform(Y, transform, transform_params(transform_stats(Y, transform), transform))
+
+
+# The transforms need per-feature statistics of the whole column (LOG: the smallest positive
+# value; LOGIT: whether it holds percents).  They are split into statistics that merge
+# across chunks of samples (minima and maxima), parameters derived from them, and the
+# element-wise transform, so that a sample-chunked run (gutbrain.parallel) applies exactly
+# the single-process arithmetic.
+
+
+def transform_stats(Y: np.ndarray, transform: str) -> dict[str, np.ndarray]:
+    """Per-feature statistics the transform needs (merge chunks with :func:`merge_transform_stats`)."""
     tr = transform.upper()
     if tr == "LOG":
-        if Y.min() < 0:
+        big = np.finfo(np.float64).max
+        out = np.multiply(Y == 0, big)  # zeros → huge, so the column minimum is the smallest positive
+        out += Y
+        return {"min": Y.min(axis=0, initial=np.inf), "minpos": out.min(axis=0, initial=np.inf)}
+    if tr == "LOGIT":
+        return {"max": np.nanmax(Y, axis=0, initial=-np.inf), "min": np.nanmin(Y, axis=0, initial=np.inf)}
+    if tr == "AST":
+        return {"maxabs": np.abs(Y).max(axis=0, initial=0.0)}
+    if tr == "NONE":
+        return {}
+    raise DataValueError(f"unknown transform {transform!r}", fix=f"use one of {TRANSFORMS}")
+
+
+def merge_transform_stats(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Statistics of the union of two chunks of samples."""
+    return {k: (np.maximum if k.startswith("max") else np.minimum)(a[k], b[k]) for k in a}
+
+
+def transform_params(stats: dict[str, np.ndarray], transform: str) -> dict[str, np.ndarray]:
+    """Parameters of the transform from whole-column statistics (raises on invalid data)."""
+    tr = transform.upper()
+    if tr == "LOG":
+        if stats["min"].size and stats["min"].min() < 0:
             raise DataValueError(
                 "LOG transform needs non-negative values", fix="use normalization TSS or transform NONE"
             )
-        zero = Y == 0
         big = np.finfo(np.float64).max
-        out = np.multiply(zero, big)  # zeros → huge, so the column minimum is the smallest positive
-        out += Y
-        half_min = out.min(axis=0) / 2.0
+        half_min = stats["minpos"] / 2.0
         if np.any(half_min >= big / 2):
             raise DataValueError(
                 "LOG transform: a feature has no positive value", fix="filter features first"
             )
-        np.multiply(zero, half_min[None, :], out=out)
-        out += Y
-        return np.log2(out, out=out)
+        return {"half_min": half_min}
     if tr == "LOGIT":
-        mx = np.nanmax(Y, axis=0)
-        mn = np.nanmin(Y, axis=0)
-        if np.any(mn < 0) or np.any(mx > 100):
+        if np.any(stats["min"] < 0) or np.any(stats["max"] > 100):
             raise DataValueError(
                 "LOGIT transform needs proportions (0–1) or percents (0–100)",
                 fix="use normalization TSS",
             )
-        P = np.where(mx[None, :] > 1, Y / 100.0, Y)
+        return {"percent": stats["max"] > 1}
+    if tr == "AST":
+        if np.any(stats["maxabs"] > 1):
+            raise DataValueError(
+                "AST transform is only valid for values between -1 and 1",
+                fix="use normalization TSS (or provide proportions)",
+            )
+        return {}
+    return {}
+
+
+def apply_transform(Y: np.ndarray, transform: str, params: dict[str, np.ndarray]) -> np.ndarray:
+    """The element-wise transform with whole-column parameters (:func:`transform_params`)."""
+    tr = transform.upper()
+    if tr == "LOG":
+        out = np.multiply(Y == 0, params["half_min"][None, :])
+        out += Y
+        return np.log2(out, out=out)
+    if tr == "LOGIT":
+        P = np.where(params["percent"][None, :], Y / 100.0, Y)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.log(P / (1.0 - P))
         out[~np.isfinite(out)] = 0.0
         return out
     if tr == "AST":
-        if np.any(np.abs(Y) > 1):
-            raise DataValueError(
-                "AST transform is only valid for values between -1 and 1",
-                fix="use normalization TSS (or provide proportions)",
-            )
         return np.sign(Y) * np.arcsin(np.sqrt(np.abs(Y)))
-    if tr == "NONE":
-        return Y
-    raise DataValueError(f"unknown transform {transform!r}", fix=f"use one of {TRANSFORMS}")
+    return Y
 
 
 def _tidy(

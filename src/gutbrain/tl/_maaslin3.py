@@ -446,7 +446,9 @@ def _logistic_fits(design: Design3, present_all: np.ndarray, augment: bool) -> _
             fit0 = glmm_laplace(X[:, red], Yb, design.random, augment_weight=a)
             dfq = (~np.isnan(fit["coef"][:, cols])).sum(axis=1)
             lrt = np.maximum(fit0["deviance"] - fit["deviance"], 0.0)
-            group_p[v] = np.where(dfq > 0, special.chdtrc(np.maximum(dfq, 1), lrt), np.nan)
+            # deviances of different objectives (one fit fell back) do not compare: no test
+            same = fit["objective"] == fit0["objective"]
+            group_p[v] = np.where((dfq > 0) & same, special.chdtrc(np.maximum(dfq, 1), lrt), np.nan)
     else:
         fit = logit_irls(X, Yb, augment_weight=a)
         fit["df"] = np.full(fit["coef"].shape, np.inf)
@@ -872,8 +874,13 @@ def maaslin3(
     Sets the following fields:
 
     ``adata.uns[key_added]``
-        ``{"params": {formula, method, normalization, transform, reference, filters,
-        random_state, ...}, "results": <the returned table>}``.
+        ``{"params": {formula, method="maaslin3", normalization, transform, reference,
+        filters, standardize, augment, median-comparison switches and thresholds,
+        correction, layer, unit, levels, dropped_terms, n_features_filtered,
+        n_samples_fitted, median_comparison_draws, rng, random_state, gutbrain_version,
+        references}, "results": <the returned table>}``.
+
+    ``X``, ``obs`` and ``var`` are not modified.
 
     Examples
     --------

@@ -480,7 +480,7 @@ def metabolite_associations(
     Sets the following fields:
 
     ``adata.uns[key_added]``
-        ``{"params", "results"}``: every taxon × metabolite association.
+        ``{"params": {...}, "results": <the returned table>}``.
 
     Examples
     --------

@@ -22,9 +22,12 @@ of several contrasts use lmerTest's ``contestMD`` rule.
 (lme4 ``glmer``, ``nAGQ = 1``): for given (θ, β) the group modes ``u`` solve
 independent one-dimensional penalised problems (Newton per group, all features and
 groups at once); the Laplace deviance
-``Σ dev.resid + ‖u‖² + Σ_j log(1 + θ² Σ_{i∈j} w_i)`` is minimised first over θ with β
-from penalised IRLS (lme4's first stage, ``nAGQ = 0``), then over (θ, β) jointly by
-Newton steps with finite-difference derivatives (lme4's second stage).  The
+``−2 log L + ‖u‖² + Σ_j log(1 + θ² Σ_{i∈j} w_i)`` is minimised over (θ, β) by Newton
+steps with the analytic gradient and a finite-difference Hessian.  As in lme4, the
+likelihood term is the binomial family's ``aic``, in which the pseudo-observations'
+weights (< 0.5) round to zero — they shape the modes and the log-determinant only;
+this, not the optimiser, is what moves the estimates from the weighted-likelihood
+optimum (by ~0.05 on the HMP2 fixture).  The
 fixed-effect covariance is the (β, β) block of twice the inverse finite-difference
 Hessian of the deviance in (θ, β) — lme4's ``vcov(..., use.hessian = TRUE)``.
 """
@@ -318,21 +321,30 @@ def _glmm_modes(off, Yw, starts, counts, theta, c, U, tol, maxit):  # pragma: no
 
 
 @njit(cache=True, nogil=True)
-def _glmm_stats(off, Yw, X, starts, counts, theta, c, U, full, dev, S, T, Rg, s, t, rX):  # pragma: no cover - compiled
-    """One pass at the modes: deviance pieces and per-group sums of the Laplace gradient."""
+def _glmm_stats(off, Yw, X, starts, counts, theta, c, U, full, dev, S, T, Rg, s, t, rX,
+                pdev, Eg, eX):  # pragma: no cover - compiled
+    """One pass at the modes: deviance pieces and per-group sums of the Laplace gradient.
+
+    ``pdev`` is ``Σ (2·log(1 + e^η) − η)`` (the pseudo-observations' deviance per unit
+    weight, halved), ``Eg``/``eX`` the per-group and ``x``-weighted sums of ``2μ − 1``
+    (its derivative), for the objective without the pseudo-observations' likelihood.
+    """
     F, _n = off.shape
     q = starts.size
     p = X.shape[1]
     for f in range(F):
         th = theta[f]
         d = 0.0
+        pd = 0.0
         for k in range(p):
             rX[f, k] = 0.0
+            eX[f, k] = 0.0
         for j in range(q):
             uj = U[f, j]
             sj = 0.0
             tj = 0.0
             rj = 0.0
+            ej = 0.0
             if full:
                 for k in range(p):
                     s[f, j, k] = 0.0
@@ -346,6 +358,7 @@ def _glmm_stats(off, Yw, X, starts, counts, theta, c, U, full, dev, S, T, Rg, s,
                 mu = 1.0 / (1.0 + np.exp(-eta))
                 y = Yw[f, i]
                 d += c * sp_ - y * eta
+                pd += 2.0 * sp_ - eta
                 w = c * mu * (1.0 - mu)
                 sj += w
                 r = y - c * mu
@@ -353,15 +366,20 @@ def _glmm_stats(off, Yw, X, starts, counts, theta, c, U, full, dev, S, T, Rg, s,
                 if full:
                     w1 = w * (1.0 - 2.0 * mu)
                     tj += w1
+                    e = 2.0 * mu - 1.0
+                    ej += e
                     for k in range(p):
                         xk = X[i, k]
                         s[f, j, k] += w * xk
                         t[f, j, k] += w1 * xk
                         rX[f, k] += r * xk
+                        eX[f, k] += e * xk
             S[f, j] = sj
             T[f, j] = tj
             Rg[f, j] = rj
+            Eg[f, j] = ej
         dev[f] = 2.0 * d
+        pdev[f] = pd
 
 
 class _LaplaceGLMM:
@@ -371,15 +389,26 @@ class _LaplaceGLMM:
     and the group, so they enter as total weight ``c = 1 + 2a`` and "successes"
     ``y + a``.  Samples are sorted by group so that per-group sums are contiguous
     reductions.
+
+    The objective is lme4's: the conditional modes and the log-determinant use every
+    weighted row (penalised IRLS), but the likelihood term of the Laplace deviance is
+    the binomial family's ``aic``, which rounds each prior weight ``m = round(w)`` and
+    skips rows with ``m = 0`` — the pseudo-observations whenever ``a < 0.5`` (always in
+    MaAsLin 3, ``a = (p − 1)/(2N)``).  ``likelihood_pseudo=True`` keeps them (the
+    Laplace approximation of the weighted likelihood proper).
     """
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, g: np.ndarray, a: float) -> None:
+    def __init__(self, X: np.ndarray, Y: np.ndarray, g: np.ndarray, a: float,
+                 likelihood_pseudo: bool | None = None) -> None:
         order = np.argsort(g, kind="stable")
         gs = g[order]
         self.X = np.ascontiguousarray(X[order])
         self.XT = np.ascontiguousarray(self.X.T)
         self.Yw = np.ascontiguousarray((Y[order] + a).T)  # F × n
         self.c = 1.0 + 2.0 * a
+        # weight of the pseudo-observations' likelihood dropped from the objective
+        keep = (a >= 0.5) if likelihood_pseudo is None else likelihood_pseudo
+        self.drop = 0.0 if keep else 2.0 * a
         self.starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
         self.counts = np.diff(np.r_[self.starts, gs.size])
         self.q = self.starts.size
@@ -408,15 +437,20 @@ class _LaplaceGLMM:
         s = np.empty((m, q, p) if full else (1, 1, 1))
         t = np.empty((m, q, p) if full else (1, 1, 1))
         rX = np.empty((m, p))
+        pdev = np.empty(m)
+        Eg = np.empty((m, q))
+        eX = np.empty((m, p))
         _glmm_stats(off, self.Yw[idx], self.X, self.starts, self.counts,
-                    np.ascontiguousarray(theta, dtype=np.float64), self.c, U, full, dev, S, T, Rg, s, t, rX)
-        return U, dev, S, T, Rg, s, t, rX
+                    np.ascontiguousarray(theta, dtype=np.float64), self.c, U, full, dev, S, T, Rg, s, t, rX,
+                    pdev, Eg, eX)
+        dev -= self.drop * pdev
+        return U, dev, S, T, Rg, s, t, rX, Eg, eX
 
     def deviance(
         self, theta: np.ndarray, beta: np.ndarray, idx: np.ndarray, u0: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Laplace deviance at (θ, β) for features ``idx``; returns (deviance, modes)."""
-        U, dev, S, _T, _R, _s, _t, _rX = self._stats(theta, beta, idx, u0, False)
+        U, dev, S, _T, _R, _s, _t, _rX, _E, _eX = self._stats(theta, beta, idx, u0, False)
         ld = np.log1p(theta[:, None] ** 2 * S).sum(axis=1)
         return dev + (U**2).sum(axis=1) + ld, U
 
@@ -428,15 +462,21 @@ class _LaplaceGLMM:
         By the envelope theorem the penalised deviance contributes ``−2 Xᵀr`` and
         ``−2 Σ_j R_j u_j``; the log-determinant ``Σ_j log(1 + θ² S_j)`` contributes
         through ``S_j`` and the modes' derivatives ``∂u_j/∂β = −θ s_j / D_j``,
-        ``∂u_j/∂θ = (R_j − θ S_j u_j) / D_j`` (``D_j = 1 + θ² S_j``).
+        ``∂u_j/∂θ = (R_j − θ S_j u_j) / D_j`` (``D_j = 1 + θ² S_j``).  The dropped
+        pseudo-observation likelihood ``A`` (see the class) is not stationary in ``u``:
+        its total derivative goes through the modes as well.
         """
-        U, _dev, S, T, Rg, s, t, rX = self._stats(theta, beta, idx, u0, True)
+        U, _dev, S, T, Rg, s, t, rX, Eg, eX = self._stats(theta, beta, idx, u0, True)
         th = theta[:, None]
         D = 1.0 + th**2 * S
         g_beta = -2.0 * rX + np.einsum("mq,mqk->mk", th**2 / D, t - (th**2 * T / D)[:, :, None] * s)
         du_dth = (Rg - th * S * U) / D
         dS_dth = T * (U + th * du_dth)
         g_th = -2.0 * (Rg * U).sum(axis=1) + ((2.0 * th * S + th**2 * dS_dth) / D).sum(axis=1)
+        if self.drop:
+            # A = drop·Σ(2·log(1+e^η) − η), ∂A/∂η = drop·(2μ − 1)
+            g_beta -= self.drop * (eX - np.einsum("mq,mqk->mk", th**2 * Eg / D, s))
+            g_th -= self.drop * (Eg * (U + th * du_dth)).sum(axis=1)
         return np.column_stack([g_th, g_beta]), U
 
 
@@ -465,6 +505,15 @@ def _newton_step(H: np.ndarray, g: np.ndarray, cap: float = 3.0) -> np.ndarray:
 def glmm_laplace(X: np.ndarray, Y: np.ndarray, groups: Sequence[np.ndarray], *, augment_weight: float = 0.0) -> dict:
     """Random-intercept logistic model of each 0/1 column of ``Y`` (glmer, Laplace).
 
+    The objective is lme4's (:class:`_LaplaceGLMM`: pseudo-observations of weight
+    below 0.5 shape the conditional modes but not the likelihood term).  That objective
+    has no finite minimum when a covariate separates presence from absence (the
+    augmentation protects only the weighted likelihood proper): lme4's optimiser then
+    stops on the flat slope wherever its tolerances say, which cannot be reproduced.
+    Features whose fit does not converge are therefore refitted with the augmented
+    likelihood proper (finite, as in the fixed-effects model); ``objective`` records
+    which was used (``"lme4"`` or ``"augmented"``).
+
     The Laplace deviance is minimised over (θ, β) for all features together by Newton
     steps with its analytic gradient (conditional modes profiled out) and a
     forward-difference Hessian of that gradient; each step is backtracked until the
@@ -488,16 +537,34 @@ def glmm_laplace(X: np.ndarray, Y: np.ndarray, groups: Sequence[np.ndarray], *, 
     -------
     dict
         ``coef``, ``stderr``, ``pval``, ``df`` (∞: Wald z), ``cov`` (``F × p × p``),
-        ``theta``, ``deviance``, ``converged`` and ``warning`` (``F``; None = fine).
+        ``theta``, ``deviance``, ``converged``, ``warning`` (``F``; None = fine) and
+        ``objective``.
     """
-    from ._glm_batch import logit_irls
-
     g = _one_grouping(groups)
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
+    a = float(augment_weight)
+    md = _LaplaceGLMM(X, Y, g, a)
+    fit = _glmm_fit(md, X, Y, a)
+    fit["objective"] = np.full(Y.shape[1], "lme4", dtype=object)
+    redo = np.flatnonzero(~fit["converged"])
+    if md.drop and redo.size:
+        md2 = _LaplaceGLMM(X, Y[:, redo], g, a, likelihood_pseudo=True)
+        fit2 = _glmm_fit(md2, X, Y[:, redo], a)
+        ok = fit2["converged"]
+        sel = redo[ok]
+        for key, val in fit2.items():
+            fit[key][sel] = val[ok]
+        fit["objective"][sel] = "augmented"
+    return fit
+
+
+def _glmm_fit(md: _LaplaceGLMM, X: np.ndarray, Y: np.ndarray, augment_weight: float) -> dict:
+    """Newton minimisation of ``md``'s Laplace deviance for every column of ``Y``."""
+    from ._glm_batch import logit_irls
+
     _n, p = X.shape
     F = Y.shape[1]
-    md = _LaplaceGLMM(X, Y, g, float(augment_weight))
     allidx = np.arange(F)
     fe = logit_irls(X, Y, augment_weight=augment_weight)
     beta0 = np.nan_to_num(fe["coef"])

@@ -1,9 +1,21 @@
 """Group tests on distance matrices (PERMANOVA, PERMDISP, ANOSIM) and on alpha diversity.
 
 Permutations are vectorised: a batch of permuted labellings becomes a
-group-indicator matrix ``W`` (n × batch·groups) and every within-group sum is one
-blocked matrix product ``colsum(W ∘ (A W))``, with ``A`` the squared distances
-(PERMANOVA) or the distance ranks (ANOSIM).
+group-indicator matrix ``W`` and every within-group sum is a quadratic form
+``w_gᵀ A w_g`` read off one blocked matrix product ``A W`` (one BLAS call per block of
+rows), with ``A`` the squared distances (PERMANOVA) or the distance ranks (ANOSIM).
+Only the upper triangle of ``A`` is multiplied (the diagonal block of each block of rows
+and the block to its right, whose forms are mirrored), which halves the product. The
+indicator of the largest group is left out of ``W``: with ``1 = Σ_g w_g``,
+``r = A 1`` and ``T = 1ᵀ A 1``, its form is ``T − 2 Σ_h rᵀ w_h + Σ_{h,h'} w_hᵀ A w_h'``
+over the other groups, so ``W`` has ``groups − 1`` columns per permutation (again half
+the product for two groups). Leaving out the largest group bounds the cancellation in
+that difference by ``(n / n_largest)² ≤ groups²`` ulps of ``T``.
+
+PERMDISP runs one compiled task per permutation (threads over permutations): group
+centroids or spatial medians (the modified Weiszfeld iteration of Vardi & Zhang 2000,
+doi:10.1073/pnas.97.4.1423, with scikit-bio's start, tolerance and stopping rule),
+distances to them and the ANOVA F, on the PCoA coordinates computed once.
 
 Statistics follow scikit-bio 0.7.4 (``skbio.stats.distance``) exactly:
 
@@ -31,6 +43,7 @@ from anndata import AnnData
 
 from .. import _core
 from .._errors import DataValueError, MetadataMismatchError
+from ._blocks import BlasBlocks, blas_blocks
 
 __all__ = [
     "alpha_group_test",
@@ -42,10 +55,10 @@ __all__ = [
     "permdisp_kernel",
 ]
 
-#: Permutations per batch (indicator matrix n × batch × groups).
-_BATCH = 128
-#: Rows of the square matrix per block.
-_ROWS = 1024
+#: Permutations per batch (indicator matrix n × batch × (groups − 1)).
+_BATCH = 256
+#: Rows of the square matrix per block of the product ``A W``.
+_ROWS = 2048
 
 
 def _codes(grouping: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +76,7 @@ def _codes(grouping: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _labellings(
-    codes: np.ndarray, permutations: int, random_state: Any, strata: Any = None
+    codes: np.ndarray, permutations: int, random_state: Any, strata: Any = None, batch: int = _BATCH
 ) -> Iterator[np.ndarray]:
     """Yield batches of labellings: the observed one first, then permutations (skbio order).
 
@@ -83,12 +96,12 @@ def _labellings(
             return restricted(rng)
 
     total = permutations + 1
-    for start in range(0, total, _BATCH):
-        stop = min(total, start + _BATCH)
-        batch = np.empty((stop - start, codes.size), dtype=np.int64)
+    for start in range(0, total, batch):
+        stop = min(total, start + batch)
+        out = np.empty((stop - start, codes.size), dtype=np.int64)
         for r, i in enumerate(range(start, stop)):
-            batch[r] = codes if i == 0 else draw(codes)
-        yield batch
+            out[r] = codes if i == 0 else draw(codes)
+        yield out
 
 
 def _group_sizes(batch: np.ndarray, n_groups: int) -> np.ndarray:
@@ -96,27 +109,62 @@ def _group_sizes(batch: np.ndarray, n_groups: int) -> np.ndarray:
     return (batch[:, :, None] == np.arange(n_groups)[None, None, :]).sum(axis=1)
 
 
-def _indicator(batch: np.ndarray, n_groups: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """n × (batch·groups) indicator (optionally weighted per group)."""
-    b, n = batch.shape
-    W = np.zeros((n, b * n_groups), dtype=np.float64)
-    cols = (np.arange(b)[:, None] * n_groups + batch).T  # n × b
-    vals = 1.0 if weights is None else weights[batch].T
-    np.put_along_axis(W, cols, vals, axis=1)
-    return W
+class _QuadraticForms:
+    """``w_gᵀ A w_g`` for every group and labelling, from ``groups − 1`` indicator columns.
+
+    ``A`` is symmetric with a zero diagonal; the forms count each pair twice.
+    """
+
+    def __init__(self, A: np.ndarray, n_groups: int, drop: int) -> None:
+        self.A = A
+        self.g = n_groups
+        self.drop = drop
+        self.kept = np.array([h for h in range(n_groups) if h != drop], dtype=np.int64)
+        self.r = A.sum(axis=1)
+        self.total = float(self.r.sum())
+
+    def __call__(self, batch: np.ndarray, blocks: BlasBlocks) -> np.ndarray:
+        """``b × groups`` quadratic forms of a batch of labellings (``b × n`` codes)."""
+        A = self.A
+        b, n = batch.shape
+        h = self.kept.size
+        # column (p, j) is the indicator of kept group j under labelling p
+        W = np.empty((n, b * h))
+        W3 = W.reshape(n, b, h)
+        codes = batch.T
+        for j, grp in enumerate(self.kept):
+            np.equal(codes, grp, out=W3[:, :, j], casting="unsafe")
+
+        def forms_of(Wb: np.ndarray, AW: np.ndarray) -> np.ndarray:
+            m = Wb.shape[0]
+            return np.einsum("npi,npj->pij", Wb.reshape(m, b, h), AW.reshape(m, b, h))
+
+        def work(r0: int, r1: int) -> np.ndarray:
+            # only the upper triangle of A is read: the diagonal block (both orders of its
+            # pairs) and the block to its right (each pair once, then mirrored)
+            Wb = W[r0:r1]
+            part = forms_of(Wb, A[r0:r1, r0:r1] @ Wb)
+            if r1 < n:
+                right = forms_of(Wb, A[r0:r1, r1:] @ W[r1:])
+                part += right + right.transpose(0, 2, 1)
+            return part
+
+        # blocks shrink down the triangle's rows in cost: several per worker keep them balanced
+        rows_per = min(_ROWS, -(-n // (4 * blocks.workers)))
+        Q = np.sum(blocks.map(n, rows_per, work), axis=0)
+        forms = np.empty((b, self.g))
+        forms[:, self.kept] = np.diagonal(Q, axis1=1, axis2=2)
+        rw = (W.T @ self.r).reshape(b, h)
+        forms[:, self.drop] = self.total - 2.0 * rw.sum(axis=1) + Q.sum(axis=(1, 2))
+        return forms
 
 
-def _within_sums(A: np.ndarray, batch: np.ndarray, n_groups: int, weights: np.ndarray | None) -> np.ndarray:
-    """For each labelling: Σ_g weight_g Σ_{i<j in g} A_ij (A symmetric, zero diagonal)."""
-    n = A.shape[0]
-    W = _indicator(batch, n_groups)
-    acc = np.zeros(W.shape[1])
-    for r0 in range(0, n, _ROWS):
-        r1 = min(n, r0 + _ROWS)
-        acc += np.einsum("ij,ij->j", W[r0:r1], A[r0:r1] @ W)
-    per = acc.reshape(batch.shape[0], n_groups)
-    if weights is not None:
-        per = per * (weights if weights.ndim == 2 else weights[None, :])
+def _within_sums(forms: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """For each labelling: Σ_g weight_g Σ_{i<j in g} A_ij, from the quadratic forms."""
+    if weights is None:
+        per = forms
+    else:  # one weight per group, or per labelling and group (restricted permutations)
+        per = forms * (weights if weights.ndim == 2 else weights[None, :])
     return 0.5 * per.sum(axis=1)
 
 
@@ -190,13 +238,16 @@ def permanova_kernel(
     if D.shape[0] != n:
         raise DataValueError(f"{n} labels for {D.shape[0]} samples", fix="give one label per sample")
     D2 = D * D
-    s_T = D2.sum() / n / 2.0
-    inv = 1.0 / np.bincount(codes, minlength=g)
+    sizes = np.bincount(codes, minlength=g)
+    forms = _QuadraticForms(D2, g, int(np.argmax(sizes)))
+    s_T = forms.total / n / 2.0
+    inv = 1.0 / sizes
     stats = []
-    for batch in _labellings(codes, permutations, random_state, strata):
-        w = inv if strata is None else 1.0 / _group_sizes(batch, g)
-        s_W = _within_sums(D2, batch, g, w)
-        stats.append(((s_T - s_W) / (g - 1)) / (s_W / (n - g)))
+    with blas_blocks(n >= 512) as blocks:
+        for batch in _labellings(codes, permutations, random_state, strata):
+            w = inv if strata is None else 1.0 / _group_sizes(batch, g)
+            s_W = _within_sums(forms(batch, blocks), w)
+            stats.append(((s_T - s_W) / (g - 1)) / (s_W / (n - g)))
     f = np.concatenate(stats)
     return _result("PERMANOVA", "pseudo-F", n, g, float(f[0]), _p_value(f, permutations), permutations)
 
@@ -222,44 +273,16 @@ def anosim_kernel(
     sizes = np.bincount(codes, minlength=g)
     n_within = float((sizes * (sizes - 1) // 2).sum())
     divisor = n * ((n - 1) / 4)
+    forms = _QuadraticForms(RK, g, int(np.argmax(sizes)))
     stats = []
-    for batch in _labellings(codes, permutations, random_state):
-        sw = _within_sums(RK, batch, g, None)
-        r_w = sw / n_within
-        r_b = (total - sw) / (m - n_within)
-        stats.append((r_b - r_w) / divisor)
+    with blas_blocks(n >= 512) as blocks:
+        for batch in _labellings(codes, permutations, random_state):
+            sw = _within_sums(forms(batch, blocks), None)
+            r_w = sw / n_within
+            r_b = (total - sw) / (m - n_within)
+            stats.append((r_b - r_w) / divisor)
     r = np.concatenate(stats)
     return _result("ANOSIM", "R", n, g, float(r[0]), _p_value(r, permutations), permutations)
-
-
-def _centres(X: np.ndarray, W: np.ndarray, sizes: np.ndarray, test: str) -> np.ndarray:
-    """Group centres for a batch: W is (b, n, g) one-hot; returns (b, g, k)."""
-    C = np.einsum("bng,nk->bgk", W, X) / sizes[None, :, None]
-    if test == "centroid":
-        return C
-    # Weiszfeld iterations for the spatial median, all groups and permutations at once
-    scale = max(float(np.abs(X).max()), 1e-300)
-    for _ in range(1000):
-        diff = X[None, :, None, :] - C[:, None, :, :]  # b, n, g, k
-        dist = np.sqrt(np.einsum("bngk,bngk->bng", diff, diff))
-        w = W / np.maximum(dist, 1e-15)
-        C_new = np.einsum("bng,nk->bgk", w, X) / w.sum(axis=1)[:, :, None]
-        shift = np.abs(C_new - C).max()
-        C = C_new
-        if shift < 1e-10 * scale:
-            break
-    return C
-
-
-def _anova_f(z: np.ndarray, W: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """One-way ANOVA F of z (b, n) grouped by one-hot W (b, n, g)."""
-    n, g = z.shape[1], sizes.size
-    means = np.einsum("bn,bng->bg", z, W) / sizes[None, :]
-    grand = z.mean(axis=1)
-    ss_b = (sizes[None, :] * (means - grand[:, None]) ** 2).sum(axis=1)
-    fitted = np.einsum("bg,bng->bn", means, W)
-    ss_w = ((z - fitted) ** 2).sum(axis=1)
-    return (ss_b / (g - 1)) / (ss_w / (n - g))
 
 
 def permdisp_kernel(
@@ -299,18 +322,14 @@ def permdisp_kernel(
     D = _square(D)
     groups, codes = _codes(grouping)
     n, g = codes.size, groups.size
+    from ._stats_kernels import permdisp_stats
+
     X, _, _ = pcoa_kernel(D, min(n_components, n))
-    sizes = np.bincount(codes, minlength=g).astype(np.float64)
-    out = []
-    for batch in _labellings(codes, permutations, random_state):
-        for s in range(0, batch.shape[0], 32):
-            sub = batch[s : s + 32]
-            W = np.zeros((sub.shape[0], n, g))
-            np.put_along_axis(W, sub[:, :, None], 1.0, axis=2)
-            C = _centres(X, W, sizes, test)
-            own = np.einsum("bng,bgk->bnk", W, C)
-            z = np.sqrt(((X[None] - own) ** 2).sum(axis=2))
-            out.append(_anova_f(z, W, sizes))
+    X = np.ascontiguousarray(X)
+    out = [
+        permdisp_stats(X, batch, g, test == "median")
+        for batch in _labellings(codes, permutations, random_state)
+    ]
     f = np.concatenate(out)
     return _result("PERMDISP", "F-value", n, g, float(f[0]), _p_value(f, permutations), permutations)
 

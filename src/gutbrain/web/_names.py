@@ -1,11 +1,12 @@
-"""File-name and job-id hygiene for the web app (no third-party imports)."""
+"""File-name, job-id and message hygiene for the web app (no third-party imports)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
-__all__ = ["JOB_ID", "SAFE_PART", "safe_filename"]
+__all__ = ["JOB_ID", "SAFE_PART", "safe_filename", "tidy_message"]
 
 #: Job ids are uuid4 hex strings.
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -51,3 +52,34 @@ def safe_filename(name: str | None, default: str = "upload") -> str:
     if not cleaned or not SAFE_PART.match(cleaned):
         return default
     return cleaned
+
+
+def tidy_message(message: str, data_dir: str | Path) -> str:
+    """Make an error message fit for the client: one line, no server paths.
+
+    A path inside a job folder (``<data_dir>/jobs/<id>/inputs/<role>/name.tsv``, or the
+    staging folder ``<data_dir>/tmp/<id>/...``) becomes the uploaded file's name.
+
+    Parameters
+    ----------
+    message
+        The message (e.g. ``str(GutbrainError)``).
+    data_dir
+        The app's data folder.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> tidy_message("/srv/d/jobs/" + "a" * 32 + "/inputs/table/t.tsv: bad\\nline", "/srv/d")
+    't.tsv: bad line'
+    """
+    roots = {str(Path(data_dir)), str(Path(data_dir).resolve())}
+    for root in sorted(roots, key=len, reverse=True):
+        rx = re.compile(re.escape(root) + r"[/\\](?:jobs|tmp)[/\\][0-9a-f]{32}[/\\]"
+                        r"(?:inputs[/\\][a-z_]+[/\\]|work[/\\]|out[/\\])?")
+        message = rx.sub("", message)
+        message = message.replace(root, "<data-dir>")
+    return " ".join(message.split())

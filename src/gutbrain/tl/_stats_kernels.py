@@ -1,0 +1,166 @@
+"""Compiled (numba) kernels of ordination and of the distance-based group tests.
+
+Imported by :mod:`gutbrain.tl._ordination` and :mod:`gutbrain.tl._stats` when first
+needed, so that importing gutbrain does not compile or load them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["gower_fill", "permdisp_stats", "row_sq_means", "spatial_median"]
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def row_sq_means(D):  # pragma: no cover - compiled
+    """Row means of ``D∘D`` (NaN/inf propagate: the caller checks them)."""
+    n = D.shape[0]
+    r = np.empty(n)
+    for i in prange(n):
+        s = 0.0
+        for j in range(n):
+            v = D[i, j]
+            s += v * v
+        r[i] = s / n
+    return r
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def gower_fill(D, r, g, B):  # pragma: no cover - compiled
+    """``B = -½ (D∘D - r_i - r_j + g)`` (Gower centring from the row means ``r`` of ``D∘D``)."""
+    n = D.shape[0]
+    for i in prange(n):
+        ci = g - r[i]
+        for j in range(n):
+            v = D[i, j]
+            B[i, j] = -0.5 * (v * v - r[j] + ci)
+
+
+#: Spatial median: step below which the iteration stops, and most iterations (scikit-bio's).
+_MEDIAN_EPS = 1e-7
+_MEDIAN_ITER = 500
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def spatial_median(X, rows, m, y, t, y1):  # pragma: no cover - compiled
+    """Spatial median of ``X[rows[:m]]`` into ``y`` (Vardi & Zhang's modified Weiszfeld).
+
+    Starts at the mean; a point closer than the tolerance to the estimate is dropped
+    from the weights and counted in ``eta`` (the Vardi–Zhang correction); stops when an
+    update moves the estimate by less than the tolerance (the estimate before that
+    update is returned), when every point sits on the estimate, or after the maximum
+    number of iterations.
+    """
+    k = X.shape[1]
+    eps = _MEDIAN_EPS
+    for c in range(k):
+        y[c] = 0.0
+    for a in range(m):
+        for c in range(k):
+            y[c] += X[rows[a], c]
+    for c in range(k):
+        y[c] /= m
+    if m == 1:
+        return
+    for _ in range(_MEDIAN_ITER):
+        winv = 0.0
+        eta = 0
+        for c in range(k):
+            t[c] = 0.0
+        for a in range(m):
+            i = rows[a]
+            d2 = 0.0
+            for c in range(k):
+                diff = X[i, c] - y[c]
+                d2 += diff * diff
+            d = np.sqrt(d2)
+            if d > eps:
+                w = 1.0 / d
+                winv += w
+                for c in range(k):
+                    t[c] += w * X[i, c]
+            else:
+                eta += 1
+        if eta == m:
+            return
+        for c in range(k):
+            t[c] /= winv
+        if eta == 0:
+            for c in range(k):
+                y1[c] = t[c]
+        else:
+            r2 = 0.0
+            for c in range(k):
+                rc = (t[c] - y[c]) * winv
+                r2 += rc * rc
+            r = np.sqrt(r2)
+            rinv = eta / r if r > eps else 0.0
+            for c in range(k):
+                y1[c] = max(0.0, 1.0 - rinv) * t[c] + min(1.0, rinv) * y[c]
+        step2 = 0.0
+        for c in range(k):
+            diff = y[c] - y1[c]
+            step2 += diff * diff
+        if np.sqrt(step2) < eps:
+            return
+        for c in range(k):
+            y[c] = y1[c]
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def permdisp_stats(X, batch, g, median):  # pragma: no cover - compiled
+    """ANOVA F of distances to group centres (means or spatial medians), per labelling."""
+    b, n = batch.shape
+    k = X.shape[1]
+    out = np.empty(b)
+    for p in prange(b):
+        codes = batch[p]
+        counts = np.zeros(g, dtype=np.int64)
+        for i in range(n):
+            counts[codes[i]] += 1
+        start = np.zeros(g + 1, dtype=np.int64)
+        for h in range(g):
+            start[h + 1] = start[h] + counts[h]
+        fill = start[:g].copy()
+        rows = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            h = codes[i]
+            rows[fill[h]] = i
+            fill[h] += 1
+        centre = np.empty((g, k))
+        t = np.empty(k)
+        y1 = np.empty(k)
+        for h in range(g):
+            if median:
+                spatial_median(X, rows[start[h] :], counts[h], centre[h], t, y1)
+            else:
+                for c in range(k):
+                    centre[h, c] = 0.0
+                for a in range(start[h], start[h + 1]):
+                    for c in range(k):
+                        centre[h, c] += X[rows[a], c]
+                for c in range(k):
+                    centre[h, c] /= counts[h]
+        z = np.empty(n)
+        zsum = np.zeros(g)
+        for i in range(n):
+            h = codes[i]
+            d2 = 0.0
+            for c in range(k):
+                diff = X[i, c] - centre[h, c]
+                d2 += diff * diff
+            z[i] = np.sqrt(d2)
+            zsum[h] += z[i]
+        grand = zsum.sum() / n
+        ss_b = 0.0
+        for h in range(g):
+            mh = zsum[h] / counts[h]
+            ss_b += counts[h] * (mh - grand) ** 2
+            zsum[h] = mh
+        ss_w = 0.0
+        for i in range(n):
+            diff = z[i] - zsum[codes[i]]
+            ss_w += diff * diff
+        out[p] = (ss_b / (g - 1)) / (ss_w / (n - g))
+    return out
