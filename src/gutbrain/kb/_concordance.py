@@ -224,20 +224,27 @@ def _genus_taxids(names: list[str], kb: Any) -> tuple[list[int | None], list[str
     tid2 = dict(zip(tax["taxon_id"], tax["ncbi_taxid"].astype(int), strict=True))
     out: list[int | None] = []
     bad: list[str] = []
+    items: list[tuple[bool, str, str, int | None]] = []  # (bracketed, text, genus name, taxid)
     for raw in names:
         name, rank, taxid = parse_name(raw)
         text = str(raw)
         # a bracketed Greengenes genus ([Ruminococcus], [Eubacterium]) is not the NCBI genus
-        if "[" in text.split(";")[-1] or (rank == "genus" and "g__[" in text):
+        bracketed = "[" in text.split(";")[-1] or (rank == "genus" and "g__[" in text)
+        if rank == "species" and name:  # species count for their genus
+            name = name.split()[0]
+        items.append((bracketed, text, name, taxid))
+    # every distinct name is matched once, all of them together
+    todo = list(dict.fromkeys(n for br, _, n, t in items if not br and n and t is None))
+    matched = dict(zip(todo, index.match_each(todo), strict=True))
+    for bracketed, text, name, taxid in items:
+        if bracketed:
             out.append(None)
             bad.append(text)
             continue
         if taxid is not None:
             out.append(taxid)
             continue
-        if rank == "species" and name:
-            name, rank = name.split()[0], "genus"
-        rec = index.match_one(name) if name else {"taxon_id": None}
+        rec = matched[name] if name else {"taxon_id": None}
         t = rec.get("taxon_id")
         if t is not None and index.names[t][1] == "genus" and t in tid2:
             out.append(int(tid2[t]))
