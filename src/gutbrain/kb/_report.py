@@ -65,23 +65,26 @@ def study_links(pub_ids: list[str], kb: Any) -> list[Link]:
     ['Chen P et al. 2021 <https://doi.org/10.1186/s13041-021-00765-y>']
     """
     from ._query import _citation, doi_url, pmid_url
+    from ._store import derived
 
     ids = list(dict.fromkeys(pub_ids))
     if not ids:
         return []
-    pubs = kb.sql(f"SELECT * FROM publication WHERE pub_id IN ({','.join('?' * len(ids))})", ids)
-    pubs = pubs.set_index("pub_id")
+    pubs = derived(kb, "publication_rows", lambda: {
+        r[0]: r[1:] for r in kb.con.execute(
+            "SELECT pub_id, doi, pmid, url, authors, year, title FROM publication")})
     out = []
     for pid in ids:
-        if pid not in pubs.index:
+        row = pubs.get(pid)
+        if row is None:
             continue
-        p = pubs.loc[pid]
-        url = doi_url(p["doi"]) or pmid_url(p["pmid"]) or (p["url"] if isinstance(p["url"], str) else "")
-        text = _citation(p["authors"], p["year"])
+        doi, pmid, page, authors, year, title = row
+        url = doi_url(doi) or pmid_url(pmid) or (page if isinstance(page, str) else "")
+        text = _citation(authors, year)
         if not text:
-            text = (f"PMID {int(p['pmid'])}" if pd.notna(p["pmid"]) else
-                    f"doi:{p['doi']}" if isinstance(p["doi"], str) and p["doi"] else
-                    str(p["title"] or pid))
+            text = (f"PMID {int(pmid)}" if pd.notna(pmid) else
+                    f"doi:{doi}" if isinstance(doi, str) and doi else
+                    str(title or pid))
         out.append(Link(text, url))
     return out
 

@@ -389,8 +389,9 @@ def taxon_index(kb: Any) -> TaxonIndex:
     different evidence directories usually share it), with the single-name matches it has
     made so far.
     """
-    idx = getattr(kb, "_taxon_index", None)
-    if idx is None:
+    from ._store import derived
+
+    def make() -> TaxonIndex:
         taxa = kb.table("taxon")
         h = hashlib.sha256(",".join(map(str, taxa.columns)).encode())
         h.update(pd.util.hash_pandas_object(taxa, index=False).to_numpy().tobytes())
@@ -401,8 +402,9 @@ def taxon_index(kb: Any) -> TaxonIndex:
             if len(_INDEXES) >= 4:
                 _INDEXES.pop(next(iter(_INDEXES)))
             _INDEXES[key] = idx
-        kb._taxon_index = idx
-    return idx
+        return idx
+
+    return derived(kb, "taxon_index", make)
 
 
 def _inputs(names: Any) -> list[Any]:
