@@ -143,7 +143,7 @@ def _insert(con: sqlite3.Connection, table: str, rows: list[dict[str, Any]], *,
             verb: str = "INSERT") -> None:
     names = [c.name for c in schema().columns[table]]
     sql = f"{verb} INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    con.executemany(sql, [tuple(r.get(n) for n in names) for r in rows])
+    con.executemany(sql, [tuple(map(r.get, names)) for r in rows])
 
 
 def _insert_frame(con: sqlite3.Connection, table: str, df: pd.DataFrame, *,
