@@ -69,3 +69,31 @@ def test_cli_da_bad_input_is_one_line(files, capsys) -> None:
         main(["da", str(tpath), "-m", str(mpath), "-f", "~ Case_status", "--transform", "SQRT",
               "--out", str(out)])
     assert e.value.code == 2
+
+
+def test_cli_da_maaslin3_with_repeated_reference(files) -> None:
+    tpath, mpath, tmp = files
+    meta = pd.read_csv(mpath, sep="\t")
+    meta["site"] = np.where(np.arange(len(meta)) % 3 == 0, "x", np.where(np.arange(len(meta)) % 3 == 1, "y", "z"))
+    meta.to_csv(mpath, sep="\t", index=False)
+    out = tmp / "m3.tsv"
+    with pytest.raises(SystemExit) as e:
+        main(["da", str(tpath), "--metadata", str(mpath), "--formula", "~ Case_status + site + age",
+              "--method", "maaslin3", "--reference", "Case_status,control", "--reference", "site,z",
+              "--seed", "1", "--out", str(out)])
+    assert e.value.code == 0
+    res = pd.read_csv(out, sep="\t")
+    assert list(res.columns) == ["feature", "metadata", "value", "name", "coef", "stderr", "pval_individual",
+                                 "qval_individual", "pval_joint", "qval_joint", "model", "N", "N_not_zero", "error"]
+    assert set(res["model"]) == {"abundance", "prevalence"}
+    assert set(res.loc[res["metadata"] == "site", "value"]) == {"x", "y"}  # z is the reference
+    top = res[(res["feature"] == "taxon0") & (res["model"] == "abundance") & (res["metadata"] == "Case_status")]
+    assert top["coef"].iloc[0] > 0
+
+
+def test_cli_da_maaslin3_only_flags(files) -> None:
+    tpath, mpath, tmp = files
+    with pytest.raises(SystemExit) as e:
+        main(["da", str(tpath), "--metadata", str(mpath), "--formula", "~ Case_status", "--no-augment",
+              "--out", str(tmp / "x.tsv")])
+    assert e.value.code == 2

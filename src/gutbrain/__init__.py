@@ -23,18 +23,26 @@ from __future__ import annotations
 from . import datasets, get, io, kb, ml, parallel, pl, pp, report, sim, taxonomy, tl, workflow
 from ._errors import (
     DataValueError,
+    DataWarning,
     GutbrainError,
+    GutbrainWarning,
     InputFormatError,
+    LimitError,
     MetadataMismatchError,
+    StepFailedWarning,
     UnitError,
 )
 from ._version import __version__
 
 __all__ = [
     "DataValueError",
+    "DataWarning",
     "GutbrainError",
+    "GutbrainWarning",
     "InputFormatError",
+    "LimitError",
     "MetadataMismatchError",
+    "StepFailedWarning",
     "UnitError",
     "__version__",
     "datasets",

@@ -12,11 +12,28 @@ from os import PathLike
 
 __all__ = [
     "DataValueError",
+    "DataWarning",
     "GutbrainError",
+    "GutbrainWarning",
     "InputFormatError",
+    "LimitError",
     "MetadataMismatchError",
+    "StepFailedWarning",
     "UnitError",
 ]
+
+
+#: The longest error line of ``str(error)``; the CLI prints at most 300 characters.
+MAX_MESSAGE = 600
+
+
+def _shorten(text: str | None, n: int) -> str:
+    """Collapse whitespace to single spaces and cut ``text`` to ``n`` characters in the middle."""
+    text = " ".join(str(text or "").split())
+    if len(text) <= n:
+        return text
+    keep = n - 1
+    return text[: keep - keep // 3] + "…" + text[len(text) - keep // 3 :]
 
 
 class GutbrainError(ValueError):
@@ -64,13 +81,25 @@ class GutbrainError(ValueError):
             parts.append(f"column {col}" if isinstance(col, int) else f"column '{col}'")
         return ", ".join(parts)
 
-    def one_line(self) -> str:
-        """Return the error as one line: location, message and fix."""
-        loc = self.location()
-        text = f"{loc}: {self.message}" if loc else self.message
-        if self.fix:
-            text += f". Fix: {self.fix}"
-        return " ".join(text.split())
+    def one_line(self, limit: int = MAX_MESSAGE) -> str:
+        """Return the error as one line: location, message and fix, at most ``limit`` characters.
+
+        Long parts (a path, a value quoted from the file, a list of choices) are shortened
+        in the middle with "…", so a hostile file can never produce a huge error message.
+        The CLI prints ``one_line(300)``.
+        """
+        loc = _shorten(self.location(), max(limit * 2 // 5, 60))
+        fix = _shorten(self.fix, max(limit // 2, 60)) if self.fix else ""
+        budget = limit - len(loc) - len(fix) - 9
+        if budget < limit // 6 and fix:  # keep room for what went wrong
+            fix = _shorten(fix, max(len(fix) - (limit // 6 - budget), 40))
+            budget = limit - len(loc) - len(fix) - 9
+        text = _shorten(self.message, max(budget, 40))
+        if loc:
+            text = f"{loc}: {text}"
+        if fix:
+            text += f". Fix: {fix}"
+        return _shorten(text, limit)
 
     def __str__(self) -> str:
         return self.one_line()
@@ -78,6 +107,14 @@ class GutbrainError(ValueError):
 
 class InputFormatError(GutbrainError):
     """A file is not in the format it claims to be, or cannot be parsed."""
+
+
+class LimitError(InputFormatError):
+    """An input exceeds a documented limit (size, compression ratio, depth, columns, …).
+
+    The message names the limit and the environment variable that raises it
+    (see :mod:`gutbrain.io` ``Limits``).
+    """
 
 
 class DataValueError(GutbrainError):
@@ -90,3 +127,15 @@ class MetadataMismatchError(GutbrainError):
 
 class UnitError(GutbrainError):
     """A function needs values of another kind (e.g. counts) than the data hold (e.g. percent)."""
+
+
+class GutbrainWarning(UserWarning):
+    """Base class of every warning gutbrain issues (the test suite turns these into errors)."""
+
+
+class DataWarning(GutbrainWarning):
+    """The input is usable but something was dropped or assumed (e.g. samples without metadata)."""
+
+
+class StepFailedWarning(GutbrainWarning, RuntimeWarning):
+    """An analysis step or report section failed; the run continues without its results."""

@@ -5,9 +5,12 @@ registered analysis step (:data:`gutbrain._registry.STEPS`) in order, and writes
 
 * ``out/report.html``: one self-contained report (:mod:`gutbrain.report`);
 * ``out/tables/<name>.tsv``: every table of every section, plus ``tables/provenance.json``;
-* ``out/gutbrain.h5ad``: the full record (results and provenance).
+* ``out/gutbrain.h5ad``: the full record (results and provenance);
+* ``out/gutbrain-manifest.json``: every file's sha256, written last.
 
-Every file is written to a temporary name and renamed, so nothing is left half-written.
+The directory is built in a temporary sibling and moved into place complete
+(:func:`gutbrain._utils.atomic_directory`), so nothing is left half-written and a failed
+re-run leaves the previous output intact, marked stale.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from typing import Any
 from anndata import AnnData
 
 from ._core import add_input, provenance, record
-from ._errors import GutbrainError, InputFormatError, MetadataMismatchError
+from ._errors import GutbrainError, InputFormatError, MetadataMismatchError, StepFailedWarning
 from ._registry import STEPS
-from ._utils import atomic_write, sha256_file
+from ._utils import atomic_directory, atomic_write, sha256_file
 from ._version import __version__
 
 __all__ = ["load", "run"]
@@ -177,6 +180,20 @@ def run(
         For bad input (unreadable table, metadata not matching, unknown group column) or a
         step that rejects the data; nothing is written then.
     """
+    outdir = Path(out)
+    if outdir.exists() and not outdir.is_dir():
+        raise InputFormatError("output path exists and is not a directory", path=outdir,
+                               fix="pass a directory for --out")
+    # the outputs are built in a temporary sibling and moved into place complete (with a
+    # manifest written last); a failure leaves the previous output intact and marked stale
+    with atomic_directory(outdir) as tmpdir:
+        return _run(table, taxonomy, metadata, group, outdir, tmpdir, seed, tree, rank,
+                    min_depth, progress, generated_at)
+
+
+def _run(table: Any, taxonomy: Any, metadata: Any, group: str | None, outdir: Path, tmpdir: Path,
+         seed: int, tree: Any, rank: str, min_depth: float | None, progress: bool,
+         generated_at: str | None) -> AnnData:
     from . import report  # noqa: F401  (registers the core steps and sections)
     from .report._build import _generated_at, collect_sections, render, write_tables
     from .report._sections_core import DEFAULT_MIN_DEPTH
@@ -185,10 +202,6 @@ def run(
         tree = _existing(tree, "tree")
     adata = load(table, taxonomy=taxonomy, metadata=metadata)
     _check_group(adata, group, metadata)
-    outdir = Path(out)
-    if outdir.exists() and not outdir.is_dir():
-        raise InputFormatError("output path exists and is not a directory", path=outdir,
-                               fix="pass a directory for --out")
     stamp = _generated_at(generated_at)
     config: dict[str, Any] = {
         "group": group,
@@ -213,7 +226,7 @@ def run(
                 raise
             except Exception as exc:  # a broken step must not lose the other results
                 errors[key] = f"{type(exc).__name__}: {exc}"
-                warnings.warn(f"gutbrain run: step {key!r} failed: {exc!r}", RuntimeWarning,
+                warnings.warn(f"gutbrain run: step {key!r} failed: {exc!r}", StepFailedWarning,
                               stacklevel=2)
             else:
                 done.append(key)
@@ -241,13 +254,12 @@ def run(
         html = render(adata, built, generated_at=stamp, tables_dir="tables", warnings_=warn_lines)
         bar.advance(task)
         bar.update(task, description="writing outputs")
-        outdir.mkdir(parents=True, exist_ok=True)
         from .io import write_h5ad
 
-        write_h5ad(adata, outdir / "gutbrain.h5ad")
-        paths = write_tables(built, outdir / "tables")
-        _write_sidecar(adata, outdir, paths, stamp)
-        with atomic_write(outdir / "report.html") as fh:
+        write_h5ad(adata, tmpdir / "gutbrain.h5ad")
+        paths = write_tables(built, tmpdir / "tables")
+        _write_sidecar(adata, tmpdir, paths, stamp)
+        with atomic_write(tmpdir / "report.html") as fh:
             fh.write(html)
         bar.advance(task)
     return adata

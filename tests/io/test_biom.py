@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import biom
 import h5py
@@ -17,6 +16,7 @@ import gutbrain as gb
 from gutbrain._errors import DataValueError, InputFormatError
 from gutbrain._taxonomy import parse_lineage
 from gutbrain.io._biom import infer_unit
+from tests.conftest import shared_path
 
 AG = ("data", "americangut2014_migraine_selfreport_16s", "AG_100nt_even10k.biom.gz")
 
@@ -161,8 +161,6 @@ def test_metadata_argument_joins_obs(tmp_path):
 
 
 def test_taxonomy_argument_uses_attach_taxonomy(tmp_path):
-    if not hasattr(gb.io, "attach_taxonomy"):
-        pytest.skip("gb.io.attach_taxonomy (helper IO-B) not available yet")
     p = _write_hdf5(_table(taxonomy=False), tmp_path / "t.biom")
     tax = tmp_path / "taxonomy.tsv"
     tax.write_text(
@@ -272,9 +270,7 @@ def test_json_that_is_not_biom_and_missing_file(tmp_path):
 # ----------------------------------------------------------------- the American Gut table
 @pytest.fixture(scope="module")
 def ag_pair():
-    path = Path(__file__).resolve().parents[3].joinpath("shared", *AG)
-    if not path.exists():
-        pytest.skip("needs ../shared/" + "/".join(AG))
+    path = shared_path(*AG)
     return path, gb.io.read_biom(path), biom.load_table(str(path))
 
 

@@ -11,8 +11,7 @@ import pytest
 
 import gutbrain as gb
 from gutbrain._errors import DataValueError, GutbrainError, InputFormatError
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.conftest import shared_path
 
 TAXA = [
     "g__Bacteroides.s__Bacteroides_fragilis",
@@ -121,9 +120,7 @@ def test_pathways_unintegrated_and_units(tmp_path):
 
 
 def test_picrust2_ko_table_reads_through_both_readers():
-    path = SHARED / "dnbs_fmt_visceral_pain_rodent" / "pred_metagenome_unstrat.tsv.gz"
-    if not path.exists():
-        pytest.skip("needs ../shared/data/dnbs_fmt_visceral_pain_rodent")
+    path = shared_path("data", "dnbs_fmt_visceral_pain_rodent", "pred_metagenome_unstrat.tsv.gz")
     a = gb.io.read_humann(path)
     b = gb.io.read_table(path)
     # SOURCE.txt says "5879 KOs x 148 samples"; the header holds 149 sample columns

@@ -12,15 +12,11 @@ import pytest
 import gutbrain as gb
 from gutbrain._core import new_adata
 from gutbrain._errors import DataValueError, InputFormatError, MetadataMismatchError
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from tests.conftest import shared_path
 
 
 def _real(*parts: str) -> Path:
-    p = DATA.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"needs ../shared/data/{'/'.join(parts)}")
-    return p
+    return shared_path("data", *parts)
 
 
 def _assert_error(excinfo, path):
@@ -237,3 +233,24 @@ def test_american_gut_mapping_and_attach():
     joined = gb.io.attach_metadata(adata, md, path=p)
     assert joined.shape == (1962, 19236)
     assert (joined.obs["MIGRAINE"].astype(str) == "yes").sum() == (peer["MIGRAINE"] == "yes").sum()
+
+
+def test_r_style_header_and_none_level(tmp_path):
+    """R's write.table header (no name for the row-name column); 'none' is a level of text columns."""
+    p = tmp_path / "meta.tsv"
+    p.write_text('"group"\t"dose"\t"dysbiosis"\n"S1"\t"a"\t1.5\t"none"\n"S2"\t"b"\tnone\t"dysbiosis_UC"\n')
+    md = gb.io.read_metadata(p)
+    assert list(md.index) == ["S1", "S2"] and list(md.columns) == ["group", "dose", "dysbiosis"]
+    assert list(md["dysbiosis"].astype(str)) == ["none", "dysbiosis_UC"]
+    assert md["dose"].dtype == np.float64 and np.isnan(md["dose"].iloc[1])  # numeric column: 'none' is missing
+    ragged = tmp_path / "ragged.tsv"
+    ragged.write_text("id\ta\nS1\t1\t2\nS2\t3\n")
+    with pytest.raises(InputFormatError, match="row has 3 cells"):
+        gb.io.read_metadata(ragged)
+
+
+def test_trailing_delimiters_are_not_an_r_header(tmp_path):
+    p = tmp_path / "trail.tsv"
+    p.write_text("id\tx\nS1\t1\t\nS2\t2\t\n")
+    md = gb.io.read_metadata(p)
+    assert list(md.index) == ["S1", "S2"] and list(md.columns) == ["x"]

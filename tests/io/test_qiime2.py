@@ -16,8 +16,7 @@ import skbio
 import gutbrain as gb
 from gutbrain._errors import InputFormatError
 from gutbrain.io._qiime2 import SUPPORTED_TYPES
-
-ARTIFACTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "qiime2_artifacts"
+from tests.conftest import shared_path
 
 
 def _biom_bytes(table: biom.Table) -> bytes:
@@ -45,10 +44,7 @@ def make_qza(path: Path, semantic: str, fmt: str, files: dict[str, bytes | str],
 
 
 def _real(name: str) -> Path:
-    p = ARTIFACTS / name
-    if not p.exists():
-        pytest.skip(f"needs ../shared/data/qiime2_artifacts/{name}")
-    return p
+    return shared_path("data", "qiime2_artifacts", name)
 
 
 def _member_table(path: Path) -> biom.Table:

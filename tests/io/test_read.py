@@ -14,8 +14,8 @@ import pytest
 
 import gutbrain as gb
 from gutbrain._errors import GutbrainError, InputFormatError
+from tests.conftest import shared_path
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 M = gb._core.get_matrix
 
 
@@ -34,21 +34,17 @@ M = gb._core.get_matrix
     ],
 )
 def test_sniff_real_files(parts, fmt):
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs ../shared/data/{'/'.join(parts)}")
+    path = shared_path("data", *parts)
     assert gb.io.sniff_format(path) == fmt
 
 
 def test_read_real_metaphlan_and_table():
-    path = SHARED / "gmwi2_wellness_index" / "example_SRR1761667_metaphlan.txt"
-    if not path.exists():
-        pytest.skip("needs ../shared/data/gmwi2_wellness_index")
+    path = shared_path("data", "gmwi2_wellness_index", "example_SRR1761667_metaphlan.txt")
     ad = gb.io.read(path, rank="genus")
     assert ad.uns["gutbrain"]["params"]["format"] == "metaphlan"
     assert ad.uns["gutbrain"]["params"]["format_detected"] is True
     assert (ad.var["genus"] != "").sum() >= 1 and ad.uns["gutbrain"]["params"]["rank"] == "genus"
-    qza = SHARED / "qiime2_artifacts" / "chardonnay.table.qza"
+    qza = shared_path("data", "qiime2_artifacts", "chardonnay.table.qza")
     q = gb.io.read(qza)
     assert q.uns["gutbrain"]["params"]["format"] == "qza" and q.n_obs > 0
 

@@ -12,16 +12,13 @@ import pytest
 
 import gutbrain as gb
 from gutbrain._errors import DataValueError, InputFormatError, MetadataMismatchError
+from tests.conftest import shared_path
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 M = gb._core.get_matrix
 
 
 def _shared(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs ../shared/data/{'/'.join(parts)}")
-    return path
+    return shared_path("data", *parts)
 
 
 def _seqs(n: int, seed: int = 0) -> list[str]:

@@ -17,8 +17,7 @@ from gutbrain._core import RANKS, get_matrix, new_adata
 from gutbrain._errors import GutbrainError, InputFormatError
 from gutbrain._taxonomy import lineage_frame
 from gutbrain.testing.strategies import count_adatas
-
-AG = Path(__file__).resolve().parents[3] / "shared" / "data" / "americangut2014_migraine_selfreport_16s"
+from tests.conftest import shared_path
 
 
 def _example(tmp_path: Path, *, integral: bool = True):
@@ -136,8 +135,6 @@ def test_tsv_float_values_lossless(tmp_path):
 
 
 def test_tsv_read_back_by_read_table(tmp_path):
-    if not hasattr(gb.io, "read_table"):
-        pytest.skip("gb.io.read_table (helper IO-B) not available yet")
     a = _example(tmp_path)
     b = gb.io.read_table(gb.io.write_tsv(a, tmp_path / "t.tsv"))
     _assert_same_table(a, b)
@@ -248,9 +245,7 @@ def test_round_trip_property(tmp_path, adata, fmt):
 
 # ----------------------------------------------------------------- real table
 def test_american_gut_biom_round_trip(tmp_path):
-    path = AG / "AG_100nt_even10k.biom.gz"
-    if not path.exists():
-        pytest.skip("needs ../shared/data/americangut2014_migraine_selfreport_16s")
+    path = shared_path("data", "americangut2014_migraine_selfreport_16s", "AG_100nt_even10k.biom.gz")
     a = gb.io.read_biom(path)[:150].copy()  # a slice keeps the test fast; all 19,236 features
     b = gb.io.read_biom(gb.io.write_biom(a, tmp_path / "ag.biom"))
     assert abs(b.X - a.X).max() == 0

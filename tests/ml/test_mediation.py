@@ -63,6 +63,12 @@ def test_anndata_wrapper_taxon_exposure_and_categorical_covariate():
 
 
 def test_giloteaux_lps_pain(shared):
+    """ME/CFS (Giloteaux 2016): every number equals an independent statsmodels computation.
+
+    The peer reads the metadata with pandas (not gutbrain's readers), codes Patient = 1,
+    drops incomplete samples and fits the three OLS models of the product-of-coefficients
+    method; the Sobel z is computed by hand from the a and b fits.
+    """
     from gutbrain.io import attach_metadata, read, read_metadata
 
     d = shared / "data" / "giloteaux2016_mecfs_16s"
@@ -70,7 +76,30 @@ def test_giloteaux_lps_pain(shared):
     ad = attach_metadata(ad, read_metadata(d / "sample-metadata.tsv"))
     tab = mediation(ad, exposure="Subject", mediator="LPSpgml", outcome="Pain", n_boot=300)
     t = tab.set_index("effect")
-    assert ad.uns["mediation"]["n"] >= 40
-    assert np.isfinite(t["estimate"]).all()
-    assert t.loc["total", "estimate"] == pytest.approx(t.loc["direct", "estimate"] + t.loc["indirect", "estimate"])
-    assert isinstance(tab, pd.DataFrame)
+    entry = ad.uns["mediation"]
+
+    md = pd.read_csv(d / "sample-metadata.tsv", sep="\t", index_col=0)
+    ids = pd.read_csv(d / "feature_table.tsv", sep="\t", skiprows=1, index_col=0, nrows=0).columns
+    peer = md.loc[md.index.intersection(ids), ["Subject", "LPSpgml", "Pain"]].dropna()
+    assert entry["n"] == len(peer) == 46  # 41 patients + 5 controls with LPS and SF-36 pain
+    assert sorted(entry["samples"]) == sorted(peer.index)
+    assert entry["exposure_desc"] == "obs['Subject'] (Patient = 1 vs Control)"
+    x = (peer["Subject"] == "Patient").to_numpy(float)
+    m, y = peer["LPSpgml"].to_numpy(float), peer["Pain"].to_numpy(float)
+    fm = sm.OLS(m, sm.add_constant(x)).fit()
+    fy = sm.OLS(y, sm.add_constant(np.column_stack([x, m]))).fit()
+    ft = sm.OLS(y, sm.add_constant(x)).fit()
+    a, b = fm.params[1], fy.params[2]
+    expected = {"a": a, "b": b, "indirect": a * b, "direct": fy.params[1], "total": ft.params[1],
+                "proportion_mediated": a * b / ft.params[1]}
+    for effect, value in expected.items():
+        assert t.loc[effect, "estimate"] == pytest.approx(value, rel=1e-9), effect
+    for effect, fit, j in (("a", fm, 1), ("b", fy, 2), ("direct", fy, 1), ("total", ft, 1)):
+        assert t.loc[effect, "stderr"] == pytest.approx(fit.bse[j], rel=1e-9), effect
+        assert t.loc[effect, "pval"] == pytest.approx(fit.pvalues[j], rel=1e-7), effect
+    sobel = a * b / np.hypot(a * fy.bse[2], b * fm.bse[1])
+    assert entry["sobel_z"] == pytest.approx(sobel, rel=1e-9)
+    # the sign and size of the effects as in the data: patients have higher LPS and lower
+    # SF-36 pain scores (a lower score is more pain), a total effect of about −44 points
+    assert a > 0 and ft.params[1] == pytest.approx(38.804878 - 82.6, rel=1e-6)
+    assert t.loc["indirect", "ci_low"] <= t.loc["indirect", "estimate"] <= t.loc["indirect", "ci_high"]

@@ -3,7 +3,9 @@
 Each feature adds its commands in a private module ``cli/_<feature>.py`` that
 defines ``register(app: typer.Typer) -> None``; the module is listed in
 ``_COMMAND_MODULES`` below.  Input errors (:class:`gutbrain.GutbrainError`) are
-printed as one line on stderr and the process exits with code 2, no traceback.
+printed as one line (≤ 300 characters) on stderr and the process exits with code 2, no
+traceback (``--debug`` prints it); the exit codes are listed in ``cli/_common.py`` and
+``docs/errors.md``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ _COMMAND_MODULES: list[str] = [
     "gutbrain.cli._simulate",
     "gutbrain.cli._ml",
     "gutbrain.cli._web",
+    "gutbrain.cli._metabolites",
+    "gutbrain.cli._sample",
 ]
 
 
@@ -56,11 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     exit code 2.  Commands are also decorated with :func:`gutbrain.cli._common.guarded`;
     this outer guard catches what escapes them.
     """
+    from ._common import EXIT_INPUT, MAX_LINE, error_line
+
     try:
         app(args=argv)
     except GutbrainError as exc:
-        typer.echo(f"gutbrain: error: {exc}", err=True)
-        sys.exit(2)
+        typer.echo(error_line(exc.one_line(MAX_LINE)), err=True)
+        sys.exit(EXIT_INPUT)
     except FileNotFoundError as exc:
-        typer.echo(f"gutbrain: error: {exc.filename}: file not found. Fix: check the path", err=True)
-        sys.exit(2)
+        typer.echo(error_line(f"{exc.filename}: file not found. Fix: check the path"), err=True)
+        sys.exit(EXIT_INPUT)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import guarded
+from ._common import guarded, set_debug
 
 __all__ = ["inspect_summary", "register"]
 
@@ -83,8 +83,13 @@ def register(app: typer.Typer) -> None:
                 is_eager=True,
             ),
         ] = False,
+        debug: Annotated[
+            bool,
+            typer.Option("--debug", help="On an error, also print the Python traceback."),
+        ] = False,
     ) -> None:
         """gutbrain: microbiota–gut–brain analysis for chronic pain research. Not medical advice."""
+        set_debug(debug)
 
     @app.command("inspect")
     @guarded

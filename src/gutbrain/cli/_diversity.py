@@ -68,7 +68,7 @@ def alpha_cmd(
     tree: Annotated[Path | None, typer.Option("--tree", "-t", help="Newick tree (faith_pd).")] = None,
 ) -> None:
     """Alpha diversity of every sample: one row per sample."""
-    from .._utils import atomic_write
+    from .._utils import atomic_write, escape_formula
     from ..tl._alpha import ALPHA_METRICS, alpha_diversity
 
     names = _metrics(metric, ALPHA_METRICS, "alpha diversity")
@@ -78,7 +78,7 @@ def alpha_cmd(
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
         w.writerow(["sample", *names])
         for sid, row in zip(adata.obs_names, adata.obs[names].itertuples(index=False)):
-            w.writerow([sid, *(repr(float(v)) for v in row)])
+            w.writerow([escape_formula(sid), *(repr(float(v)) for v in row)])
     typer.echo(f"wrote {adata.n_obs} samples × {len(names)} metrics to {out}")
 
 
@@ -91,7 +91,7 @@ def beta_cmd(
     tree: Annotated[Path | None, typer.Option("--tree", "-t", help="Newick tree (UniFrac).")] = None,
 ) -> None:
     """Pairwise distances between samples as a square matrix with sample ids."""
-    from .._utils import atomic_write
+    from .._utils import atomic_write, escape_formula
     from ..tl._beta import BETA_METRICS, beta_diversity
 
     (name,) = _metrics(metric, BETA_METRICS, "beta diversity")[:1]
@@ -101,9 +101,9 @@ def beta_cmd(
     ids = list(adata.obs_names)
     with atomic_write(out) as fh:
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(["", *ids])
+        w.writerow(["", *(escape_formula(i) for i in ids)])
         for sid, row in zip(ids, D):
-            w.writerow([sid, *(repr(float(v)) for v in row)])
+            w.writerow([escape_formula(sid), *(repr(float(v)) for v in row)])
     typer.echo(f"wrote a {len(ids)} × {len(ids)} {name} distance matrix to {out}")
 
 

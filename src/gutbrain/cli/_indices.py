@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from .._errors import DataValueError
+from .._utils import spreadsheet_safe
 from ._common import guarded
 
 __all__ = ["register"]
@@ -113,7 +114,7 @@ def register(app: typer.Typer) -> None:
         adata = io.read(table, taxonomy=taxonomy, **kwargs)
         frame = _index_frame(name, adata)
         with atomic_write(out) as fh:
-            frame.to_csv(fh, sep="\t", index=False, lineterminator="\n")
+            spreadsheet_safe(frame).to_csv(fh, sep="\t", index=False, lineterminator="\n")
         typer.echo(f"wrote {len(frame)} samples to {out}")
 
     @app.command("modules")
@@ -137,7 +138,7 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         from .._errors import InputFormatError
-        from .._utils import atomic_write
+        from .._utils import write_delimited
         from ..tl._modules import module_abundance, module_names
 
         if not ko_table.exists():
@@ -170,6 +171,5 @@ def register(app: typer.Typer) -> None:
                 continue
             table = frame.copy()
             table.insert(0, "name", module_names(frame).to_numpy())
-            with atomic_write(path) as fh:
-                table.reset_index().to_csv(fh, sep="\t", index=False, lineterminator="\n")
+            write_delimited(table.reset_index(), path)
         typer.echo(f"wrote {len(ab)} modules (coverage cut-off {ab.attrs['coverage_cutoff']:.3g}) to {out}")

@@ -8,16 +8,16 @@ from typing import Any
 import typer
 
 from .._errors import DataValueError
+from .._utils import atomic_directory
 from ._common import guarded
 
 __all__ = ["register"]
 
 
 def _write_tsv(frame: Any, path: Path) -> None:
-    from .._utils import atomic_write
+    from .._utils import write_delimited
 
-    with atomic_write(path) as fh:
-        frame.to_csv(fh, sep="\t", index=False, lineterminator="\n", float_format="%.6g")
+    write_delimited(frame, path, float_format="%.6g")
 
 
 def _write_svg(ax: Any, path: Path) -> None:
@@ -97,17 +97,17 @@ def register(app: typer.Typer) -> None:
             res = regress(adata, target=label, **common)
         else:
             raise DataValueError(f"unknown task {task!r}", fix="use auto, classification or regression")
-        out.mkdir(parents=True, exist_ok=True)
-        _write_tsv(res.metrics, out / "metrics.tsv")
-        _write_tsv(res.predictions, out / "predictions.tsv")
-        _write_tsv(res.importances, out / "importances.tsv")
-        if len(res.calibration):
-            _write_tsv(res.calibration, out / "calibration.tsv")
-        if len(res.per_group):
-            _write_tsv(res.per_group, out / "per_group.tsv")
-        if task == "classification":
-            _write_svg(roc_curve(res), out / "roc.svg")
-            _write_svg(pr_curve(res), out / "pr.svg")
+        with atomic_directory(out) as tmp:  # complete or not at all (manifest written last)
+            _write_tsv(res.metrics, tmp / "metrics.tsv")
+            _write_tsv(res.predictions, tmp / "predictions.tsv")
+            _write_tsv(res.importances, tmp / "importances.tsv")
+            if len(res.calibration):
+                _write_tsv(res.calibration, tmp / "calibration.tsv")
+            if len(res.per_group):
+                _write_tsv(res.per_group, tmp / "per_group.tsv")
+            if task == "classification":
+                _write_svg(roc_curve(res), tmp / "roc.svg")
+                _write_svg(pr_curve(res), tmp / "pr.svg")
         head = res.metrics.iloc[0]
         typer.echo(f"{task} ({model}, {res.scheme} CV, {res.params['n_samples']} samples): "
                    f"{head['metric']} = {head['value']:.3f} [{head['ci_low']:.3f}, {head['ci_high']:.3f}]; "
@@ -146,12 +146,12 @@ def register(app: typer.Typer) -> None:
             template, effect=effect, n=sizes, n_replicates=replicates, n_changed=n_changed, methods=meth,
             alpha=alpha, seed=seed, progress=lambda msg: typer.echo(msg, err=True),
         )
-        out.mkdir(parents=True, exist_ok=True)
         tpl = template.copy()
-        _write_tsv(summary, out / "power.tsv")
-        _write_tsv(reps, out / "replicates.tsv")
-        _write_tsv(tpl, out / "template.tsv")
-        _write_svg(_power_plot(summary, alpha), out / "power.svg")
+        with atomic_directory(out) as tmp:
+            _write_tsv(summary, tmp / "power.tsv")
+            _write_tsv(reps, tmp / "replicates.tsv")
+            _write_tsv(tpl, tmp / "template.tsv")
+            _write_svg(_power_plot(summary, alpha), tmp / "power.svg")
         typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         typer.echo(f"template: {len(template)} taxa, precision {template.attrs['precision']:.3g}, "
                    f"median depth {template.attrs['depth_median']:.0f}; results in {out}")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._utils import atomic_directory
 from ._common import guarded
 
 __all__ = ["register"]
@@ -24,10 +25,9 @@ simulate_app = typer.Typer(
 
 
 def _write_tsv(df: Any, path: Path) -> None:
-    from .._utils import atomic_write
+    from .._utils import write_delimited
 
-    with atomic_write(path) as fh:
-        df.to_csv(fh, sep="\t", index=False, float_format="%.6g")
+    write_delimited(df, path, float_format="%.6g")
 
 
 def _write_json(obj: Any, path: Path) -> None:
@@ -89,22 +89,22 @@ def lps_cmd(
     exp = sim.lps_challenge(dose, hours)
     traj = sim.simulate("dobreva2021", exp, outputs=["TNF", "IL6", "IL8", "IL10", "PPT_pct"])
     table = traj.rename(columns={"time": "time_h", "PPT_pct": "PPT"})
-    out.mkdir(parents=True, exist_ok=True)
-    _write_tsv(table, out / "trajectory.tsv")
-    _write_fig(sim_lps_validation(table, dose=dose), out / "trajectory.svg")
-    prov: dict[str, Any] = {
-        "gutbrain_version": __version__, "command": "simulate lps", "model": "dobreva2021",
-        "evidence": "calibrated_human", "experiment": exp.to_dict(),
-        "parameters": sim.load_model("dobreva2021").values, "seed": None,
-        "units": {"time_h": "h", "TNF": "pg/mL", "IL6": "pg/mL", "IL8": "pg/mL",
-                  "IL10": "pg/mL", "PPT": "% of baseline"},
-        "references": ["doi:10.1113/JP280883"], "disclaimer": sim.DISCLAIMER,
-    }
-    if abs(dose - 2.0) < 1e-12 and hours >= 6:
-        comp = validation_comparison(traj)
-        _write_tsv(comp, out / "validation.tsv")
-        prov["validation_within_ranges"] = bool(comp["within"].all())
-    _write_json(prov, out / "provenance.json")
+    with atomic_directory(out) as tmp:  # complete or not at all (manifest last)
+        _write_tsv(table, tmp / "trajectory.tsv")
+        _write_fig(sim_lps_validation(table, dose=dose), tmp / "trajectory.svg")
+        prov: dict[str, Any] = {
+            "gutbrain_version": __version__, "command": "simulate lps", "model": "dobreva2021",
+            "evidence": "calibrated_human", "experiment": exp.to_dict(),
+            "parameters": sim.load_model("dobreva2021").values, "seed": None,
+            "units": {"time_h": "h", "TNF": "pg/mL", "IL6": "pg/mL", "IL8": "pg/mL",
+                      "IL10": "pg/mL", "PPT": "% of baseline"},
+            "references": ["doi:10.1113/JP280883"], "disclaimer": sim.DISCLAIMER,
+        }
+        if abs(dose - 2.0) < 1e-12 and hours >= 6:
+            comp = validation_comparison(traj)
+            _write_tsv(comp, tmp / "validation.tsv")
+            prov["validation_within_ranges"] = bool(comp["within"].all())
+        _write_json(prov, tmp / "provenance.json")
     peak = table["TNF"].idxmax()
     typer.echo(
         f"LPS {dose:g} ng/kg: TNF peak {table['TNF'].max():.0f} pg/mL at "
@@ -144,17 +144,17 @@ def scenario_cmd(
     res = sim.run_scenario(sc, n=ensemble, profiles=profiles, random_state=seed,
                            n_jobs=None if jobs == 0 else jobs)
     bands = res.bands()
-    out.mkdir(parents=True, exist_ok=True)
-    _write_tsv(bands, out / "bands.tsv")
-    _write_tsv(res.endpoint(), out / "endpoint.tsv")
-    _write_tsv(res.samples, out / "parameter_draws.tsv")
-    if profiles is not None:
-        _write_tsv(profiles.reset_index(names="label"), out / "profile_inputs.tsv")
-    day = sim.load_model(sc.model).time_unit == "hour" and res.times[-1] > 72
-    _write_fig(sim_bands(bands, time_scale=24.0 if day else 1.0,
-                         time_label="time (days)" if day else "time (h)", title=sc.name),
-               out / "bands.svg")
-    _write_json(res.provenance, out / "provenance.json")
+    with atomic_directory(out) as tmp:  # complete or not at all (manifest last)
+        _write_tsv(bands, tmp / "bands.tsv")
+        _write_tsv(res.endpoint(), tmp / "endpoint.tsv")
+        _write_tsv(res.samples, tmp / "parameter_draws.tsv")
+        if profiles is not None:
+            _write_tsv(profiles.reset_index(names="label"), tmp / "profile_inputs.tsv")
+        day = sim.load_model(sc.model).time_unit == "hour" and res.times[-1] > 72
+        _write_fig(sim_bands(bands, time_scale=24.0 if day else 1.0,
+                             time_label="time (days)" if day else "time (h)", title=sc.name),
+                   tmp / "bands.svg")
+        _write_json(res.provenance, tmp / "provenance.json")
     typer.echo(f"scenario {sc.name}: {ensemble} draws x {len(res.draws)} profile(s); "
                f"wrote {out / 'bands.tsv'} (hypothesis links: bands, not predictions)")
 
@@ -174,21 +174,21 @@ def sobol_cmd(
     from .. import sim
 
     table, prov = sim.sobol(scenario, n=n, n_jobs=None if jobs == 0 else jobs, random_state=seed)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_tsv(table, out / "sobol.tsv")
-    metrics = list(dict.fromkeys(table["metric"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 4), squeeze=False)
-    for ax, m in zip(axes[0], metrics):
-        g = table[table["metric"] == m].nlargest(8, "ST")
-        ax.barh(g["parameter"], g["ST"], color="0.4", label="total")
-        ax.barh(g["parameter"], g["S1"], color="k", label="first order")
-        ax.invert_yaxis()
-        ax.set_title(m, fontsize=9)
-        ax.tick_params(labelsize=7)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    _write_fig(fig, out / "sobol.svg")
-    _write_json(prov, out / "provenance.json")
+    with atomic_directory(out) as tmp:  # complete or not at all (manifest last)
+        _write_tsv(table, tmp / "sobol.tsv")
+        metrics = list(dict.fromkeys(table["metric"]))
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 4), squeeze=False)
+        for ax, m in zip(axes[0], metrics):
+            g = table[table["metric"] == m].nlargest(8, "ST")
+            ax.barh(g["parameter"], g["ST"], color="0.4", label="total")
+            ax.barh(g["parameter"], g["S1"], color="k", label="first order")
+            ax.invert_yaxis()
+            ax.set_title(m, fontsize=9)
+            ax.tick_params(labelsize=7)
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        _write_fig(fig, tmp / "sobol.svg")
+        _write_json(prov, tmp / "provenance.json")
     typer.echo(f"Sobol: {prov['runs']} runs over {len(prov['parameters'])} parameters; "
                f"wrote {out / 'sobol.tsv'}")
 

@@ -17,7 +17,17 @@ read_table       TSV/CSV/xlsx tables (DADA2, biom-convert, QIIME 1, curated, R w
                  orientation detected by a documented rule
 read_taxonomy    QIIME 2 / Greengenes / SILVA / GTDB / DADA2 taxonomy → DataFrame
 attach_taxonomy  join a taxonomy onto var by feature id
+read_metabolites     metabolite table (TSV/CSV/xlsx, either orientation, map file) → AnnData
+read_metabolite_map  compound id → name, HMDB/KEGG/ChEBI, class
+attach_metabolites   metabolites into obsm["metabolites"] (+ uns map/provenance)
 summary          what was read (format, unit, size, sparsity, depth, ranks, metadata) as a dict
+
+Input limits (every reader; see docs/errors.md)
+-----------------------------------------------
+Limits           the limits in force (bytes, compression ratio, archive members, YAML
+                 aliases, JSON depth, line length, rows, columns, cells, HDF5 checks)
+get_limits       defaults < GUTBRAIN_LIMITS_FILE < GUTBRAIN_* environment < limits()
+limits           context manager changing limits temporarily
 
 Writers (atomic: temp file then rename)
 ---------------------------------------
@@ -28,7 +38,9 @@ write_h5ad, write_biom, write_tsv, write_parquet
 from __future__ import annotations
 
 from ._biom import read_biom
+from ._guard import Limits, get_limits, limits
 from ._humann import read_humann
+from ._metabolites import attach_metabolites, read_metabolite_map, read_metabolites
 from ._metadata import attach_metadata, read_metadata
 from ._metaphlan import read_metaphlan
 from ._qiime2 import read_qza
@@ -46,12 +58,18 @@ from ._write import (
 )
 
 __all__: list[str] = [
+    "Limits",
+    "attach_metabolites",
     "attach_metadata",
     "attach_taxonomy",
+    "get_limits",
+    "limits",
     "read",
     "read_biom",
     "read_h5ad",
     "read_humann",
+    "read_metabolite_map",
+    "read_metabolites",
     "read_metadata",
     "read_metaphlan",
     "read_parquet",

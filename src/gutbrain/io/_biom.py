@@ -21,6 +21,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import IO, Any
@@ -30,10 +31,11 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._core import new_adata
+from .._core import SPARSE_DENSITY, new_adata
 from .._errors import DataValueError, GutbrainError, InputFormatError
 from .._taxonomy import lineage_frame
-from ._metadata import _gunzip, type_columns
+from . import _guard
+from ._metadata import type_columns
 
 __all__ = ["TAXONOMY_KEYS", "infer_unit", "read_biom"]
 
@@ -155,6 +157,9 @@ def _validate(parts: _BiomParts, label: str) -> None:
                 path=label,
                 fix="abundance tables must hold non-negative numbers; fix or remove those entries",
             )
+    _guard.check_matrix_values(X, label=label)
+    if X.nnz > SPARSE_DENSITY * X.shape[0] * X.shape[1]:  # will be stored dense
+        _guard.check_cells(*X.shape, label=label)
     if X.nnz == 0 or not np.any(data):
         raise DataValueError(
             f"the table holds no non-zero value ({X.shape[0]} samples × {X.shape[1]} features)",
@@ -198,6 +203,7 @@ def _split_json_data(raw: bytes) -> tuple[bytes, np.ndarray] | None:
 def _parse_json(raw: bytes, label: str) -> _BiomParts:
     flat: np.ndarray | None = None
     fast = _split_json_data(raw)
+    _guard.check_json_depth(raw if fast is None else fast[0], label=label)
     try:
         if fast is not None:
             try:
@@ -217,6 +223,10 @@ def _parse_json(raw: bytes, label: str) -> _BiomParts:
             line=exc.lineno,
             column=exc.colno,
             fix="re-download or re-export the table (e.g. `biom convert --to-hdf5`)",
+        ) from None
+    except RecursionError:
+        raise InputFormatError(
+            "JSON nested too deeply to parse", path=label, fix="pass a BIOM 1.0 JSON table"
         ) from None
     except UnicodeDecodeError:
         raise InputFormatError(
@@ -244,6 +254,7 @@ def _parse_json(raw: bytes, label: str) -> _BiomParts:
                 fix="re-export the table",
             )
         if doc.get("matrix_type", "sparse") == "dense":
+            _guard.check_cells(n_samp, n_obs, label=label)
             values = doc["data"] if flat is None else flat
             dense = np.asarray(values, dtype=np.float64).reshape(n_obs, n_samp)
             X = sp.csr_matrix(dense.T)
@@ -309,15 +320,19 @@ def _h5_strings(ds: Any) -> list[Any]:
 def _parse_hdf5(source: str | os.PathLike[str] | IO[bytes], label: str) -> _BiomParts:
     import h5py
 
+    # libhdf5 can crash on corrupt metadata: walk the file in a child process first
+    _guard.preflight_hdf5(source.getvalue() if isinstance(source, io.BytesIO) else source,
+                          label=label)
     try:
         fh = h5py.File(source, "r")
-    except OSError as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         raise InputFormatError(
             f"cannot open the HDF5 file ({exc})",
             path=label,
             fix="re-download the file; it may be truncated",
         ) from None
     with fh:
+        _guard.check_hdf5(fh, label=label)
         if not {"observation", "sample"} <= set(fh.keys()):
             raise InputFormatError(
                 f"HDF5 file is not a BIOM table (groups {sorted(fh.keys())[:5]}, "
@@ -325,23 +340,23 @@ def _parse_hdf5(source: str | os.PathLike[str] | IO[bytes], label: str) -> _Biom
                 path=label,
                 fix="pass a BIOM 2.1 HDF5 table (e.g. from `biom convert --to-hdf5`)",
             )
-        version = fh.attrs.get("format-version")
         try:
-            feature_ids = [str(v) for v in _decode(fh["observation/ids"][()])]
-            sample_ids = [str(v) for v in _decode(fh["sample/ids"][()])]
+            version = fh.attrs.get("format-version")
+            read = partial(_guard.read_dataset, label=label)
+            feature_ids = [str(v) for v in _decode(read(fh["observation/ids"]))]
+            sample_ids = [str(v) for v in _decode(read(fh["sample/ids"]))]
             n_obs, n_samp = len(feature_ids), len(sample_ids)
             if "sample/matrix" in fh and "indptr" in fh["sample/matrix"]:
-                g = fh["sample/matrix"]
-                X = sp.csr_matrix(
-                    (g["data"][()].astype(np.float64), g["indices"][()], g["indptr"][()]),
-                    shape=(n_samp, n_obs),
-                )
+                g, layout = fh["sample/matrix"], "csr"
             else:
-                g = fh["observation/matrix"]
-                X = sp.csc_matrix(
-                    (g["data"][()].astype(np.float64), g["indices"][()], g["indptr"][()]),
-                    shape=(n_samp, n_obs),
-                ).tocsr()
+                g, layout = fh["observation/matrix"], "csc"
+            # index bounds are checked in NumPy before SciPy's compiled code sees them
+            arrays = _guard.check_sparse_parts(
+                read(g["data"]), read(g["indices"]), read(g["indptr"]), (n_samp, n_obs),
+                label=label, layout=layout,
+            )
+            matrix = sp.csr_matrix if layout == "csr" else sp.csc_matrix
+            X = matrix(arrays, shape=(n_samp, n_obs)).tocsr()
             obs_md: dict[str, list[Any]] = {}
             sample_md: dict[str, list[Any]] = {}
             for axis, target in (("observation", obs_md), ("sample", sample_md)):
@@ -351,14 +366,19 @@ def _parse_hdf5(source: str | os.PathLike[str] | IO[bytes], label: str) -> _Biom
                 for name in grp:
                     target[name.replace("@@SLASH@@", "/")] = _h5_strings(grp[name])
             table_type = _decode([fh.attrs.get("type", b"")])[0]
-        except (KeyError, ValueError, TypeError) as exc:
+        except GutbrainError:
+            raise
+        except (KeyError, ValueError, TypeError, OSError, RuntimeError, AttributeError) as exc:
             raise InputFormatError(
                 f"malformed BIOM HDF5 table ({type(exc).__name__}: {exc})",
                 path=label,
                 fix="re-export the table with biom-format (BIOM 2.1)",
             ) from None
     X.sort_indices()
-    vtxt = ".".join(str(int(v)) for v in version) if version is not None else "2.1"
+    try:
+        vtxt = ".".join(str(int(v)) for v in version) if version is not None else "2.1"
+    except (TypeError, ValueError):
+        vtxt = "2.1"
     return _BiomParts(
         X=X,
         sample_ids=sample_ids,
@@ -398,8 +418,7 @@ def _parse_tsv(path: Path, label: str) -> _BiomParts:
 
 def _parse_bytes(raw: bytes, label: str) -> _BiomParts:
     """Parse BIOM content held in memory (used for files inside QIIME 2 archives)."""
-    if raw[:2] == _GZIP_MAGIC:
-        raw = _gunzip(raw, label)
+    raw = _guard.decompress_bytes(raw, label=label)
     if raw[:8] == _HDF5_MAGIC:
         return _parse_hdf5(io.BytesIO(raw), label)
     return _parse_json(raw, label)
@@ -415,11 +434,9 @@ def parse_biom_file(path: str | os.PathLike[str]) -> _BiomParts:
         head = fh.read(8)
     if head[:8] == _HDF5_MAGIC:
         return _parse_hdf5(p, label)
-    raw = p.read_bytes()
-    if raw[:2] == _GZIP_MAGIC:
-        raw = _gunzip(raw, label)
-        if raw[:8] == _HDF5_MAGIC:
-            return _parse_hdf5(io.BytesIO(raw), label)
+    raw = _guard.read_bytes(p, label=label)  # decompressed (gzip/bz2/xz) within the limits
+    if raw[:8] == _HDF5_MAGIC:
+        return _parse_hdf5(io.BytesIO(raw), label)
     stripped = raw.lstrip()
     if not stripped:
         raise DataValueError("the file is empty", path=label, fix="export the table again")
@@ -521,9 +538,14 @@ def read_biom(
 
     Examples
     --------
-    >>> adata = gb.io.read_biom("AG_100nt_even10k.biom.gz")  # doctest: +SKIP
-    >>> adata.shape  # doctest: +SKIP
-    (1962, 19236)
+    >>> import tempfile, pathlib
+    >>> import gutbrain as gb
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.biom"
+    >>> _ = gb.io.write(gb.datasets.demo_cohort(seed=0, n_samples=20, n_genera=30), path)
+    >>> adata = gb.io.read_biom(path)
+    >>> adata.shape, adata.uns["gutbrain"]["X_unit"]
+    ((20, 30), 'counts')
+
     """
     parts = parse_biom_file(path)
     label = str(path)

@@ -20,6 +20,7 @@ from anndata import AnnData
 from .._core import new_adata
 from .._errors import DataValueError, GutbrainError, InputFormatError
 from .._taxonomy import normalize_name
+from . import _guard
 from ._tables import (
     _DECOMPRESS_ERRORS,
     _check_file,
@@ -113,6 +114,7 @@ def read_humann(path: PathLike, *, stratified: bool | str = False) -> AnnData:
         with _open_text(p) as fh:
             header_line, first, header_lineno, _ = _sniff_header(fh, p, "\t")
             header = _split_header(header_line, "\t")
+            _guard.check_columns(len(header), label=p, line=header_lineno)
             if len(header) < 2:
                 found = next((c for c in (",", ";") if c in header_line), None)
                 raise InputFormatError(

@@ -17,15 +17,16 @@ are unique (or pass ``id_column=``).
 Typing: a column whose non-missing values all parse as numbers becomes numeric (``int64``
 when every cell is written as an integer, e.g. ``42``, and none is missing, else ``float64``); any other column
 becomes a pandas ``category``.  Missing-value tokens (:data:`NA_TOKENS`, plus the INSDC
-``missing: ...`` vocabulary) become NaN in every column; ``unknown`` is treated as missing
-only in columns that are otherwise numeric (it stays a level of categorical columns).
+``missing: ...`` vocabulary) become NaN in every column; ``unknown`` and ``none`` are treated as missing
+only in columns that are otherwise numeric (they stay levels of categorical columns).
+A header with one name fewer than every data row (R's ``write.table`` with row names) has
+its unnamed first column read as the sample ids.
 A ``#q2:types`` row overrides the inference.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import os
 import re
@@ -39,7 +40,14 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import add_input, provenance
-from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataMismatchError
+from .._errors import (
+    DataValueError,
+    DataWarning,
+    GutbrainError,
+    InputFormatError,
+    MetadataMismatchError,
+)
+from . import _guard
 
 __all__ = ["ID_HEADERS", "NA_TOKENS", "attach_metadata", "read_metadata"]
 
@@ -79,7 +87,6 @@ NA_TOKENS: frozenset[str] = frozenset(
         "n/a",
         "nan",
         "null",
-        "none",
         "no_data",
         "not applicable",
         "not provided",
@@ -89,7 +96,7 @@ NA_TOKENS: frozenset[str] = frozenset(
         "-",
     }
 )
-_NUMERIC_ONLY_NA = frozenset({"unknown", "missing"})
+_NUMERIC_ONLY_NA = frozenset({"unknown", "missing", "none"})
 _MISSING_RE = re.compile(r"^missing:\s*", re.IGNORECASE)
 _Q2_TYPES = {"categorical", "numeric"}
 _INT_RE = r"[+-]?\d+"
@@ -97,15 +104,11 @@ _INT_RE = r"[+-]?\d+"
 
 # --------------------------------------------------------------------------- helpers
 def _gunzip(raw: bytes, label: str | os.PathLike[str]) -> bytes:
-    """Decompress gzip bytes; a truncated or corrupt stream is an :class:`InputFormatError`."""
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
-        raise InputFormatError(
-            f"truncated or corrupt gzip file ({exc})",
-            path=label,
-            fix="re-download the file",
-        ) from None
+    """Decompress gzip bytes within the input limits (:mod:`._guard`).
+
+    A truncated or corrupt stream is an :class:`InputFormatError`; a bomb a ``LimitError``.
+    """
+    return _guard.decompress_bytes(raw, label=label)
 
 
 def _is_na(token: str) -> bool:
@@ -116,13 +119,11 @@ def _is_na(token: str) -> bool:
 def _read_text(path: Path) -> str:
     """Return the text of a (possibly gzipped) file, with a clear error when unreadable."""
     try:
-        raw = path.read_bytes()
+        raw = _guard.read_bytes(path, text_lines=True, field="max_metadata_bytes")
     except FileNotFoundError:
         raise InputFormatError(
             "file not found", path=path, fix="check the path of the metadata file"
         ) from None
-    if raw[:2] == b"\x1f\x8b":
-        raw = _gunzip(raw, path)
     for enc in ("utf-8-sig", "latin-1"):
         try:
             return raw.decode(enc)
@@ -267,9 +268,14 @@ def read_metadata(
 
     Examples
     --------
-    >>> md = gb.io.read_metadata("sample-metadata.tsv")  # doctest: +SKIP
-    >>> md["Pain"].dtype  # doctest: +SKIP
-    dtype('float64')
+    >>> import tempfile, pathlib
+    >>> import gutbrain as gb
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sample-metadata.tsv"
+    >>> _ = path.write_text("sample-id\\tPain\\n#q2:types\\tnumeric\\nS1\\t3\\nS2\\t7\\n")
+    >>> md = gb.io.read_metadata(path)
+    >>> md["Pain"].dtype, list(md.index)
+    (dtype('float64'), ['S1', 'S2'])
+
     """
     p = Path(path)
     if not p.is_file():
@@ -286,6 +292,7 @@ def read_metadata(
 
 
 def _excel_rows(path: Path, sheet: str | int | None) -> tuple[list[list[str]], list[int]]:
+    _guard.check_xlsx(path)
     try:
         df = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=str)
     except Exception as exc:  # openpyxl raises many types
@@ -317,8 +324,11 @@ def _text_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     reader = csv.reader(io.StringIO(text), delimiter=delim, quotechar='"')
     rows: list[list[str]] = []
     lines: list[int] = []
+    max_columns = _guard.get_limits().max_columns
     try:
         for row in reader:
+            if len(row) > max_columns:
+                _guard.check_columns(len(row), label=path, line=reader.line_num)
             rows.append(row)
             lines.append(reader.line_num)
     except csv.Error as exc:
@@ -366,6 +376,10 @@ def _rows_to_frame(
     # trailing empty header cells (Excel exports) are dropped
     while len(header) > 1 and header[-1] == "":
         header.pop()
+    if body and all(len(c) == len(header) + 1 for c in body) and any(c[-1] for c in body):
+        # R-style header (write.table with row names): one name fewer than cells,
+        # the unnamed first column holds the sample ids
+        header = ["", *header]
     ncol = len(header)
     if len(set(header)) != ncol:
         dup = next(h for h in header if header.count(h) > 1)
@@ -553,7 +567,7 @@ def attach_metadata(
         warnings.warn(
             f"{label}: {n_dropped} of {len(table_ids)} table samples have no metadata"
             + (" and are dropped (how='inner')" if how == "inner" else " (kept, how='left')"),
-            UserWarning,
+            DataWarning,
             stacklevel=2,
         )
     out = adata[present].copy() if how == "inner" else adata.copy()

@@ -32,6 +32,7 @@ from anndata import AnnData
 from .._core import RANKS, add_input, new_adata, set_layer
 from .._errors import DataValueError, GutbrainError, InputFormatError
 from .._taxonomy import _PREFIX_RANK, lineage_frame
+from . import _guard
 from ._tables import (
     _DECOMPRESS_ERRORS,
     _check_file,
@@ -215,6 +216,7 @@ def _parse_stream(fh: IO[str], path: Path, rank: str) -> _Profile:
         )
     first_lineno = lineno
     n = len(_split(first, sep))
+    _guard.check_columns(n, label=path, line=first_lineno)
     database = None
     reads_processed = None
     sample_label = None
@@ -461,6 +463,7 @@ def _to_float(
             column=cols[j] + 1,
             fix="MetaPhlAn abundances are ≥ 0; pass the untransformed profile",
         )
+    _guard.check_matrix_values(out, label=path, percent=True)
     return out
 
 

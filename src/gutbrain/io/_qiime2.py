@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from anndata import AnnData
 
 from .._errors import DataValueError, InputFormatError
 from .._taxonomy import lineage_frame
+from . import _guard
 from ._biom import _parse_bytes, infer_unit, parts_to_adata
 
 __all__ = ["SUPPORTED_TYPES", "read_qza", "read_qza_metadata"]
@@ -60,8 +60,11 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     if not path.is_file():
         raise InputFormatError("file not found", path=path, fix="check the path of the artifact")
     try:
-        return zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+        # member count, declared sizes and ratios, encryption checked (the input limits)
+        return _guard.open_zip(path, fix=_FIX_QZA)
+    except InputFormatError as exc:
+        if "corrupt or truncated zip" not in exc.message:
+            raise
         raise InputFormatError(
             "not a QIIME 2 artifact (not a zip archive, or a truncated one)",
             path=path,
@@ -93,12 +96,10 @@ def _artifact_metadata(zf: zipfile.ZipFile, path: Path) -> dict[str, str]:
             fix=_FIX_QZA,
         )
     root = candidates[0]
-    try:
-        meta = yaml.safe_load(zf.read(f"{root}/metadata.yaml").decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputFormatError(
-            f"unreadable {root}/metadata.yaml ({exc})", path=path, fix=_FIX_QZA
-        ) from None
+    # safe loader, size limit, at most a few aliases ("billion laughs" refused)
+    raw = _guard.read_member(zf, f"{root}/metadata.yaml", label=path, fix=_FIX_QZA,
+                             field="max_yaml_bytes")
+    meta = _guard.load_yaml(raw, label=f"{path}:{root}/metadata.yaml")
     if not isinstance(meta, dict) or "type" not in meta:
         raise InputFormatError(f"{root}/metadata.yaml has no 'type' entry", path=path, fix=_FIX_QZA)
     out = {k: str(v) for k, v in meta.items()}
@@ -106,7 +107,8 @@ def _artifact_metadata(zf: zipfile.ZipFile, path: Path) -> dict[str, str]:
     out.setdefault("uuid", root)
     version = f"{root}/VERSION"
     if version in names:
-        text = zf.read(version).decode("utf-8", "replace")
+        blob = _guard.read_member(zf, version, label=path, fix=_FIX_QZA, field="max_yaml_bytes")
+        text = blob.decode("utf-8", "replace")
         for line in text.splitlines():
             if line.startswith("archive:"):
                 out["archive_version"] = line.split(":", 1)[1].strip()
@@ -118,7 +120,7 @@ def _artifact_metadata(zf: zipfile.ZipFile, path: Path) -> dict[str, str]:
 def _member(zf: zipfile.ZipFile, root: str, name: str, path: Path, semantic: str) -> bytes:
     member = f"{root}/data/{name}"
     try:
-        return zf.read(member)
+        return _guard.read_member(zf, member, label=path, fix="re-download the artifact")
     except KeyError:
         found = [n.split("/data/", 1)[1] for n in zf.namelist() if "/data/" in n]
         raise InputFormatError(
@@ -222,7 +224,7 @@ def _read_taxonomy(raw: bytes, path: Path, info: dict[str, str]) -> pd.DataFrame
     label = f"{path}:data/taxonomy.tsv"
     try:
         df = pd.read_csv(io.BytesIO(raw), sep="\t", dtype=str, keep_default_na=False, comment=None)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise InputFormatError(
             f"cannot parse taxonomy.tsv ({exc})", path=label, fix="re-export the artifact"
         ) from None
@@ -294,7 +296,13 @@ def _read_distance(raw: bytes, path: Path, info: dict[str, str]) -> Any:
 
 def _read_alpha(raw: bytes, path: Path, info: dict[str, str]) -> pd.Series:
     label = f"{path}:data/alpha-diversity.tsv"
-    df = pd.read_csv(io.BytesIO(raw), sep="\t", index_col=0)
+    try:
+        df = pd.read_csv(io.BytesIO(raw), sep="\t", index_col=0)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise InputFormatError(
+            f"cannot parse alpha-diversity.tsv ({type(exc).__name__})", path=label,
+            fix="re-export the artifact",
+        ) from None
     if df.shape[1] != 1:
         raise InputFormatError(
             f"alpha-diversity.tsv should have 2 columns, found {df.shape[1] + 1}",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from anndata import AnnData
 
 from .._core import provenance
 from .._errors import GutbrainError, InputFormatError
+from . import _guard
 from ._tables import (
     _DECOMPRESS_ERRORS,
     MAGIC_HDF5,
@@ -132,19 +132,15 @@ def sniff_format(path: PathLike) -> str:
     with open(p, "rb") as fh:
         raw = fh.read(16)
     if raw.startswith(MAGIC_HDF5):
+        _guard.preflight_hdf5(p, label=p)  # before libhdf5 parses it in this process
         return "h5ad" if _is_h5ad(p) else "biom"
     if raw.startswith(b"PAR1"):
         return "parquet"
     if raw.startswith(MAGIC_ZIP):
-        try:
-            with zipfile.ZipFile(p) as zf:
-                names = zf.namelist()
-        except zipfile.BadZipFile as exc:
-            raise InputFormatError(
-                f"corrupt zip archive ({exc})",
-                path=p,
-                fix="re-export the .qza/.xlsx file; it may be truncated",
-            ) from exc
+        # the archive's directory is checked against the input limits (members, sizes,
+        # ratios, encryption) before anything is decompressed
+        with _guard.open_zip(p, fix="re-export the .qza/.xlsx file; it may be truncated") as zf:
+            names = zf.namelist()
         if any(n.startswith("xl/") for n in names):
             return "xlsx"
         if any(n.endswith("metadata.yaml") or n.endswith("/VERSION") for n in names):

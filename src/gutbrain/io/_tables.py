@@ -7,9 +7,7 @@ compression detected from magic bytes, unit detection, typed metadata, label cla
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
 import lzma
 import os
@@ -27,6 +25,8 @@ from anndata import AnnData
 from .._core import RANKS, add_input, new_adata, provenance
 from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataMismatchError
 from .._taxonomy import _EMPTY, clean_name, lineage_frame
+from . import _guard
+from ._guard import MAGIC_HDF5, MAGIC_ZIP  # MAGIC_HDF5 is used by _read
 
 __all__ = ["attach_taxonomy", "read_table", "read_taxonomy"]
 
@@ -35,12 +35,6 @@ PathLike = str | os.PathLike[str]
 # --------------------------------------------------------------------------------------
 # opening files
 # --------------------------------------------------------------------------------------
-
-MAGIC_GZIP = b"\x1f\x8b"
-MAGIC_BZ2 = b"BZh"
-MAGIC_XZ = b"\xfd7zXZ\x00"
-MAGIC_ZIP = b"PK\x03\x04"
-MAGIC_HDF5 = b"\x89HDF\r\n\x1a\n"
 
 
 def _check_file(path: PathLike) -> Path:
@@ -61,31 +55,17 @@ def _magic(path: Path, n: int = 8) -> bytes:
         return fh.read(n)
 
 
-def _compression(path: Path) -> str | None:
-    head = _magic(path)
-    if head.startswith(MAGIC_GZIP):
-        return "gzip"
-    if head.startswith(MAGIC_BZ2):
-        return "bz2"
-    if head.startswith(MAGIC_XZ):
-        return "xz"
-    return None
-
-
 def _open_binary(path: Path) -> IO[bytes]:
-    comp = _compression(path)
-    if comp == "gzip":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if comp == "bz2":
-        return bz2.open(path, "rb")  # type: ignore[return-value]
-    if comp == "xz":
-        return lzma.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+    """Open a (possibly gzip/bz2/xz-compressed) file through the guarded input layer."""
+    return _guard.open_binary(path)
 
 
 def _open_text(path: Path) -> IO[str]:
-    """Open a (possibly gzip/bz2/xz-compressed) text file; a UTF-8 BOM is skipped."""
-    raw = _open_binary(path)
+    """Open a (possibly gzip/bz2/xz-compressed) text file; a UTF-8 BOM is skipped.
+
+    The stream enforces the byte, compression-ratio and line-length limits (:mod:`._guard`).
+    """
+    raw = _guard.open_binary(path, text_lines=True)
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
 
@@ -544,6 +524,7 @@ def _read_text_grid(path: Path, sep: str | None) -> _Grid:
                 )
             used_sep = sep or _choose_sep(header_line, path)
             header = _split_header(header_line, used_sep)
+            _guard.check_columns(len(header), label=path, line=header_lineno)
             data_fields = _split_header(first, used_sep) if first.strip() else []
             if data_fields and len(data_fields) == len(header) + 1:
                 header = ["", *header]  # R write.table without the row-name header cell
@@ -603,6 +584,7 @@ def _read_text_grid(path: Path, sep: str | None) -> _Grid:
 
 
 def _excel_grid(path: Path, sheet: str | int | None) -> _Grid:
+    _guard.check_xlsx(path)
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # openpyxl raises several types for broken files
@@ -778,6 +760,7 @@ def _numeric_block(grid: _Grid, path: Path) -> tuple[np.ndarray, list[str], pd.D
             column=str(numeric[j]),
             fix="counts and abundances must be ≥ 0; pass the untransformed table",
         )
+    _guard.check_matrix_values(X, label=path)
     if frame.index.has_duplicates:
         dup = frame.index[frame.index.duplicated()][0]
         i = int(np.flatnonzero(frame.index == dup)[1])

@@ -45,8 +45,9 @@ from anndata import AnnData
 from .._core import RANKS, UNITS, get_unit, new_adata, provenance
 from .._errors import DataValueError, GutbrainError, InputFormatError
 from .._taxonomy import lineage_frame
-from .._utils import atomic_path, atomic_write
+from .._utils import atomic_path, atomic_write, escape_formula
 from .._version import __version__
+from . import _guard
 from ._biom import infer_unit
 
 __all__ = [
@@ -266,14 +267,22 @@ def read_h5ad(path: str | os.PathLike[str]) -> AnnData:
     p = Path(path)
     if not p.is_file():
         raise InputFormatError("file not found", path=p, fix="check the path of the .h5ad file")
+    _guard.check_h5ad(p)  # limits, X numeric, sparse index bounds: before AnnData reads it
     try:
         adata = ad.read_h5ad(p)
+    except GutbrainError:
+        raise
     except Exception as exc:  # h5py/anndata raise OSError, KeyError, ...
         raise InputFormatError(
             f"not a readable .h5ad file ({type(exc).__name__}: {exc})",
             path=p,
             fix="pass a file written by AnnData.write_h5ad / gutbrain.io.write_h5ad",
         ) from None
+    prov = adata.uns.get("gutbrain")
+    unit = prov.get("X_unit") if isinstance(prov, Mapping) else None
+    _guard.check_matrix_values(
+        adata.X, label=p, counts=unit == "counts" or (unit is None and infer_unit(adata.X) == "counts")
+    )
     prov = adata.uns.get("gutbrain")
     if not isinstance(prov, Mapping) or "X_unit" not in prov:
         X = adata.X
@@ -285,7 +294,7 @@ def read_h5ad(path: str | os.PathLike[str]) -> AnnData:
             reader="read_h5ad",
             inputs={"table": (p, "h5ad")},
             params={"path": os.fspath(p)},
-            sparse=False,
+            sparse=sp.issparse(X),  # only the provenance is kept: never densify a large X
         )
         prov = dict(fresh.uns["gutbrain"])
     else:
@@ -321,8 +330,12 @@ def write_tsv(adata: AnnData, path: str | os.PathLike[str], *, layer: str | None
     """
     target = Path(path)
     M, integral, lineages, ids, samples = _table_columns(adata, layer)
-    feature_ids = np.asarray(ids, dtype=object)
-    header = ["feature_id", *(["taxonomy"] if lineages is not None else []), *samples]
+    # ids and names from the input are escaped for spreadsheets (OWASP CSV injection)
+    feature_ids = np.asarray([escape_formula(i) for i in ids], dtype=object)
+    if lineages is not None:
+        lineages = [escape_formula(t) for t in lineages]
+    header = ["feature_id", *(["taxonomy"] if lineages is not None else []),
+              *(escape_formula(s) for s in samples)]
     with atomic_write(target) as fh:
         fh.write("\t".join(header) + "\n")
         for start, block in _feature_blocks(M, integral):
@@ -411,8 +424,17 @@ def read_parquet(path: str | os.PathLike[str]) -> AnnData:
     if not p.is_file():
         raise InputFormatError("file not found", path=p, fix="check the path of the table")
     try:
+        meta_pq = pq.ParquetFile(p).metadata  # footer only: sizes checked before any data
+        _guard.check_cells(meta_pq.num_rows, meta_pq.num_columns, label=p)
+        logical = sum(meta_pq.row_group(i).total_byte_size for i in range(meta_pq.num_row_groups))
+        if logical > _guard.get_limits().max_decompressed_bytes:
+            raise _guard.refuse(p, "the parquet data is too large when decompressed",
+                                "max_decompressed_bytes", _guard.get_limits().max_decompressed_bytes)
         table = pq.read_table(p)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, GutbrainError):
+            raise
+
         raise InputFormatError(
             f"not a readable parquet file ({exc})",
             path=p,
@@ -440,7 +462,9 @@ def read_parquet(path: str | os.PathLike[str]) -> AnnData:
     if b"gutbrain" in meta:
         try:
             record = json.loads(meta[b"gutbrain"])
-        except ValueError:
+        except (ValueError, RecursionError):
+            record = {}
+        if not isinstance(record, dict):
             record = {}
     if samples:
         dense = np.column_stack(

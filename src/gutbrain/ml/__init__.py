@@ -10,6 +10,8 @@
 ``health_index_coefficients``, ``health_index_model``   the shipped model (species, log-odds, threshold)
 ``health_index_validation``, ``health_index_calibration``   stored out-of-study figures of gutbrain's
                          index, GMHI and GMWI2 (leave-one-study-out; written by benchmarks/health_index.py)
+``predict_metabolite``   out-of-fold prediction of a metabolite (e.g. butyrate) under grouped,
+                         nested CV (ridge / elastic net on CLR, random forest, MelonnPan-style)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ._health_index import (
     health_index_coefficients,
     health_index_model,
 )
+from ._predict import MetabolitePrediction, predict_metabolite
 from ._transformers import (
     CLRTransformer,
     LogRelative,
@@ -37,6 +40,7 @@ __all__: list[str] = [
     "CVResult",
     "HealthIndexModel",
     "LogRelative",
+    "MetabolitePrediction",
     "PresenceAbsence",
     "PrevalenceFilter",
     "RelativeAbundance",
@@ -51,5 +55,6 @@ __all__: list[str] = [
     "health_index_validation",
     "iter_splits",
     "make_pipeline",
+    "predict_metabolite",
     "regress",
 ]

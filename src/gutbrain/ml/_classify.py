@@ -566,6 +566,14 @@ def classify(
         Also stored in ``uns[key_added]`` (``params``, ``metrics``, ``predictions``,
         ``importances``, ``calibration``, ``per_group``).
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params", "metrics", "predictions", "importances", "calibration", "per_group"}``
+        (the tables of :class:`CVResult`).
+
     Examples
     --------
     >>> import gutbrain as gb
@@ -615,6 +623,22 @@ def regress(
     -------
     CVResult
         Also stored in ``uns[key_added]``.
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params", "metrics", "predictions", "importances", "calibration", "per_group"}``
+        (the tables of :class:`CVResult`).
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> ad = gb.datasets.demo_cohort(seed=0, n_samples=60, n_genera=60)
+    >>> res = gb.ml.regress(ad, target="pain_score", n_repeats=1, n_boot=100)
+    >>> sorted(set(res.metrics["metric"]) & {"r2", "spearman"})
+    ['r2', 'spearman']
     """
     if target not in adata.obs.columns:
         raise DataValueError(f"no obs column {target!r}", fix="give a numeric metadata column")

@@ -111,7 +111,7 @@ class HealthIndexModel:
         return math.log(self.threshold / (1.0 - self.threshold))
 
     def table(self) -> pd.DataFrame:
-        """Species with non-zero coefficients, largest |coefficient| first."""
+        """Species with non-zero coefficients, largest absolute coefficient first."""
         nz = np.flatnonzero(self.coef)
         df = pd.DataFrame({"species": np.asarray(self.species, dtype=object)[nz], "coef": self.coef[nz]})
         df["direction"] = np.where(df["coef"] > 0, "health-associated", "disease-associated")
@@ -437,17 +437,26 @@ def health_index(adata: AnnData, *, layer: str | None = None, key_added: str = "
     layer
         Use ``layers[layer]`` instead of ``X``.
     key_added
-        Writes ``obs[key_added]`` (value: log-odds above the threshold),
-        ``obs[key_added + "_probability"]``, ``obs[key_added + "_n_detected"]`` (model
-        species present), ``obs[key_added + "_coverage"]`` (share of the sample's species
-        abundance whose names the model knows), ``obs[key_added + "_note"]`` (why a value
-        is NaN) and ``uns[key_added]`` (params, threshold, validation figures).
+        Name of the ``obs`` columns and ``uns`` entry written (see Notes).
 
     Returns
     -------
     pandas.Series
         One value per sample; NaN with a note for a table without species (16S genus
         tables), unmatchable names or too few detected species.
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.obs[key_added]``
+        The value: log-odds above the threshold (``> 0``: classed healthy).
+    ``adata.obs[key_added + "_probability"]``, ``adata.obs[key_added + "_n_detected"]``
+        Calibrated probability of "healthy"; model species present.
+    ``adata.obs[key_added + "_coverage"]``, ``adata.obs[key_added + "_note"]``
+        Share of the sample's species abundance whose names the model knows; why a value is NaN.
+    ``adata.uns[key_added]``
+        ``params``, threshold and validation figures.
 
     Examples
     --------

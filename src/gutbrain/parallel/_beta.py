@@ -313,7 +313,7 @@ def beta_diversity_dask(
 
     Notes
     -----
-    Sets the same fields as :func:`gutbrain.tl.beta_diversity`:
+    Sets the following fields (the same as :func:`gutbrain.tl.beta_diversity`):
 
     ``adata.obsp[key]``
         Square symmetric float64 distance matrix (diagonal exactly 0).

@@ -107,6 +107,13 @@ def diff_abundance_dask(
         ``feature, metadata, value, coef, stderr, N, N.not.0, pval, qval, method``
         sorted by ``qval``; also ``uns[key_added]["results"]`` with the parameters
         (plus ``backend="dask"`` and ``n_chunks``) in ``uns[key_added]["params"]``.
+
+    Notes
+    -----
+    Sets the following fields (the same as :func:`gutbrain.tl.diff_abundance`):
+
+    ``adata.uns[key_added]``
+        ``{"params": {..., "backend": "dask", "n_chunks"}, "results": <the returned table>}``.
     """
     from ..tl._da import (
         _check_options,

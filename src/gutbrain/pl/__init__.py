@@ -1,4 +1,4 @@
-"""gutbrain.pl."""
+"""gutbrain.pl: plots of the results stored in an AnnData, returning matplotlib Axes (or a Figure for multi-panel plots)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,13 @@ __all__ += ["consensus_heatmap", "da_forest", "da_volcano"]
 from ._ml import mediation_diagram, pr_curve, roc_curve  # noqa: E402
 
 __all__ += ["mediation_diagram", "pr_curve", "roc_curve"]
+
+# --- metabolomics (helper i16)
+from ._metabolites import (  # noqa: E402
+    butyrate_validation,
+    metabolite_boxplot,
+    metabolite_heatmap,
+    predicted_vs_observed,
+)
+
+__all__ += ["butyrate_validation", "metabolite_boxplot", "metabolite_heatmap", "predicted_vs_observed"]

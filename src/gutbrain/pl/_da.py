@@ -70,7 +70,12 @@ def da_volcano(
 
     Examples
     --------
-    >>> gb.pl.da_volcano(adata)  # doctest: +SKIP
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=60, n_genera=60)
+    >>> res = gb.tl.diff_abundance(adata, formula="~ group")
+    >>> ax = gb.pl.da_volcano(adata)
+    >>> ax.get_xlabel() != ""
+    True
     """
     import matplotlib.pyplot as plt
 
@@ -128,7 +133,10 @@ def da_forest(
 
     Examples
     --------
-    >>> gb.pl.da_forest(adata, n_top=10)  # doctest: +SKIP
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=60, n_genera=60)
+    >>> res = gb.tl.diff_abundance(adata, formula="~ group")
+    >>> ax = gb.pl.da_forest(adata, n_top=10)
     """
     import matplotlib.pyplot as plt
 
@@ -176,7 +184,11 @@ def consensus_heatmap(
 
     Examples
     --------
-    >>> gb.pl.consensus_heatmap(adata)  # doctest: +SKIP
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=60, n_genera=60)
+    >>> res = gb.tl.diff_abundance(adata, formula="~ group", method="consensus")
+    >>> ax = gb.pl.consensus_heatmap(adata)
+
     """
     import matplotlib.pyplot as plt
 

@@ -6,7 +6,9 @@ Shape-changing tools (:func:`filter_samples`, :func:`filter_features`, ``rarefy`
 (``{"000_filter_features": {"step": ..., "params": ..., "n_obs_before": ...}, ...}``,
 keys sort in the order the steps ran), and the tool's own ``uns[<tool>]`` record.
 Results derived from the old shape (``obsm``, ``obsp``, ``varm``, ``varp`` and other
-``uns`` keys) are dropped because they no longer describe the new object.
+``uns`` keys) are dropped because they no longer describe the new object; measured sample
+data kept beside the table (``obsm["metabolites"]`` with ``uns["metabolites"]``) follow the
+kept samples.
 """
 
 from __future__ import annotations
@@ -123,6 +125,11 @@ def _derive(
     if prov:
         prov["layer_units"] = kept_units
     new.uns["gutbrain"] = prov
+    # measured sample data (not derived results) follow the kept samples: metabolite tables
+    if isinstance(adata.obsm.get("metabolites"), pd.DataFrame) and new.obs_names.isin(adata.obs_names).all():
+        new.obsm["metabolites"] = adata.obsm["metabolites"].reindex(new.obs_names)
+        if "metabolites" in adata.uns:
+            new.uns["metabolites"] = copy.deepcopy(adata.uns["metabolites"])
     provenance(new)
     return new
 
@@ -225,9 +232,23 @@ def filter_samples(
         ids) and ``depth_removed`` (their totals).  The step is appended to
         ``uns["gutbrain"]["steps"]``.  Filtering is idempotent.
 
+    Notes
+    -----
+    Sets the following fields of the **returned** AnnData (``adata`` is not modified):
+
+    ``uns["filter_samples"]``
+        ``{"params", "removed", "depth_removed", "n_removed"}``.
+    ``uns["gutbrain"]["steps"]``
+        The step appended (shape before and after).
+
     Examples
     --------
-    >>> kept = filter_samples(adata, min_depth=1000)  # doctest: +SKIP
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0)
+    >>> kept = gb.pp.filter_samples(adata, min_depth=1000)
+    >>> adata.n_obs, kept.n_obs, kept.uns["filter_samples"]["removed"]
+    (200, 198, ['DEMO0001', 'DEMO0103'])
+
     """
     _check_adata(adata, "filter_samples")
     if min_depth < 0:
@@ -313,6 +334,15 @@ def filter_features(
         (CLR …) are dropped because they depend on the removed features (listed in
         ``uns["filter_features"]["dropped_layers"]``).  ``uns["filter_features"]`` also
         holds ``removed`` (feature ids) and ``n_removed``.
+
+    Notes
+    -----
+    Sets the following fields of the **returned** AnnData (``adata`` is not modified):
+
+    ``uns["filter_features"]``
+        ``{"params", "removed", "n_removed", "dropped_layers"}``.
+    ``uns["gutbrain"]["steps"]``
+        The step appended (shape before and after).
     """
     _check_adata(adata, "filter_features")
     if not 0 <= min_prevalence <= 1:

@@ -50,6 +50,13 @@ def relative(adata: AnnData, *, layer: str | None = None, key_added: str = "rela
 
     Notes
     -----
+    Sets the following fields:
+
+    ``adata.layers[key_added]``
+        Proportions (sparse when the input is); unit ``relative``.
+    ``adata.uns[key_added]``
+        ``{"params": {...}, "zero_samples": [...]}``.
+
     Each row is divided by its total, so rows sum to 1.  A sample whose total is 0 has
     no composition; its row is left **all zeros** (not NaN) so that sums, filters and
     plots keep working; such samples are listed in ``uns[key_added]["zero_samples"]``.
@@ -57,8 +64,13 @@ def relative(adata: AnnData, *, layer: str | None = None, key_added: str = "rela
 
     Examples
     --------
-    >>> relative(adata)  # doctest: +SKIP
-    >>> adata.layers["relative"].sum(axis=1)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=20, n_genera=30)
+    >>> gb.pp.relative(adata)
+    >>> bool(np.allclose(adata.layers["relative"].sum(axis=1), 1.0))
+    True
+
     """
     _check_adata(adata, "relative")
     M, unit = _abundance_matrix(
@@ -136,6 +148,14 @@ def rarefy(
 
     Notes
     -----
+    Sets the following fields of the **returned** AnnData (``adata`` is not modified):
+
+    ``uns["rarefy"]``
+        ``{"params": {"depth", "replace", ...}, "dropped", "n_dropped", "dropped_layers"}``
+        and the seed.
+    ``uns["gutbrain"]["steps"]``
+        The step appended (shape before and after).
+
     Rarefying discards data; for differential abundance prefer compositional methods
     (McMurdie & Holmes 2014, doi:10.1371/journal.pcbi.1003531).  It remains standard
     for alpha diversity comparisons at equal depth.

@@ -263,8 +263,14 @@ def normalize_taxonomy(adata: AnnData) -> None:
     stay consistent.  Higher ranks (family …) are not changed.  The original lineage stays
     in ``var["taxonomy"]``; ``taxon_rank``, ``taxon_name`` and ``taxon_key`` are refreshed.
 
-    Writes ``uns["normalize_taxonomy"]`` with ``n_changed`` (per rank) and ``changes``
-    (a DataFrame: feature_id, rank, old, new).
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.var[<rank>]``
+        Every rank column from ``domain`` to ``species``, cleaned and canonicalised in place.
+    ``adata.uns["normalize_taxonomy"]``
+        ``{"params", "n_changed": {rank: count}, "changes": DataFrame(feature_id, rank, old, new)}``.
 
     Examples
     --------
@@ -411,6 +417,17 @@ def collapse(
 
     Notes
     -----
+    Sets the following fields of the **returned** AnnData (``adata`` is not modified):
+
+    ``var["n_features"]``
+        Number of input features summed into each group.
+    ``obs["unassigned_fraction_<rank>"]``
+        With ``unassigned="drop"``: each sample's removed share.
+    ``uns["collapse"]``
+        ``{"params", "n_groups", "n_unassigned_features", "n_conflicting", "dropped_layers"}``.
+    ``uns["gutbrain"]["steps"]``
+        The step appended (shape before and after).
+
     Computed as ``X @ G`` with ``G`` a sparse features × groups indicator matrix.
 
     Examples

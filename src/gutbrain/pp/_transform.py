@@ -114,6 +114,13 @@ def clr(
 
     Notes
     -----
+    Sets the following fields:
+
+    ``adata.layers[key_added]``
+        Dense float64 CLR values; unit ``clr`` in ``uns["gutbrain"]["layer_units"]``.
+    ``adata.uns[key_added]``
+        ``{"params": {"method", "input_unit", "pseudocount" or "delta", "references", ...}}``.
+
     Sparse input is transformed in dense blocks of rows; the result is dense (a CLR has
     no zeros).
     """

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._errors import StepFailedWarning
 from .._registry import SECTIONS, Link, Section
-from .._utils import atomic_write, spreadsheet_safe
+from .._utils import atomic_write, write_delimited
 from .._version import __version__
 
 __all__ = [
@@ -74,6 +75,30 @@ def collect_sections(adata: AnnData, context: dict[str, Any] | None = None) -> l
 
     A section function that raises does not stop the report: the error is kept and shown
     in an error box naming the section.  Sections returning ``None`` are left out.
+
+    Parameters
+    ----------
+    adata
+        The analysed data.
+    context
+        Passed to each section function.
+
+    Returns
+    -------
+    list of BuiltSection
+        One per section that returned something or failed, in registry order.
+
+    Notes
+    -----
+    Sets the following fields (the core QC and composition sections store the summaries
+    they compute when the ``qc``/``composition`` steps have not run):
+
+    ``adata.obs["qc_depth"]``, ``adata.obs["qc_n_features"]``, ``adata.obs["qc_low_depth"]``
+        Per-sample depth, observed features and low-depth flag.
+    ``adata.var["qc_prevalence"]``
+        Fraction of samples in which each feature is non-zero.
+    ``adata.uns["qc"]``, ``adata.uns["composition"]``
+        The QC summary and the top taxa.
     """
     context = {} if context is None else context
     built: list[BuiltSection] = []
@@ -81,7 +106,7 @@ def collect_sections(adata: AnnData, context: dict[str, Any] | None = None) -> l
         try:
             sec = fn(adata, context)
         except Exception as exc:  # a broken section must not kill the report
-            warnings.warn(f"report section {key!r} failed: {exc!r}", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"report section {key!r} failed: {exc!r}", StepFailedWarning, stacklevel=2)
             tb = traceback.extract_tb(exc.__traceback__)
             where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
             built.append(BuiltSection(key, order, None, f"{type(exc).__name__}: {exc}{where}"))
@@ -298,11 +323,9 @@ def write_tables(
         if b.section is None:
             continue
         for (_, df), name in zip(b.section.tables, b.table_names):
-            path = out / f"{name}.tsv"
             frame = _table_frame(df)
             frame = frame.apply(lambda col: col.map(_cell_text)) if len(frame) else frame
-            with atomic_write(path) as fh:
-                spreadsheet_safe(frame).to_csv(fh, sep="\t", index=False, lineterminator="\n")
+            path = write_delimited(frame, out / f"{name}.tsv")
             paths.append(path)
     return paths
 
@@ -335,6 +358,10 @@ def build(
     -------
     pathlib.Path
         The written file.
+
+    Notes
+    -----
+    Sets the fields listed in :func:`collect_sections` (QC and composition summaries).
 
     Examples
     --------

@@ -141,7 +141,7 @@ class CalibrationResult:
 
     ``estimates`` holds value, standard error and 95 % interval (from the Jacobian on the
     log-parameter scale); ``correlation`` the correlation of estimates; ``identifiable`` flags
-    parameters whose relative SE < 0.5 and whose |correlation| with every other < 0.95.
+    parameters whose relative SE < 0.5 and whose absolute correlation with every other < 0.95.
     """
 
     estimates: pd.DataFrame

@@ -488,8 +488,11 @@ def ensemble(
     >>> import gutbrain as gb
     >>> m = gb.sim.load_model("gut_brain")
     >>> draws = gb.sim.sample_parameters(m.parameters, 4, random_state=0)
-    >>> with ThreadPoolExecutor(2) as ex:  # doctest: +SKIP
+    >>> with ThreadPoolExecutor(2) as ex:
     ...     Y = gb.sim.ensemble(m, gb.sim.lps_challenge(), draws, executor=ex)
+    >>> Y.shape  # draws × time points × outputs
+    (4, 481, 13)
+
     """
     model = load_model(model)
     outputs = list(outputs) if outputs is not None else list(model.outputs)

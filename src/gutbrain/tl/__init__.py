@@ -1,4 +1,4 @@
-"""gutbrain.tl."""
+"""gutbrain.tl: tools — diversity, ordination and group tests, gut–brain and health indices, modules, differential abundance, mediation, power."""
 
 from __future__ import annotations
 
@@ -87,8 +87,28 @@ from ._da import diff_abundance
 
 __all__ += ["check_confounding", "declare_medications", "diff_abundance", "medication_classes"]
 
+# --- MaAsLin 3 (helper i12)
+from ._maaslin3 import maaslin3  # noqa: E402
+
+__all__ += ["maaslin3"]
+
 # --- mediation and DA power on planted-truth cohorts (helper ML)
 from ._mediation import mediation, mediation_kernel  # noqa: E402
 from ._power import power_analysis  # noqa: E402
 
 __all__ += ["mediation", "mediation_kernel", "power_analysis"]
+
+# --- metabolomics: taxon × metabolite associations (helper i16)
+from ._butyrate import (  # noqa: E402
+    butyrate_index_validation,
+    butyrate_potential,
+    validate_butyrate_indices,
+)
+from ._metabolites import metabolite_associations  # noqa: E402
+
+__all__ += [
+    "butyrate_index_validation",
+    "butyrate_potential",
+    "metabolite_associations",
+    "validate_butyrate_indices",
+]

@@ -108,11 +108,23 @@ def declare_medications(
     dict
         ``{class: [columns]}``; ``obs["med_<class>"]`` holds the boolean indicator.
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.obs["med_<class>"]``
+        Boolean per declared class: true when any of its columns is true / non-zero / "yes".
+    ``adata.uns[key_added]``
+        ``{class: [columns]}``.
+
     Examples
     --------
-    >>> import gutbrain as gb  # doctest: +SKIP
-    >>> gb.tl.declare_medications(adata, {"opioid": "opioid"})  # doctest: +SKIP
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=20, n_genera=20)
+    >>> gb.tl.declare_medications(adata, {"opioid": "opioid"})
     {'opioid': ['opioid']}
+    >>> adata.obs["med_opioid"].dtype
+    dtype('bool')
     """
     table = _table()
     known = sorted(set(table["class"]))
@@ -210,9 +222,20 @@ def check_confounding(
         ``feature, metadata, value, coef, qval, confounder, coef_adjusted,
         qval_adjusted, change_pct, survives``.
 
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params", "results"}`` with the returned table.
+
     Examples
     --------
-    >>> gb.tl.check_confounding(adata, formula="~ group", confounders=["opioid"])  # doctest: +SKIP
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=60, n_genera=60)
+    >>> tab = gb.tl.check_confounding(adata, formula="~ group", confounders=["opioid"])
+    >>> list(tab.columns[-4:])
+    ['coef_adjusted', 'qval_adjusted', 'change_pct', 'survives']
     """
     from ._da import diff_abundance
 

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 DA_COLUMNS = ["feature", "metadata", "value", "coef", "stderr", "N", "N.not.0", "pval", "qval", "method"]
-METHODS = ("maaslin2", "linda", "prevalence", "wilcoxon", "ancombc", "consensus")
+METHODS = ("maaslin2", "maaslin3", "linda", "prevalence", "wilcoxon", "ancombc", "consensus")
 NORMALIZATIONS = ("TSS", "CLR", "CSS", "TMM", "NONE")
 TRANSFORMS = ("LOG", "LOGIT", "AST", "NONE")
 CORRECTIONS = ("BH", "holm", "bonferroni", "BY")
@@ -368,7 +368,7 @@ def diff_abundance(
     normalization: str = "TSS",
     transform: str = "LOG",
     reference: str | Mapping[str, str] | None = None,
-    min_prevalence: float = 0.1,
+    min_prevalence: float | None = None,
     min_abundance: float = 0.0,
     min_variance: float = 0.0,
     standardize: bool = True,
@@ -379,6 +379,7 @@ def diff_abundance(
     n_splits: int = 20,
     random_state: int = 0,
     key_added: str = "diff_abundance",
+    options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Test every feature for association with the terms of ``formula``.
 
@@ -392,18 +393,26 @@ def diff_abundance(
         are ordinary numeric terms: ``"~ pain_score + age"``.
     method
         ``"maaslin2"`` (linear model on normalised, transformed abundances),
+        ``"maaslin3"`` (MaAsLin 3: abundance model on the non-zero values and augmented
+        prevalence model, median comparison, joint p-values — see
+        :func:`gutbrain.tl.maaslin3`; its table has MaAsLin 3's columns),
         ``"linda"`` (CLR linear model with compositional bias correction),
         ``"prevalence"`` (logistic model of presence, as MaAsLin3),
         ``"wilcoxon"`` (Mann–Whitney / Kruskal–Wallis on relative abundances, first
         term only, unadjusted), ``"ancombc"`` (scikit-bio ANCOM-BC) or
-        ``"consensus"`` (several methods + split-half replicability).
+        ``"consensus"`` (several methods + split-half replicability; ``methods`` may
+        include ``"maaslin3"``, whose call is its joint q-value and direction its
+        abundance coefficient).
     normalization, transform
         MaAsLin2 normalisation (TSS, CLR, CSS, TMM, NONE) and transform (LOG, LOGIT,
-        AST, NONE); used by ``"maaslin2"``.
+        AST, NONE); used by ``"maaslin2"`` (``"maaslin3"``: TSS, CLR, NONE and LOG,
+        PLOG, NONE).
     reference
         Reference levels, ``"column,level"`` or ``{"column": "level"}``.
     min_prevalence, min_abundance, min_variance
-        MaAsLin2's feature filter (applied to the input values, before normalisation).
+        Feature filter: MaAsLin2's on the input values before normalisation
+        (``min_prevalence`` default 0.1); MaAsLin 3's on the normalised values
+        (default 0.0, as R MaAsLin 3).
     standardize
         Z-score continuous metadata (MaAsLin2 default ``TRUE``).
     correction
@@ -416,23 +425,57 @@ def diff_abundance(
         seeded split-half resamples.
     key_added
         Results go to ``uns[key_added]``.
+    options
+        Method-specific options; for ``"maaslin3"`` any keyword of
+        :func:`gutbrain.tl.maaslin3` (``augment``, ``median_comparison_abundance``,
+        ``zero_threshold``, ``max_prevalence``, ``warn_prevalence``, …).  With
+        ``"maaslin3"`` ``random_state`` seeds the median comparison on R's stream.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``feature, metadata, value, coef, stderr, N, N.not.0, pval, qval, method``
-        (consensus adds its own columns), sorted by ``qval``.  Also stored as
+        (consensus adds its own columns), sorted by ``qval``; for ``"maaslin3"``
+        :data:`gutbrain.tl._maaslin3.MAASLIN3_COLUMNS`.  Also stored as
         ``uns[key_added]["results"]`` with the parameters in ``uns[key_added]["params"]``.
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params": {formula, method, normalization, transform, reference, filters,
+        standardize, correction, layer, unit, ...}, "results": <the returned table>}``;
+        consensus also records its ``random_state``.
 
     Examples
     --------
     >>> import gutbrain as gb
-    >>> adata = gb.datasets.demo_cohort(seed=0)  # doctest: +SKIP
-    >>> res = gb.tl.diff_abundance(adata, formula="~ group + age")  # doctest: +SKIP
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=60, n_genera=60)
+    >>> res = gb.tl.diff_abundance(adata, formula="~ group + age")
+    >>> list(res.columns)
+    ['feature', 'metadata', 'value', 'coef', 'stderr', 'N', 'N.not.0', 'pval', 'qval', 'method']
+    >>> sorted(res["metadata"].unique())
+    ['age', 'group']
     """
     method = method.lower()
     if method not in METHODS:
         raise DataValueError(f"unknown method {method!r}", fix=f"use one of {', '.join(METHODS)}")
+    if method == "maaslin3":
+        from ._maaslin3 import maaslin3
+
+        return maaslin3(
+            adata, formula=formula, normalization=normalization, transform=transform, reference=reference,
+            min_prevalence=0.0 if min_prevalence is None else min_prevalence, min_abundance=min_abundance,
+            min_variance=min_variance, standardize=standardize, correction=correction, layer=layer,
+            random_state=random_state, key_added=key_added, **dict(options or {}),
+        )
+    if options:
+        raise DataValueError(
+            f"options {sorted(options)} are only used by method='maaslin3'", fix="drop options= for this method"
+        )
+    if min_prevalence is None:
+        min_prevalence = 0.1
     _check_options(
         normalization=normalization, transform=transform, min_prevalence=min_prevalence,
         correction=correction,

@@ -41,6 +41,7 @@ from scipy import special, stats
 
 from .._errors import DataValueError
 from ._da import (
+    _input_matrix,
     _prepare,
     _sort,
     _tidy,
@@ -60,6 +61,7 @@ __all__ = [
     "run_consensus",
     "run_linda",
     "run_maaslin2",
+    "run_maaslin3_calls",
     "run_prevalence",
     "run_wilcoxon",
 ]
@@ -71,6 +73,7 @@ REFERENCES: dict[str, list[str]] = {
     "prevalence": ["doi:10.1101/2024.12.13.628459"],
     "wilcoxon": ["doi:10.1214/aoms/1177730491"],
     "ancombc": ["doi:10.1038/s41467-020-17041-7"],
+    "maaslin3": ["doi:10.1101/2024.12.13.628459"],
     "consensus": ["doi:10.1038/s41467-022-28034-z", "doi:10.1038/s41522-024-00599-1"],
 }
 
@@ -387,8 +390,43 @@ def run_ancombc(adata: AnnData, *, correction: str = "BH", alpha: float = 0.05, 
     return _sort(df)
 
 
+def run_maaslin3_calls(adata: AnnData, *, correction: str = "BH", **kw: Any) -> pd.DataFrame:
+    """MaAsLin 3 as one row per feature × term (for the consensus).
+
+    ``coef`` is the abundance coefficient (the prevalence one when the abundance model
+    has none), ``pval`` / ``qval`` the joint p- and q-values (abundance or prevalence).
+    """
+    from ._maaslin3 import maaslin3_table
+
+    res, _ = maaslin3_table(
+        _input_matrix(adata, kw.pop("layer", None)), adata.obs, [str(v) for v in adata.var_names],
+        correction=correction, **kw,
+    )
+    ab = res[res["model"] == "abundance"].set_index(["feature", "name"])
+    pr = res[res["model"] == "prevalence"].set_index(["feature", "name"])
+    pr = pr.reindex(ab.index)
+    coef = ab["coef"].where(ab["coef"].notna(), pr["coef"])
+    se = ab["stderr"].where(ab["coef"].notna(), pr["stderr"])
+    df = pd.DataFrame(
+        {
+            "feature": ab.index.get_level_values(0),
+            "metadata": ab["metadata"].to_numpy(),
+            "value": ab["value"].to_numpy(),
+            "coef": coef.to_numpy(),
+            "stderr": se.to_numpy(),
+            "N": ab["N"].to_numpy(),
+            "N.not.0": ab["N_not_zero"].to_numpy(),
+            "pval": ab["pval_joint"].to_numpy(),
+            "qval": ab["qval_joint"].to_numpy(),
+            "method": "maaslin3",
+        }
+    )
+    return _sort(df)
+
+
 _RUNNERS = {
     "maaslin2": run_maaslin2,
+    "maaslin3": run_maaslin3_calls,
     "linda": run_linda,
     "prevalence": run_prevalence,
     "wilcoxon": run_wilcoxon,

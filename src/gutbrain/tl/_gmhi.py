@@ -114,10 +114,16 @@ def gmhi(adata: AnnData, *, key_added: str = "gmhi", layer: str | None = None) -
 
     Notes
     -----
-    Sets ``obs[key_added]``, ``obs[key_added + "_n_matched"]`` (number of the 50 species whose
-    names exist in the table), ``obs[key_added + "_coverage"]`` (that number / 50) and
-    ``uns[key_added]`` (``params``, ``species`` matching table, ``psi_MH``/``psi_MN``,
-    ``notes`` from the matching).
+    Sets the following fields:
+
+    ``adata.obs[key_added]``
+        GMHI per sample.
+    ``adata.obs[key_added + "_n_matched"]``, ``adata.obs[key_added + "_coverage"]``
+        Number of the 50 species whose names exist in the table, and that number / 50.
+    ``adata.uns[key_added]``
+        ``params``, the ``species`` matching table, ``psi_MH``, ``psi_MN`` and ``notes``
+        from the matching.
+
     Species matching uses names and known renamings, so MetaPhlAn 3/4 names (e.g.
     ``Enterocloster bolteae`` for ``Clostridium bolteae``) are found.  Reference:
     Gupta VK et al. 2020 Nat Commun 11:4635, doi:10.1038/s41467-020-18476-8.

@@ -80,11 +80,18 @@ def gmwi2(adata: AnnData, *, key_added: str = "gmwi2", layer: str | None = None)
 
     Notes
     -----
-    Sets ``obs[key_added]``, ``obs[key_added + "_n_present"]`` (coefficient clades present),
-    ``obs[key_added + "_coverage"]`` (= n_features_matched / n_model_features) and
-    ``uns[key_added]`` with ``n_features_matched``, ``n_model_features`` (95), the ``matching``
-    table and ``taxa`` (long table: sample, clade, coefficient, relative_abundance of present
-    clades; their coefficients sum to the score).
+    Sets the following fields:
+
+    ``adata.obs[key_added]``
+        GMWI2 per sample.
+    ``adata.obs[key_added + "_n_present"]``
+        Coefficient clades present in the sample.
+    ``adata.obs[key_added + "_coverage"]``
+        ``n_features_matched / n_model_features``.
+    ``adata.uns[key_added]``
+        ``params``, ``n_features_matched``, ``n_model_features`` (95), the ``matching`` table
+        and ``taxa`` (long table: sample, clade, coefficient, relative_abundance of present
+        clades; their coefficients sum to the score).
     """
     X = nonnegative_matrix(adata, layer, index="GMWI2", fix="give a MetaPhlAn profile or relative abundances")
     unit = get_unit(adata, layer)

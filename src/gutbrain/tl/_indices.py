@@ -52,7 +52,7 @@ from .._core import RANKS, record
 from .._errors import DataValueError
 from .._taxonomy import is_placeholder
 from ..taxonomy._match import match_taxa
-from ._match import feature_lineages, leaf_rank, read_data_table, relative_matrix
+from ._match import divide_rows, feature_lineages, leaf_rank, read_data_table, relative_matrix
 
 __all__ = [
     "INDEX_NAMES",
@@ -103,6 +103,13 @@ _SPECS: dict[str, _IndexSpec] = {
 #: Names accepted by :func:`gut_brain_indices` and ``gutbrain index``.
 INDEX_NAMES: tuple[str, ...] = tuple(_SPECS)
 
+# Data-weighted complement (tl/data/butyrate_potential.tsv, see gutbrain.tl._butyrate); computed on
+# request (gut_brain_indices(indices=["butyrate_potential"])), not part of the default INDEX_NAMES.
+_SPECS["butyrate_potential"] = _IndexSpec(
+    "butyrate_potential", ("butyrate_potential",),
+    "relative abundance of butyrate producers weighted by their fit to measured faecal butyrate")
+_EXTRA_TABLES: tuple[str, ...] = ("butyrate_potential.tsv",)
+
 COVERAGE_DEFINITION = (
     "coverage = fraction of the sample's abundance whose membership is known: features that matched "
     "an entry of the index, plus features assigned at the closed-world rank (genus by default) that "
@@ -114,7 +121,8 @@ COVERAGE_DEFINITION = (
 
 def guild_table(*, include_unverified: bool = False) -> pd.DataFrame:
     """Return the membership table ``tl/data/guilds.tsv`` (weights as floats, NaN = unclassified)."""
-    df = read_data_table("guilds.tsv")
+    df = pd.concat([read_data_table("guilds.tsv"), *(read_data_table(f) for f in _EXTRA_TABLES)],
+                   ignore_index=True).fillna("")
     df["weight"] = pd.to_numeric(df["weight"].replace("", np.nan))
     if not include_unverified:
         df = df[df["status"] != "unverified"]
@@ -196,6 +204,8 @@ def _compute(adata: AnnData, names: Sequence[str], *, rank: str, layer: str | No
     lin_all = feature_lineages(adata)
     leaf = _leaf_mask(lin_all, "clade_rank" in adata.var.columns)
     P = relative_matrix(adata, layer=layer)[:, leaf]
+    if not leaf.all():  # clade table: shares of the species rows, not of the sum over every rank
+        P = divide_rows(P, P.sum(axis=1))
     lin = lin_all.iloc[np.flatnonzero(leaf)]
     has_species = (lin["species"].astype(str) != "").any()
     has_genus = (lin["genus"].astype(str) != "").any()
@@ -300,12 +310,29 @@ def gut_brain_indices(
 
     Notes
     -----
-    Sets ``obs`` columns of the returned frame and ``uns[key_added]`` =
-    ``{"params", "contributions" (long: sample, index, taxon, rank, share, weight,
-    contribution, host, rodent_derived, doi), "citations" (membership rows used, with host,
-    DOI and verification), "coverage_definition", "notes"}`` (``notes``: homonyms and
-    GTDB-suffixed genera the matching left out).  Rodent-derived rows are flagged in
-    ``contributions`` and ``citations``; they are findings in rats or mice, not human facts.
+    Sets the following fields:
+
+    ``adata.obs["gbi_<index>"]``, ``adata.obs["gbi_<index>_coverage"]``
+        Every column of the returned frame (``gaba_balance`` adds ``_producers`` and
+        ``_consumers``; ``pain_marker_panel`` adds ``_human`` and ``_rodent``).
+    ``adata.uns[key_added]``
+        ``{"params", "contributions" (long: sample, index, taxon, rank, share, weight,
+        contribution, host, rodent_derived, doi), "citations" (membership rows used, with
+        host, DOI and verification), "coverage_definition", "notes"}`` (``notes``: homonyms
+        and GTDB-suffixed genera the matching left out).
+
+    Rodent-derived rows are flagged in ``contributions`` and ``citations``; they are
+    findings in rats or mice, not human facts.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=20, n_genera=60)
+    >>> wide = gb.tl.gut_brain_indices(adata, indices=["butyrate_capacity"])
+    >>> list(wide.columns)
+    ['gbi_butyrate_capacity', 'gbi_butyrate_capacity_coverage']
+    >>> bool((adata.obs["gbi_butyrate_capacity"] >= 0).all())
+    True
     """
     names = list(INDEX_NAMES if indices is None else indices)
     wide, contrib, cites = _compute(adata, names, rank=rank, layer=layer,
@@ -358,8 +385,17 @@ def _single(name: str):
     -------
     pandas.DataFrame
         Per sample ``value`` and ``coverage`` (+ index-specific columns); ``attrs`` hold
-        ``contributions`` (contributing taxa and shares) and ``citations``.  Also sets
-        ``obs["gbi_{name}"]`` and ``obs["gbi_{name}_coverage"]``.
+        ``contributions`` (contributing taxa and shares) and ``citations``.
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.obs["gbi_{name}"]``, ``adata.obs["gbi_{name}_coverage"]``
+        Value and coverage per sample (+ index-specific columns).
+    ``adata.uns["gbi_{name}"]``
+        (or ``uns[key_added]``) As :func:`gut_brain_indices`: ``params``, ``contributions``, ``citations``,
+        ``coverage_definition``.
     """
     return fn
 

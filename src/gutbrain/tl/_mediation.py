@@ -292,6 +292,13 @@ def mediation(
 
     Notes
     -----
+    Sets the following fields:
+
+    ``adata.uns[key_added]``
+        ``{"params", "table" (the returned table), "exposure_desc", "mediator_desc",
+        "outcome_desc", "covariate_terms", "samples", "sobel_z", "sobel_pval", "n",
+        "n_boot", "ci", "level"}``.
+
     Samples with a missing value in any used variable are dropped.  A causal reading
     needs no unmeasured exposure–mediator, exposure–outcome or mediator–outcome
     confounding; with cross-sectional data the direction is an assumption.

@@ -143,8 +143,20 @@ def pcoa(
 
     Notes
     -----
-    Sets ``adata.obsm["X_pcoa"]`` (n × k coordinates) and ``adata.uns["pcoa"]`` =
-    ``{"params", "eigenvalues", "proportion_explained"}``.
+    Sets the following fields:
+
+    ``adata.obsm["X_" + key_added]``
+        n × k coordinates (default key ``X_pcoa``).
+    ``adata.uns[key_added]``
+        ``{"params", "eigenvalues", "proportion_explained"}``.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=30, n_genera=40)
+    >>> gb.tl.pcoa(adata, distance="braycurtis", n_components=3)
+    >>> adata.obsm["X_pcoa"].shape
+    (30, 3)
     """
     from ._beta import _ensure_distance
 

@@ -81,7 +81,7 @@ def power_analysis(
         Simulator template (``genus``, ``mean_relative_abundance``, ``prevalence``; its
         ``attrs`` give precision and library sizes when fitted by ``fit_template``).
     effect
-        |log2 fold change| planted on each changed taxon (cases vs controls).
+        Absolute log2 fold change planted on each changed taxon (cases vs controls).
     n
         Total sample sizes (half cases).
     n_replicates

@@ -344,8 +344,42 @@ def permanova(
 ) -> pd.Series:
     """PERMANOVA of ``obsp[distance]`` by ``obs[groupby]`` (samples with a missing label dropped).
 
-    Returns the result Series and stores ``uns["permanova"][distance]`` =
-    ``{"params", "statistic" (pseudo-F), "p_value", "n", "n_groups", "permutations"}``.
+    Parameters
+    ----------
+    adata
+        AnnData with the distance matrix in ``obsp``.
+    distance
+        Key of ``obsp`` (computed by :func:`beta_diversity` when it names a metric and is
+        absent).
+    groupby
+        Categorical column of ``obs``.
+    n_permutations
+        Label permutations (scikit-bio's draw order for the same seed).
+    random_state
+        Seed of the permutations.
+
+    Returns
+    -------
+    pandas.Series
+        scikit-bio's result layout: method name, test statistic name (``pseudo-F``),
+        sample size, number of groups, test statistic, p-value, number of permutations.
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns["permanova"][distance]``
+        ``{"params", "statistic" (pseudo-F), "statistic_name", "p_value", "n", "n_groups",
+        "permutations", "references"}``.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=40, n_genera=40)
+    >>> gb.tl.beta_diversity(adata, metric="braycurtis")
+    >>> res = gb.tl.permanova(adata, distance="braycurtis", groupby="group", n_permutations=99)
+    >>> res["test statistic name"], adata.uns["permanova"]["braycurtis"]["permutations"]
+    ('pseudo-F', 99)
     """
     D, labels = _grouped_distances(adata, distance, groupby)
     res = permanova_kernel(D, labels, permutations=n_permutations, random_state=random_state)
@@ -368,7 +402,40 @@ def permdisp(
 ) -> pd.Series:
     """PERMDISP (homogeneity of dispersions) of ``obsp[distance]`` by ``obs[groupby]``.
 
-    Stores ``uns["permdisp"][distance]`` like :func:`permanova`.
+    Parameters
+    ----------
+    adata
+        AnnData with the distance matrix in ``obsp``.
+    distance
+        Key of ``obsp`` (computed when it names a metric and is absent).
+    groupby
+        Categorical column of ``obs``.
+    test
+        ``"median"`` (spatial median; scikit-bio's and vegan's default) or ``"centroid"``.
+    n_permutations
+        Label permutations.
+    random_state
+        Seed of the permutations.
+
+    Returns
+    -------
+    pandas.Series
+        scikit-bio's result layout (test statistic name ``F-value``).
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns["permdisp"][distance]``
+        Same layout as :func:`permanova` (``statistic`` is the F-value).
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=40, n_genera=40)
+    >>> res = gb.tl.permdisp(adata, distance="braycurtis", groupby="group", n_permutations=99)
+    >>> res["test statistic name"]
+    'F-value'
     """
     D, labels = _grouped_distances(adata, distance, groupby)
     res = permdisp_kernel(D, labels, test=test, permutations=n_permutations, random_state=random_state)
@@ -389,7 +456,41 @@ def anosim(
     n_permutations: int = 999,
     random_state: int = 0,
 ) -> pd.Series:
-    """ANOSIM of ``obsp[distance]`` by ``obs[groupby]``; stores ``uns["anosim"][distance]``."""
+    """ANOSIM of ``obsp[distance]`` by ``obs[groupby]``.
+
+    Parameters
+    ----------
+    adata
+        AnnData with the distance matrix in ``obsp``.
+    distance
+        Key of ``obsp`` (computed when it names a metric and is absent).
+    groupby
+        Categorical column of ``obs``.
+    n_permutations
+        Label permutations.
+    random_state
+        Seed of the permutations.
+
+    Returns
+    -------
+    pandas.Series
+        scikit-bio's result layout (test statistic name ``R``).
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns["anosim"][distance]``
+        Same layout as :func:`permanova` (``statistic`` is R).
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=40, n_genera=40)
+    >>> res = gb.tl.anosim(adata, distance="braycurtis", groupby="group", n_permutations=99)
+    >>> -1.0 <= res["test statistic"] <= 1.0
+    True
+    """
     D, labels = _grouped_distances(adata, distance, groupby)
     res = anosim_kernel(D, labels, permutations=n_permutations, random_state=random_state)
     _store(
@@ -423,6 +524,23 @@ def alpha_group_test(adata: AnnData, *, metric: str, groupby: str) -> pd.DataFra
         Rows ``"all"`` (Kruskal–Wallis) and ``"A vs B"`` (Mann–Whitney); columns
         ``test, group1, group2, n1, n2, statistic, p_value, q_value``. Also stored in
         ``uns["alpha_group_test"][metric]``.
+
+    Notes
+    -----
+    Sets the following fields:
+
+    ``adata.uns["alpha_group_test"][metric]``
+        The returned table.
+    ``adata.obs[metric]``, ``adata.uns["alpha_diversity"]``
+        Only when the metric had to be computed (see :func:`alpha_diversity`).
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> adata = gb.datasets.demo_cohort(seed=0, n_samples=40, n_genera=40)
+    >>> res = gb.tl.alpha_group_test(adata, metric="shannon", groupby="group")
+    >>> list(res["test"])
+    ['kruskal', 'mannwhitneyu']
     """
     from scipy.stats import false_discovery_control, kruskal, mannwhitneyu
 

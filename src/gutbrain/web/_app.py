@@ -49,7 +49,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._errors import DataValueError, GutbrainError
-from .._utils import atomic_path, atomic_write
+from .._utils import atomic_path, atomic_write, write_delimited
 from .._version import __version__
 from . import DEFAULT_MAX_UPLOAD_BYTES
 from ._names import JOB_ID, SAFE_PART, safe_filename
@@ -313,8 +313,7 @@ def _simulate_lps(settings: _Settings, *, dose: float, hours: float) -> dict[str
         table = traj.rename(columns={"time": "time_h", "PPT_pct": "PPT"})
         job = _new_job(settings)
         try:
-            with atomic_write(job.out / "trajectory.tsv") as fh:
-                table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
+            write_delimited(table, job.out / "trajectory.tsv", float_format="%.6g")
             fig = sim_lps_validation(table, dose=dose)
             with atomic_path(job.out / "trajectory.svg") as tmp:
                 fig.savefig(tmp, format="svg", bbox_inches="tight")
