@@ -96,3 +96,32 @@ def test_schema_documents_every_column():
         assert header == [c.name for c in cols]
         assert all(c.description for c in cols)
     assert set(sch.vocab["evidence_level"]) == set(gb.kb.EVIDENCE_LEVELS)
+
+
+def _row_by_row(monkeypatch, table, rows):
+    from gutbrain.kb import _schema
+
+    with monkeypatch.context() as m:
+        m.setattr(_schema, "_check_rows_fast", lambda *a: None)
+        return _schema.check_rows(table, rows, path="x")
+
+
+@pytest.mark.parametrize("table", ["publication", "taxon", "condition", "observation",
+                                   "intervention_effect", "source"])
+def test_column_wise_validation_equals_row_by_row(monkeypatch, table):
+    """check_rows validates column by column; values, types and order equal the row-by-row pass."""
+    from gutbrain.kb._schema import _read_tsv, check_rows
+
+    raw = _read_tsv(_data_path(f"{table}.tsv"))
+    raw += [{**r, schema().id_column(table): f"{r[schema().id_column(table)]}_copy",
+             **{k: f"  {v} " for k, v in r.items() if k != schema().id_column(table)}} for r in raw[:3]]
+    fast = check_rows(table, raw, path="x")
+    slow = _row_by_row(monkeypatch, table, raw)
+    assert len(fast) == len(raw) and fast == slow
+    assert [[type(v) for v in r.values()] for r in fast] == [[type(v) for v in r.values()] for r in slow]
+    assert [list(r) for r in fast] == [list(r) for r in slow]
+    # a bad cell late in the table is named by line and column, as row by row
+    bad = [dict(r) for r in raw]
+    bad[-1]["pub_id" if table == "observation" else schema().id_column(table)] = ""
+    with pytest.raises(DataValueError, match=rf"x, line {len(raw) + 1}, column"):
+        check_rows(table, bad, path="x")

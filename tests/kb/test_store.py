@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -20,12 +21,16 @@ from tests.conftest import shared_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# A child process that imports ``path`` with ``importer`` and, once its write transaction
-# holds the overlay's lock (inside the transaction, after the rows are inserted), prints
-# LOCKED and sleeps ``pause`` seconds before committing.
+# A child process that loads gutbrain, prints READY and waits for a line on stdin (so
+# that its slow start overlaps the parent's work), then imports ``path`` with
+# ``importer`` and, once its write transaction holds the overlay's lock (inside the
+# transaction, after the rows are inserted), prints LOCKED and sleeps ``pause`` seconds
+# before committing.
 _CHILD = textwrap.dedent("""
     import sys, time
     import gutbrain.kb._import as imp
+    print("READY", flush=True)
+    sys.stdin.readline()
     importer, path, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
     real = imp.log_import
     def slow(con, directory, entry):
@@ -38,11 +43,36 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+def _seed_base_cache(kbdir: Path) -> None:
+    """Give child processes this process's built base (they would otherwise rebuild it)."""
+    from gutbrain.kb import _store
+
+    base = _store._base_database()
+    kbdir.mkdir(parents=True, exist_ok=True)
+    cache = kbdir / f"base-{base.digest}.sqlite"
+    if not cache.exists():
+        dst = sqlite3.connect(cache)
+        try:
+            base.con.backup(dst)
+        finally:
+            dst.close()
+
+
 def _child(importer: str, path: Path, pause: float, kbdir: Path) -> subprocess.Popen[str]:
+    _seed_base_cache(kbdir)
     env = {**os.environ, "GUTBRAIN_KB_DIR": str(kbdir), "PYTHONPATH": str(ROOT / "src")}
     return subprocess.Popen([sys.executable, "-c", _CHILD, importer, str(path), str(pause)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env,
                             cwd=str(ROOT))
+
+
+def _go(proc: subprocess.Popen[str]) -> None:
+    """Let a READY child start its import."""
+    _wait_for(proc, "READY")
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
 
 
 def _wait_for(proc: subprocess.Popen[str], word: str, timeout: float = 120) -> None:
@@ -68,9 +98,11 @@ def test_two_concurrent_imports_both_land(kbdir, tmp_path):
     cur = shared_path("evidence", "curated", "findings.csv")
     a = _child("import_disbiome", dis, 3.0, kbdir)
     try:
-        _wait_for(a, "LOCKED")
-        b = _child("import_curated", cur, 0.0, kbdir)
+        b = _child("import_curated", cur, 0.0, kbdir)  # starts up while A does
         try:
+            _go(a)
+            _wait_for(a, "LOCKED")
+            _go(b)  # B begins its import while A holds the lock
             time.sleep(1.0)
             assert b.poll() is None  # B waits for A's lock; it does not overwrite A
             assert a.wait(timeout=120) == 0 and b.wait(timeout=120) == 0
@@ -89,10 +121,11 @@ def test_two_concurrent_imports_both_land(kbdir, tmp_path):
 def test_kill_during_import_leaves_the_previous_store(kbdir):
     cur = shared_path("evidence", "curated", "findings.csv")
     dis = shared_path("evidence", "disbiome", "disbiome_focus_conditions.csv")
-    gb.kb.import_curated(cur)
-    before = gb.kb.load(kbdir).counts()
-    proc = _child("import_disbiome", dis, 60.0, kbdir)
+    proc = _child("import_disbiome", dis, 60.0, kbdir)  # starts up meanwhile
     try:
+        gb.kb.import_curated(cur)
+        before = gb.kb.load(kbdir).counts()
+        _go(proc)  # the child's import starts from the store holding the curated rows
         _wait_for(proc, "LOCKED")  # rows inserted, transaction open
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)

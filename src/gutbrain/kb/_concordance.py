@@ -217,27 +217,57 @@ def concordance_pvalue(weights: Iterable[int], n_up: int, n_down: int, score: in
     return float(min(1.0, dist[idx:].sum() / dist.sum())), True
 
 
+def _per_kb(kb: Any, key: Any, make: Any) -> Any:
+    """``make()`` computed once per knowledge-base content (treat it as read-only)."""
+    from ._store import derived
+
+    return derived(kb, ("enrich", key), make)
+
+
+def _taxon_taxids(kb: Any) -> dict[str, int]:
+    def make() -> dict[str, int]:
+        tax = kb.sql("SELECT taxon_id, ncbi_taxid, rank FROM taxon WHERE ncbi_taxid IS NOT NULL")
+        return dict(zip(tax["taxon_id"], tax["ncbi_taxid"].astype(int), strict=True))
+
+    return _per_kb(kb, "taxon_taxids", make)
+
+
+def _genus_names(kb: Any) -> dict[int, str]:
+    def make() -> dict[int, str]:
+        names = kb.sql("SELECT ncbi_taxid, name FROM taxon WHERE ncbi_taxid IS NOT NULL "
+                       "AND rank='genus'")
+        return dict(zip(names["ncbi_taxid"].astype(int), names["name"], strict=False))
+
+    return _per_kb(kb, "genus_names", make)
+
+
 def _genus_taxids(names: list[str], kb: Any) -> tuple[list[int | None], list[str]]:
     """NCBI genus taxid of each feature name (species → their genus); unresolved names."""
     index = taxon_index(kb)
-    tax = kb.sql("SELECT taxon_id, ncbi_taxid, rank FROM taxon WHERE ncbi_taxid IS NOT NULL")
-    tid2 = dict(zip(tax["taxon_id"], tax["ncbi_taxid"].astype(int), strict=True))
+    tid2 = _taxon_taxids(kb)
     out: list[int | None] = []
     bad: list[str] = []
+    items: list[tuple[bool, str, str, int | None]] = []  # (bracketed, text, genus name, taxid)
     for raw in names:
         name, rank, taxid = parse_name(raw)
         text = str(raw)
         # a bracketed Greengenes genus ([Ruminococcus], [Eubacterium]) is not the NCBI genus
-        if "[" in text.split(";")[-1] or (rank == "genus" and "g__[" in text):
+        bracketed = "[" in text.split(";")[-1] or (rank == "genus" and "g__[" in text)
+        if rank == "species" and name:  # species count for their genus
+            name = name.split()[0]
+        items.append((bracketed, text, name, taxid))
+    # every distinct name is matched once, all of them together
+    todo = list(dict.fromkeys(n for br, _, n, t in items if not br and n and t is None))
+    matched = dict(zip(todo, index.match_each(todo), strict=True))
+    for bracketed, text, name, taxid in items:
+        if bracketed:
             out.append(None)
             bad.append(text)
             continue
         if taxid is not None:
             out.append(taxid)
             continue
-        if rank == "species" and name:
-            name, rank = name.split()[0], "genus"
-        rec = index.match_one(name) if name else {"taxon_id": None}
+        rec = matched[name] if name else {"taxon_id": None}
         t = rec.get("taxon_id")
         if t is not None and index.names[t][1] == "genus" and t in tid2:
             out.append(int(tid2[t]))
@@ -249,13 +279,25 @@ def _genus_taxids(names: list[str], kb: Any) -> tuple[list[int | None], list[str
 
 def _votes(kb: Any, *, contrasts: str, host: str | None,
            exclude_studies: Iterable[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per (condition, study, genus) study votes, and the signatures used."""
-    sig = kb.sql("SELECT sig_id, pub_id, study, condition_id, condition, contrast_kind, "
-                 "host_species, direction, url FROM signature WHERE direction IN ('UP','DOWN')")
+    """Per (condition, study, genus) study votes, and the signatures used (cached per base;
+    treat both as read-only)."""
+    if contrasts not in ("case_vs_control", "all"):
+        raise DataValueError(f"unknown contrasts {contrasts!r}", fix="use 'case_vs_control' or 'all'")
+    excl = frozenset(str(x).strip() for x in exclude_studies if str(x).strip())
+    return _per_kb(kb, ("votes", contrasts, host, tuple(sorted(excl))),
+                   lambda: _compute_votes(kb, contrasts=contrasts, host=host, excl=excl))
+
+
+def _compute_votes(kb: Any, *, contrasts: str, host: str | None,
+                   excl: frozenset[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    sig, mem = _per_kb(kb, "signatures", lambda: (
+        kb.sql("SELECT sig_id, pub_id, study, condition_id, condition, contrast_kind, "
+               "host_species, direction, url FROM signature WHERE direction IN ('UP','DOWN')"),
+        kb.sql("SELECT sig_id, ncbi_taxid FROM signature_member")))
     if contrasts == "case_vs_control":
         sig = sig[sig["contrast_kind"].isin(["case_vs_control", "control_vs_case"])].copy()
-    elif contrasts != "all":
-        raise DataValueError(f"unknown contrasts {contrasts!r}", fix="use 'case_vs_control' or 'all'")
+    else:
+        sig = sig.copy()
     sign = np.where(sig["direction"] == "UP", 1, -1)
     sig["sign"] = np.where(sig["contrast_kind"] == "control_vs_case", -sign, sign)
     if host:
@@ -263,11 +305,9 @@ def _votes(kb: Any, *, contrasts: str, host: str | None,
 
         hc = sig["host_species"].map(host_class)
         sig = sig[(hc == host) | (sig["host_species"] == host)]
-    excl = {str(x).strip() for x in exclude_studies if str(x).strip()}
     if excl:
         pm = {f"pmid:{x}" for x in excl}
         sig = sig[~(sig["study"].astype(str).isin(excl) | sig["pub_id"].isin(excl | pm))]
-    mem = kb.sql("SELECT sig_id, ncbi_taxid FROM signature_member")
     m = mem.merge(sig[["sig_id", "pub_id", "condition_id", "sign"]], on="sig_id")
     votes = (m.groupby(["condition_id", "pub_id", "ncbi_taxid"], sort=False)["sign"].sum()
              .reset_index())
@@ -378,8 +418,7 @@ def enrich(
     hits["ncbi_taxid"] = hits["ncbi_taxid"].astype(int)
     hits["cohort"] = np.sign(hits["effect"]).astype(int)
     votes, sigs = _votes(kb, contrasts=contrasts, host=host, exclude_studies=exclude_studies)
-    names = kb.sql("SELECT ncbi_taxid, name FROM taxon WHERE ncbi_taxid IS NOT NULL AND rank='genus'")
-    genus_name = dict(zip(names["ncbi_taxid"].astype(int), names["name"], strict=False))
+    genus_name = _genus_names(kb)
     tested = set(tab["ncbi_taxid"].astype(int))
     uv = votes[votes["ncbi_taxid"].isin(tested)]
     allper = (uv.assign(up=uv["sign"] > 0, down=uv["sign"] < 0)
@@ -394,8 +433,12 @@ def enrich(
     per["agrees"] = np.where(per["published"] == 0, np.nan, per["published"] == per["cohort"])
     refs = v.merge(hits[["ncbi_taxid", "cohort"]], on="ncbi_taxid")
     refs["agree"] = refs["sign"] == refs["cohort"]
-    ref_lists = (refs.groupby(["condition_id", "ncbi_taxid", "agree"])["pub_id"]
-                 .agg(lambda x: sorted(set(x))).to_dict())
+    # {(condition, genus, agrees): sorted distinct studies}
+    ref_lists: dict[tuple[Any, Any, Any], list[str]] = {}
+    uniq = (refs[["condition_id", "ncbi_taxid", "agree", "pub_id"]].drop_duplicates()
+            .sort_values("pub_id", kind="stable"))
+    for c, t, a, pub in uniq.itertuples(index=False, name=None):
+        ref_lists.setdefault((c, t, a), []).append(pub)
     cond_names = sigs.drop_duplicates("condition_id").set_index("condition_id")["condition"]
     n_sig = sigs.groupby("condition_id")["sig_id"].nunique()
     n_study = sigs.groupby("condition_id")["pub_id"].nunique()
@@ -412,19 +455,20 @@ def enrich(
     disc_t = inf[inf["agrees"] == 0].groupby("condition_id")["taxon"].agg(join)
     rows = []
     approx = []
-    for cid, r in agg.iterrows():
+    for cid, taxa, concordant, score, n1, n2 in agg[["taxa", "concordant", "score", "n1", "n2"]
+                                                    ].itertuples(name=None):
         w = np.asarray(weights[cid], dtype=np.int64)
         p = np.nan
-        if r["taxa"] >= min_taxa:
-            p, exact = concordance_pvalue(w, int(r["n1"]), int(r["n2"]), int(r["score"]))
+        if taxa >= min_taxa:
+            p, exact = concordance_pvalue(w, n1, n2, score)
             if not exact:
                 approx.append(str(cond_names.get(cid, cid)))
         rows.append({
             "condition": cond_names.get(cid, cid), "signatures": int(n_sig.get(cid, 0)),
-            "studies": int(n_study.get(cid, 0)), "taxa": int(r["taxa"]),
-            "concordant": int(r["concordant"]), "discordant": int(r["taxa"] - r["concordant"]),
-            "concordance": r["concordant"] / r["taxa"], "score": int(r["score"]),
-            "expected_score": (r["n1"] - r["n2"]) * float(w.mean()), "pval": float(p),
+            "studies": int(n_study.get(cid, 0)), "taxa": taxa,
+            "concordant": concordant, "discordant": taxa - concordant,
+            "concordance": concordant / taxa, "score": score,
+            "expected_score": (n1 - n2) * float(w.mean()), "pval": float(p),
             "condition_id": cid, "concordant_taxa": conc_t.get(cid, ""),
             "discordant_taxa": disc_t.get(cid, ""),
         })

@@ -315,13 +315,15 @@ def _upsert(con: Any, table: str, rows: list[dict[str, Any]]) -> None:
     sets = ", ".join(f'"{n}"=COALESCE(excluded."{n}", "{n}")' for n in names if n != idc)
     sql = (f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
            f"ON CONFLICT({idc}) DO UPDATE SET {sets}")
-    con.executemany(sql, [tuple(r.get(n) for n in names) for r in rows])
+    con.executemany(sql, [tuple(map(r.get, names)) for r in rows])
 
 
 def _frame_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     """DataFrame → raw string rows for :func:`check_rows` (NaN/None → '')."""
-    obj = df.astype(object).where(df.notna(), "")
-    return [{k: ("" if v is None else str(v)) for k, v in r.items()} for r in obj.to_dict("records")]
+    names = list(df.columns)
+    cols = [["" if v is None else str(v) for v in df[c].astype(object).where(df[c].notna(), "")]
+            for c in names]
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*cols, strict=True)] if len(df) else []
 
 
 def _write(directory: Path, family: str, importer: str, path: Path, source: dict[str, str],
@@ -495,7 +497,8 @@ def import_disbiome(path: str | os.PathLike[str], *, directory: str | os.PathLik
                             "(escaped in every output)")
     tables = {t: list(res.new[t].values()) for t in ("publication", "taxon", "condition")}
     tables["observation"] = obs
-    sigs = [s for s in sig_rows.values() if any(m[0] == s["sig_id"] for m in members)]
+    with_members = {m[0] for m in members}
+    sigs = [s for s in sig_rows.values() if s["sig_id"] in with_members]
     _write(d, "disbiome", "import_disbiome", path, source, tables, sigs, sorted(members), report)
     return report
 

@@ -195,17 +195,19 @@ def query(
 
 def _context_index(kb: Any) -> dict[tuple[str, str], dict[str, int]]:
     """``{(pub_id, condition_id): {"Taxon direction": n rows}}``, built once per knowledge base."""
-    idx = getattr(kb, "_context_index", None)
-    if idx is None:
-        idx = {}
+    from ._store import derived
+
+    def make() -> dict[tuple[str, str], dict[str, int]]:
+        idx: dict[tuple[str, str], dict[str, int]] = {}
         names = dict(kb.con.execute("SELECT taxon_id, name FROM taxon").fetchall())
         for pub, cond, tid, direction in kb.con.execute(
                 "SELECT pub_id, condition_id, taxon_id, direction FROM observation"):
             g = idx.setdefault((pub, cond), {})
             item = f"{names.get(tid, tid)} {direction}"
             g[item] = g.get(item, 0) + 1
-        kb._context_index = idx
-    return idx
+        return idx
+
+    return derived(kb, "context_index", make)
 
 
 def _same_study_rows(kb: Any, rows: list[dict[str, Any]], *, limit: int = 12) -> list[str]:

@@ -60,23 +60,26 @@ def study_links(pub_ids: list[str], kb: Any) -> list[Link]:
     ['Chen P et al. 2021 <https://doi.org/10.1186/s13041-021-00765-y>']
     """
     from ._query import _citation, doi_url, pmid_url
+    from ._store import derived
 
     ids = list(dict.fromkeys(pub_ids))
     if not ids:
         return []
-    pubs = kb.sql(f"SELECT * FROM publication WHERE pub_id IN ({','.join('?' * len(ids))})", ids)
-    pubs = pubs.set_index("pub_id")
+    pubs = derived(kb, "publication_rows", lambda: {
+        r[0]: r[1:] for r in kb.con.execute(
+            "SELECT pub_id, doi, pmid, url, authors, year, title FROM publication")})
     out = []
     for pid in ids:
-        if pid not in pubs.index:
+        row = pubs.get(pid)
+        if row is None:
             continue
-        p = pubs.loc[pid]
-        url = doi_url(p["doi"]) or pmid_url(p["pmid"]) or (p["url"] if isinstance(p["url"], str) else "")
-        text = _citation(p["authors"], p["year"])
+        doi, pmid, page, authors, year, title = row
+        url = doi_url(doi) or pmid_url(pmid) or (page if isinstance(page, str) else "")
+        text = _citation(authors, year)
         if not text:
-            text = (f"PMID {int(p['pmid'])}" if pd.notna(p["pmid"]) else
-                    f"doi:{p['doi']}" if isinstance(p["doi"], str) and p["doi"] else
-                    str(p["title"] or pid))
+            text = (f"PMID {int(pmid)}" if pd.notna(pmid) else
+                    f"doi:{doi}" if isinstance(doi, str) and doi else
+                    str(title or pid))
         out.append(Link(text, url))
     return out
 
@@ -132,17 +135,7 @@ def evidence_summary(
     name = str(rows["taxon"][rows["match"].isin(["exact", "taxid", "synonym"])].iloc[0]
                if rows["match"].isin(["exact", "taxid", "synonym"]).any() else rows["taxon"].iloc[0])
     r = rows[rows["direction"].isin(["increased", "decreased"])]
-    table = []
-    for (cond, hc), g in r.groupby(["condition", "host_class"], sort=False):
-        up = g.loc[g["direction"] == "increased", "pub_id"].nunique()
-        down = g.loc[g["direction"] == "decreased", "pub_id"].nunique()
-        hosts = ", ".join(sorted(set(g["host"])))
-        ev = ", ".join(sorted(set(g["evidence_class"].dropna())))
-        pubs = g.sort_values(["doi", "pmid"], na_position="last")["pub_id"].drop_duplicates()
-        table.append({"condition": cond, "host_class": hc, "studies_up": up, "studies_down": down,
-                      "hosts": hosts, "evidence": ev,
-                      "sources": study_links(list(pubs[:max_links]), kb)})
-    tab = pd.DataFrame(table, columns=cols)
+    tab = _condition_table(r, kb, max_links=max_links, cols=cols)
     if len(tab):
         tab["_n"] = tab["studies_up"] + tab["studies_down"]
         tab = tab.sort_values(["_n", "condition"], ascending=[False, True]).drop(columns="_n")
@@ -159,6 +152,32 @@ def evidence_summary(
         lines.append(f"  … and {len(tab) - max_conditions} more conditions")
     return {"taxon": name, "n_rows": len(rows), "n_studies": n_studies, "hosts": hosts,
             "table": tab, "text": "\n".join(lines)}
+
+
+def _condition_table(r: pd.DataFrame, kb: Any, *, max_links: int, cols: list[str]) -> pd.DataFrame:
+    """One row per (condition, host class) of ``r``, in order of first appearance (vectorised)."""
+    keys = ["condition", "host_class"]
+    idx = r.groupby(keys, sort=False).size().index
+    if not len(idx):
+        return pd.DataFrame(columns=cols)
+
+    def studies(direction: str) -> np.ndarray:
+        sel = r[r["direction"] == direction]
+        return sel.groupby(keys, sort=False)["pub_id"].nunique().reindex(idx, fill_value=0).to_numpy()
+
+    def joined(col: str) -> np.ndarray:
+        d = r[[*keys, col]].dropna(subset=[col]).drop_duplicates().sort_values(col, kind="stable")
+        return d.groupby(keys, sort=False)[col].agg(", ".join).reindex(idx, fill_value="").to_numpy()
+
+    # the best documented studies first (sorting the whole frame keeps each group's order)
+    srt = r.sort_values(["doi", "pmid"], na_position="last").drop_duplicates([*keys, "pub_id"])
+    top = srt.groupby(keys, sort=False).head(max_links)
+    pubs = top.groupby(keys, sort=False)["pub_id"].agg(list).reindex(idx)
+    return pd.DataFrame({
+        "condition": idx.get_level_values(0), "host_class": idx.get_level_values(1),
+        "studies_up": studies("increased"), "studies_down": studies("decreased"),
+        "hosts": joined("host"), "evidence": joined("evidence_class"),
+        "sources": [study_links(list(p), kb) for p in pubs]}, columns=cols)
 
 
 def evidence_table(taxa: list[str], *, kb: Any = None, max_conditions: int = 5) -> pd.DataFrame:

@@ -262,6 +262,11 @@ def check_rows(
     list of dict
         Converted rows with every schema column present.
     """
+    rows = rows if isinstance(rows, list) else list(rows)
+    fast = _check_rows_fast(table, rows, first_line)
+    if fast is not None:
+        return fast
+    # some row is invalid: the row-by-row pass names the first bad cell
     cols = schema().columns[table]
     names = [c.name for c in cols]
     out: list[dict[str, Any]] = []
@@ -290,4 +295,57 @@ def check_rows(
         seen[key] = line
         row["_line"] = line
         out.append(row)
+    return out
+
+
+def _column_values(col: Column, raw: list[Any]) -> list[Any] | None:
+    """Converted values of one column (as :func:`_convert`), or None if a cell is invalid."""
+    strs = ["" if v is None else str(v).strip() for v in raw]
+    if col.required and "" in strs:
+        return None
+    t = col.type
+    try:
+        if t == "int":
+            return [int(float(x)) if x else None for x in strs]
+        if t == "float":
+            return [float(x) if x else None for x in strs]
+    except ValueError:
+        return None
+    present = set(strs)
+    present.discard("")
+    if t == "bool":
+        return [int(x) if x else None for x in strs] if present <= {"0", "1"} else None
+    if t == "vocab":
+        return [x or None for x in strs] if present <= schema().vocab[col.check].keys() else None
+    if t == "doi":
+        norm = {x: normalize_doi(x) for x in present}
+        if not all(v.startswith("10.") for v in norm.values()):
+            return None
+        return [norm[x] if x else None for x in strs]
+    if t == "host":
+        if any(x not in ("none", HOST_NOT_RECORDED) and not _HOST_RE.match(x) for x in present):
+            return None
+        return [x or None for x in strs]
+    return [x or None for x in strs]
+
+
+def _check_rows_fast(table: str, rows: list[Mapping[str, Any]], first_line: int) -> list[dict[str, Any]] | None:
+    """:func:`check_rows` column by column; None when any row breaks a rule."""
+    cols = schema().columns[table]
+    names = [c.name for c in cols]
+    allowed = {*names, None}
+    if not all(allowed.issuperset(r) for r in rows):
+        return None
+    values = []
+    for c in cols:
+        v = _column_values(c, [r.get(c.name, "") for r in rows])
+        if v is None:
+            return None
+        values.append(v)
+    ids = values[names.index(schema().id_column(table))]
+    if len(set(ids)) != len(ids):
+        return None
+    out = [dict(zip(names, vals, strict=True)) for vals in zip(*values, strict=True)] if rows else []
+    for i, row in enumerate(out):
+        row["_line"] = first_line + i
     return out

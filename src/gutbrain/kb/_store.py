@@ -29,10 +29,10 @@ import csv
 import datetime as _dt
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -143,7 +143,7 @@ def _insert(con: sqlite3.Connection, table: str, rows: list[dict[str, Any]], *,
             verb: str = "INSERT") -> None:
     names = [c.name for c in schema().columns[table]]
     sql = f"{verb} INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    con.executemany(sql, [tuple(r.get(n) for n in names) for r in rows])
+    con.executemany(sql, [tuple(map(r.get, names)) for r in rows])
 
 
 def _insert_frame(con: sqlite3.Connection, table: str, df: pd.DataFrame, *,
@@ -504,8 +504,13 @@ def _indexes(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX IF NOT EXISTS sigm_taxid ON signature_member(ncbi_taxid)")
 
 
+class _Base(NamedTuple):
+    con: sqlite3.Connection
+    digest: str
+
+
 @cache
-def _base_database() -> sqlite3.Connection:
+def _base_database() -> _Base:
     """The curated base and the shipped BugSigDB rows, built once per process.
 
     The built database is cached as ``<kb_dir>/base-<digest>.sqlite`` (digest of the
@@ -524,7 +529,7 @@ def _base_database() -> sqlite3.Connection:
                 if src.execute("PRAGMA quick_check").fetchone()[0] == "ok":
                     con = sqlite3.connect(":memory:", check_same_thread=False)
                     src.backup(con)
-                    return con
+                    return _Base(con, digest)
             finally:
                 src.close()
         except sqlite3.DatabaseError:
@@ -540,7 +545,7 @@ def _base_database() -> sqlite3.Connection:
                 con.backup(dst)
             finally:
                 dst.close()
-    return con
+    return _Base(con, digest)
 
 
 # --------------------------------------------------------------------------- loading
@@ -561,10 +566,31 @@ class KnowledgeBase:
         Local corrections: ``row_id, table, reason, user, when_utc`` (latest per row).
     """
 
-    def __init__(self, con: sqlite3.Connection, directory: Path, flags: pd.DataFrame) -> None:
+    def __init__(self, con: sqlite3.Connection, directory: Path, flags: pd.DataFrame, *,
+                 content_id: str | None = None) -> None:
         self.con = con
         self.directory = directory
         self.flags = flags
+        # knowledge bases with the same content_id hold the same tables (see _derived)
+        self._content_id = content_id
+
+    def _derived(self, name: Hashable, make: Callable[[], Any]) -> Any:
+        """``make()`` computed once per content: lookup tables built from the tables.
+
+        Knowledge bases loaded without an overlay hold the shipped base only and share
+        these (whatever their directory); the others keep their own.  The value is
+        shared: treat it as read-only.
+        """
+        if self._content_id is None:
+            store = self.__dict__.setdefault("_derived_cache", {})
+        else:
+            store = _DERIVED.pop(self._content_id, None) or {}
+            _DERIVED[self._content_id] = store  # most recently used last
+            while len(_DERIVED) > 2:
+                _DERIVED.pop(next(iter(_DERIVED)))
+        if name not in store:
+            store[name] = make()
+        return store[name]
 
     def sql(self, query: str, params: Any = ()) -> pd.DataFrame:
         """Run a read-only SQL query and return a DataFrame."""
@@ -604,6 +630,16 @@ class KnowledgeBase:
         return f"KnowledgeBase({parts}; dir={self.directory})"
 
 
+def derived(kb: Any, name: Hashable, make: Callable[[], Any]) -> Any:
+    """``make()`` cached with the knowledge base's content (:meth:`KnowledgeBase._derived`)."""
+    if isinstance(kb, KnowledgeBase):
+        return kb._derived(name, make)
+    store = kb.__dict__.setdefault("_derived_cache", {})
+    if name not in store:
+        store[name] = make()
+    return store[name]
+
+
 def read_flags(directory: Path) -> pd.DataFrame:
     """Read ``corrections.tsv`` (latest flag per row id)."""
     path = directory / FLAGS_NAME
@@ -620,6 +656,7 @@ def read_flags(directory: Path) -> pd.DataFrame:
 
 
 _CACHE: dict[tuple[Any, ...], KnowledgeBase] = {}
+_DERIVED: dict[str, dict[Hashable, Any]] = {}
 
 
 def _stamp(p: Path) -> tuple[int, int]:
@@ -668,12 +705,14 @@ def load(directory: str | os.PathLike[str] | None = None, *, overlay: bool = Tru
         return _CACHE[key]
     base = _base_database()
     con = sqlite3.connect(":memory:", check_same_thread=False, timeout=LOCK_TIMEOUT)
-    base.backup(con)
+    base.con.backup(con)
+    content_id: str | None = f"base-{base.digest}"
     if overlay and ov.exists():
         _attach_overlay(con, ov)
+        content_id = None
     _indexes(con)
     con.commit()
-    kb = KnowledgeBase(con, d, read_flags(d))
+    kb = KnowledgeBase(con, d, read_flags(d), content_id=content_id)
     _CACHE.clear()
     _CACHE[key] = kb
     return kb

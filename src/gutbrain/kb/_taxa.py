@@ -26,6 +26,7 @@ broad sense, and vice versa.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,13 +37,15 @@ import pandas as pd
 from .._core import RANKS
 from .._taxonomy import is_placeholder, normalize_name, parse_lineage
 from ..pp._taxonomy import canonical_name
-from ..taxonomy._keys import _base
-from ..taxonomy._match import match_taxa
+from ..taxonomy._keys import _base, name_keys
+from ..taxonomy._match import _GTDB_SUFFIX, _FeatureIndex, match_taxa, reference_frame
 
 __all__ = ["TaxonIndex", "guess_rank", "parse_name", "reconcile"]
 
 _RANK_ORDER = {r: i for i, r in enumerate(RANKS)}
 _PRIORITY = {"taxid": 0, "exact": 1, "synonym": 2, "gtdb_suffix": 3, "genus_of_species": 4}
+_SUFFIX_WORD = re.compile(r"[a-z]{1,3}")  # GTDB / RDP genus suffix in a key ("blautia a")
+_MEMO_SIZE = 100_000
 
 
 def guess_rank(name: str) -> str:
@@ -118,6 +121,12 @@ class TaxonIndex:
     split_from: dict[str, str]
     genus_members: dict[str, list[str]] = field(default_factory=dict)
     reference: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # lazily built: probe → reference rows (see _candidates) and single-input results
+    _probes: dict[tuple[str, str], list[int]] | None = field(default=None, init=False, repr=False,
+                                                              compare=False)
+    _always: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+    _memo: dict[Any, dict[str, Any]] = field(default_factory=dict, init=False, repr=False,
+                                             compare=False)
 
     @classmethod
     def from_frame(cls, taxa: pd.DataFrame) -> TaxonIndex:
@@ -178,6 +187,10 @@ class TaxonIndex:
 
     def match_many(self, items: list[Any]) -> list[dict[str, Any]]:
         """Match many feature names at once (homonyms among them are detected)."""
+        return self._match(items)[0]
+
+    def _match(self, items: list[Any]) -> tuple[list[dict[str, Any]], dict[int, set[int]]]:
+        """:meth:`match_many`, and the inputs that could match each candidate reference row."""
         recs: list[dict[str, Any]] = []
         rows: list[dict[str, str]] = []
         for x in items:
@@ -191,13 +204,16 @@ class TaxonIndex:
             recs.append(rec)
             rows.append(_feature_row(x) if taxid is None else dict.fromkeys(RANKS, ""))
         if not len(self.reference) or not items:
-            return recs
+            return recs, {}
         feats = pd.DataFrame(rows, columns=list(RANKS), index=[f"f{i}" for i in range(len(rows))])
-        m = match_taxa(feats, self.reference[["name", "rank", "family"]])
+        fidx = _FeatureIndex.build(feats)
+        owners = self._candidates(fidx)
+        cand_rows = sorted(owners)
+        m = match_taxa(fidx, self.reference.iloc[cand_rows][["name", "rank", "family"]])
         best: dict[int, tuple[int, int, str, str]] = {}  # feature → (rank depth, priority, tid, how)
         ambiguous: dict[int, str] = {}
-        for e, (ix, how, note) in enumerate(zip(m["feature_index"], m["match"], m["note"],
-                                                strict=True)):
+        for e, (ix, how, note) in zip(cand_rows, zip(m["feature_index"], m["match"], m["note"],
+                                                     strict=True), strict=True):
             ref = self.reference.iloc[e]
             if how == "ambiguous":
                 for i, row in enumerate(rows):
@@ -223,11 +239,104 @@ class TaxonIndex:
                     rec.update(taxon_id=tid, matched_name=self.names[tid][0], match=label)
             elif f in ambiguous:
                 rec.update(match="ambiguous", note=ambiguous[f])
-        return recs
+        return recs, owners
 
     def match_one(self, text: Any) -> dict[str, Any]:
         """Match one feature name; see the module docstring for the order."""
-        return self.match_many([text])[0]
+        key = _memo_key(text)
+        rec = self._memo.get(key) if key is not None else None
+        if rec is None:
+            rec = self.match_many([text])[0]
+            self._remember(key, rec)
+        return dict(rec)
+
+    def match_each(self, items: list[Any]) -> list[dict[str, Any]]:
+        """``[match_one(x) for x in items]``: each name matched on its own (no homonym check).
+
+        The names are matched together, and a name's result is kept when no evidence taxon
+        it could match could also match another of the names (then the other names cannot
+        change its result); the others are matched one by one.
+        """
+        todo: dict[Any, Any] = {}
+        for x in items:
+            key = _memo_key(x)
+            if key is not None and key not in self._memo:
+                todo.setdefault(key, x)
+        if len(todo) > 1:
+            keys, texts = list(todo), list(todo.values())
+            recs, owners = self._match(texts)
+            shared = {f for fs in owners.values() if len(fs) > 1 for f in fs}
+            for f, (key, rec) in enumerate(zip(keys, recs, strict=True)):
+                if f not in shared:
+                    self._remember(key, rec)
+        return [self.match_one(x) for x in items]
+
+    def _remember(self, key: Any, rec: dict[str, Any]) -> None:
+        if key is None:
+            return
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[key] = rec
+
+    def _candidates(self, fidx: _FeatureIndex) -> dict[int, set[int]]:
+        """Rows of :attr:`reference` that can match a feature of ``fidx``: ``{row: features}``.
+
+        :func:`~gutbrain.taxonomy.match_taxa` finds the features of a named reference taxon
+        through the features' name keys at its rank, plus (genera) the GTDB-suffixed or
+        unsuffixed forms of its name; a reference taxon none of whose keys is a key of a
+        feature matches nothing and leaves no note.  So matching only the reference rows
+        that share a key with the features gives the same result as matching all of them,
+        without scanning the few thousand evidence taxa for every lookup.
+        """
+        if self._probes is None:
+            self._build_probes()
+        probes = self._probes or {}
+        everyone = set(range(len(fidx.names)))
+        owners: dict[int, set[int]] = {pos: everyone for pos in self._always}
+        for rank in RANKS:
+            fidx._rank_data(rank)
+            for k, feats in fidx.by_name[rank].items():
+                rows = list(probes.get((rank, k), ()))
+                if rank == "genus" and " " in k:
+                    stem, suffix = k.rsplit(" ", 1)
+                    if _SUFFIX_WORD.fullmatch(suffix):
+                        rows += probes.get(("genus+suffix", stem), ())
+                for pos in rows:
+                    owners.setdefault(pos, set()).update(feats)
+        return owners
+
+    def _build_probes(self) -> None:
+        ref = reference_frame(self.reference[["name", "rank", "family"]])
+        probes: dict[tuple[str, str], list[int]] = {}
+        always: list[int] = []
+        for pos, e in enumerate(ref.itertuples(index=False)):
+            r = e.rank
+            if r not in RANKS or not (e.name or e.key):
+                continue  # match_taxa returns "none" without looking at the features
+            if e.key:
+                always.append(pos)  # a lineage-keyed reference: matched by key, keep it
+                continue
+            if is_placeholder(e.name):
+                continue  # placeholders match by key only
+            keys = set(name_keys(e.name, r))
+            for k in keys:
+                probes.setdefault((r, k), []).append(pos)
+            if r == "genus":
+                m = _GTDB_SUFFIX.match(e.name)
+                if m:  # suffixed reference: its unsuffixed genus may join
+                    probes.setdefault(("genus", _base(m.group(1), "genus")), []).append(pos)
+                else:  # unsuffixed reference: suffixed genera of the features may join
+                    probes.setdefault(("genus+suffix", _base(e.name, "genus")), []).append(pos)
+        self._probes, self._always = probes, always
+
+
+def _memo_key(text: Any) -> Any:
+    """Key of a single-name result (type-qualified: ``1`` and ``"1"`` differ); None if unhashable."""
+    try:
+        hash(text)
+    except TypeError:
+        return None
+    return (type(text), text)
 
 
 def reconcile(names: Iterable[Any] | Any, *, kb: Any = None) -> pd.DataFrame:
@@ -270,13 +379,32 @@ def reconcile(names: Iterable[Any] | Any, *, kb: Any = None) -> pd.DataFrame:
     return df
 
 
+_INDEXES: dict[str, TaxonIndex] = {}
+
+
 def taxon_index(kb: Any) -> TaxonIndex:
-    """Cached :class:`TaxonIndex` of a knowledge base."""
-    idx = getattr(kb, "_taxon_index", None)
-    if idx is None:
-        idx = TaxonIndex.from_frame(kb.table("taxon"))
-        kb._taxon_index = idx
-    return idx
+    """Cached :class:`TaxonIndex` of a knowledge base.
+
+    Built once per process for each distinct ``taxon`` table (knowledge bases loaded from
+    different evidence directories usually share it), with the single-name matches it has
+    made so far.
+    """
+    from ._store import derived
+
+    def make() -> TaxonIndex:
+        taxa = kb.table("taxon")
+        h = hashlib.sha256(",".join(map(str, taxa.columns)).encode())
+        h.update(pd.util.hash_pandas_object(taxa, index=False).to_numpy().tobytes())
+        key = h.hexdigest()
+        idx = _INDEXES.get(key)
+        if idx is None:
+            idx = TaxonIndex.from_frame(taxa)
+            if len(_INDEXES) >= 4:
+                _INDEXES.pop(next(iter(_INDEXES)))
+            _INDEXES[key] = idx
+        return idx
+
+    return derived(kb, "taxon_index", make)
 
 
 def _inputs(names: Any) -> list[Any]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 from ._schema import _data_path, _read_tsv
 
@@ -47,9 +47,25 @@ _CONTROL = re.compile(
 )
 
 
-def _plain(text: str) -> str:
-    s = unicodedata.normalize("NFKC", str(text))
+# The string functions below are pure: each public function converts its input with
+# str() and calls a memoised implementation (importers call them once per row with a
+# few thousand distinct values).
+_MEMO = 1 << 16
+
+
+@lru_cache(maxsize=_MEMO)
+def _plain_str(s: str) -> str:
+    s = unicodedata.normalize("NFKC", s)
     return s.replace("\u2019", "'").replace("\u2018", "'").replace("\xa0", " ").strip()
+
+
+def _plain(text: str) -> str:
+    return _plain_str(str(text))
+
+
+@lru_cache(maxsize=_MEMO)
+def _condition_key(s: str) -> str:
+    return _SEP.sub(" ", _plain_str(s).lower()).strip()
 
 
 def condition_key(text: str) -> str:
@@ -60,7 +76,7 @@ def condition_key(text: str) -> str:
     >>> condition_key("Parkinson's-disease") == condition_key("parkinson’s disease")
     True
     """
-    return _SEP.sub(" ", _plain(text).lower()).strip()
+    return _condition_key(str(text))
 
 
 @cache
@@ -83,11 +99,16 @@ def condition_label(text: str) -> str:
     >>> condition_label("COVID-19")
     'COVID-19'
     """
-    key = condition_key(text)
+    return _condition_label(str(text))
+
+
+@lru_cache(maxsize=_MEMO)
+def _condition_label(text: str) -> str:
+    key = _condition_key(text)
     syn = _synonyms().get(key)
     if syn:
         return syn
-    s = _plain(text)
+    s = _plain_str(text)
     # a hyphen before a digit is part of the name (COVID-19); the GMT turns spaces into hyphens
     s = re.sub(r"-(?!\d)", " ", s)
     s = re.sub(r"\s+", " ", s).strip()
@@ -102,7 +123,12 @@ def condition_id(text: str) -> str:
     >>> condition_id("Parkinson's-disease")
     'c:parkinson_s_disease'
     """
-    slug = re.sub(r"[^a-z0-9]+", "_", condition_key(condition_label(text))).strip("_")
+    return _condition_id(str(text))
+
+
+@lru_cache(maxsize=_MEMO)
+def _condition_id(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", _condition_key(_condition_label(text))).strip("_")
     return f"c:{slug[:80]}"
 
 
@@ -124,8 +150,17 @@ def contrast_kind(group1: str, group0: str) -> str:
     >>> contrast_kind("PD with normal calprotectin", "calprotectin-positive PD")
     'other'
     """
-    c1 = bool(_CONTROL.search(_plain(group1)))
-    c0 = bool(_CONTROL.search(_plain(group0)))
+    return _contrast_kind(str(group1), str(group0))
+
+
+@lru_cache(maxsize=_MEMO)
+def _is_control(group: str) -> bool:
+    return bool(_CONTROL.search(_plain_str(group)))
+
+
+def _contrast_kind(group1: str, group0: str) -> str:
+    c1 = _is_control(group1)
+    c0 = _is_control(group0)
     if c0 and not c1:
         return "case_vs_control"
     if c1 and not c0:
