@@ -10,7 +10,6 @@ import scipy.sparse as sp
 from typer.testing import CliRunner
 
 import gutbrain as gb
-from gutbrain import _registry, workflow
 from gutbrain.cli import app
 
 runner = CliRunner()
@@ -38,10 +37,11 @@ def files(small, tmp_path_factory):
 
 @pytest.fixture
 def core_only(monkeypatch):
-    from gutbrain.report import _build
+    from gutbrain import report
+    from gutbrain.workflow import _pipeline
 
-    monkeypatch.setattr(workflow, "STEPS", {k: v for k, v in _registry.STEPS.items() if k in CORE})
-    monkeypatch.setattr(_build, "SECTIONS", {k: v for k, v in _registry.SECTIONS.items() if k in CORE})
+    monkeypatch.setattr(_pipeline, "STEPS", tuple(s for s in _pipeline.STEPS if s.key in CORE))
+    monkeypatch.setattr(report, "SECTIONS", tuple(s for s in report.SECTIONS if s[0] in CORE))
 
 
 def _bad(result) -> str:

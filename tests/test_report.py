@@ -1,5 +1,8 @@
 """The HTML report: self-contained, deterministic, robust to failing sections; golden file.
 
+The report has one small inline script (sortable/filterable tables) and loads nothing from
+the network; ``tests/test_report_browser.py`` checks it in Chromium.
+
 Update the golden file with ``GUTBRAIN_UPDATE_GOLDEN=1 pytest tests/test_report.py``.
 """
 
@@ -14,10 +17,9 @@ import pytest
 import scipy.sparse as sp
 
 import gutbrain as gb
-from gutbrain import _registry
-from gutbrain.report import _build
-from gutbrain.report._build import format_number
-from gutbrain.report._sections_core import composition_summary, qc_metrics
+from gutbrain.report import SECTIONS
+from gutbrain.report._build import autolink, format_cell, format_number
+from gutbrain.tl import composition_summary, qc_metrics
 
 GOLDEN = Path(__file__).parent / "golden" / "report_demo_core.html"
 STAMP = "2024-01-01T00:00:00+00:00"
@@ -32,29 +34,16 @@ def demo():
     return adata
 
 
-@pytest.fixture
-def core_sections_only(monkeypatch):
-    """Pin the registered sections to the core ones (other features add theirs later)."""
-    pinned = {k: v for k, v in _registry.SECTIONS.items() if k in CORE}
-    monkeypatch.setattr(_build, "SECTIONS", pinned)
-    return pinned
+CORE_SECTIONS = tuple(s for s in SECTIONS if s[0] in CORE)
 
 
 @pytest.fixture(scope="module")
 def core_html(demo, tmp_path_factory):
     """The demo report built once with the core sections only."""
-    saved = dict(_build.SECTIONS)
-    pinned = {k: v for k, v in saved.items() if k in CORE}
-    _build.SECTIONS.clear()
-    _build.SECTIONS.update(pinned)
-    try:
-        path = gb.report.build(
-            demo, tmp_path_factory.mktemp("core") / "r.html", generated_at=STAMP,
-            context={"config": {"group": "group", "seed": 7}},
-        )
-    finally:
-        _build.SECTIONS.clear()
-        _build.SECTIONS.update(saved)
+    path = gb.report.build(
+        demo, tmp_path_factory.mktemp("core") / "r.html", generated_at=STAMP,
+        context={"seed": 7}, sections=CORE_SECTIONS,
+    )
     return path.read_text(encoding="utf-8")
 
 
@@ -74,10 +63,10 @@ def test_report_is_self_contained_and_labelled(core_html):
     assert html.startswith("<!DOCTYPE html>")
     assert "SYNTHETIC DATA" in html
     assert "Research software; not medical advice; does not recommend treatments" in html
-    # no external resources and no script
-    assert "<script" not in html and "<link" not in html
-    assert not re.search(r"""(src|href)=["']https?:""", html)
-    assert "@import" not in html
+    # no external resources: one inline script, no <link>, nothing loaded from a URL
+    assert html.count("<script") == 1 and "<script src" not in html and "<link" not in html
+    assert not re.search(r"""src=["']https?:""", html)
+    assert "@import" not in html and "fetch(" not in html and "XMLHttpRequest" not in html
     # table of contents in registry order, one entry per section
     toc = re.findall(r'<li><a href="#sec-([a-z_]+)">', html)
     assert toc == ["qc", "composition", "provenance"]
@@ -107,21 +96,20 @@ def test_report_numbers_match_data(demo, core_html):
     assert f"{top} ({100 * rel.mean(0)[j]:.1f} %)" in comp
 
 
-def test_byte_identical_with_pinned_timestamp(demo, tmp_path, core_sections_only, core_html):
+def test_byte_identical_with_pinned_timestamp(demo, tmp_path, core_html):
     a = gb.report.build(
-        demo, tmp_path / "a.html", generated_at=STAMP,
-        context={"config": {"group": "group", "seed": 7}},
+        demo, tmp_path / "a.html", generated_at=STAMP, context={"seed": 7}, sections=CORE_SECTIONS,
     ).read_bytes()
     assert a == core_html.encode("utf-8")  # figures included
 
 
-def test_failing_section_becomes_error_box(demo, tmp_path, core_sections_only):
+def test_failing_section_becomes_error_box(demo, tmp_path):
     def broken(adata, context):
         raise RuntimeError("boom in section")
 
-    core_sections_only["zz_broken"] = (55, broken)
+    sections = (*CORE_SECTIONS[:2], ("zz_broken", broken), *CORE_SECTIONS[2:])
     with pytest.warns(RuntimeWarning, match="zz_broken"):
-        html = gb.report.build(demo, tmp_path / "r.html", generated_at=STAMP).read_text()
+        html = gb.report.build(demo, tmp_path / "r.html", generated_at=STAMP, sections=sections).read_text()
     box = _section(html, "zz_broken")
     assert "could not be built: RuntimeError: boom in section" in box
     # sections after it still render
@@ -143,6 +131,16 @@ def test_format_number():
     assert format_number(0.123456) == "0.1235"
     assert format_number(2.5e-5) == "2.500e-05"
     assert format_number(float("nan")) == ""
+
+
+def test_cells_never_show_none_or_nan_and_dois_become_links():
+    for missing in (None, float("nan"), "None", "nan", "NaN", "<NA>", [], ()):
+        assert str(format_cell(missing)[0]) == ""
+    text, is_num = format_cell("Chen P et al. 2021 doi:10.1186/s13041-021-00765-y")
+    assert not is_num and '<a href="https://doi.org/10.1186/s13041-021-00765-y">' in str(text)
+    assert str(autolink("PMID 31234567")) == '<a href="https://pubmed.ncbi.nlm.nih.gov/31234567/">PMID 31234567</a>'
+    # imported text stays escaped
+    assert "&lt;script&gt;" in str(autolink("<script>alert(1)</script> doi:10.1/x"))
 
 
 def test_golden_core_sections(core_html):

@@ -1,7 +1,8 @@
 """Composition figures of the report: drawn from one table, one artist per taxon, rasterised.
 
-Speed without changing the figures: the report's two composition charts must be the bytes
-``gb.pl.taxa_barplot`` draws, while the features are summed to the rank once.
+The report's two composition charts must be the bytes ``gb.pl.taxa_barplot`` draws, and the
+section sums nothing: it draws from the per-sample table :func:`gutbrain.tl.composition_summary`
+stored (the features are summed to the rank once, by the step).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import pytest
 
 import gutbrain as gb
 from gutbrain import pp
-from gutbrain.pl._composition import relative_by_taxon, top_taxa, with_other
 from gutbrain.pl._style import fig_to_svg
-from gutbrain.report._sections_core import _composition_section, composition_summary
+from gutbrain.report._sections_core import composition_section
+from gutbrain.tl._summary import composition_summary, relative_by_taxon, top_taxa, with_other
 
 TOP = 8
 
@@ -36,8 +37,8 @@ def test_section_figures_equal_taxa_barplot(cohort, monkeypatch):
         return collapse(*args, **kwargs)
 
     monkeypatch.setattr(pp, "collapse", counting)
-    sec = _composition_section(cohort, {"config": {"group": "group"}})
-    assert calls == ["genus"]  # summed once for both figures
+    sec = composition_section(cohort, {})
+    assert calls == []  # the section only reads the stored table
     monkeypatch.undo()
     svgs = {f.name: f.svg for f in sec.figures}
     ref_mean = fig_to_svg(gb.pl.taxa_barplot(cohort, groupby="group", top=TOP, kind="mean").figure)

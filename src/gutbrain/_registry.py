@@ -1,35 +1,18 @@
-"""Registries that let each feature plug into ``gutbrain run`` and its report.
+"""The types a report is made of: :class:`Section`, :class:`Figure` and :class:`Link`.
 
-A feature module (diversity, indices, evidence, simulation …) registers
-
-* an **analysis step** — ``fn(adata, config) -> None`` — that computes its results into
-  documented ``adata`` slots (``obs``/``obsm``/``obsp``/``uns``); and
-* a **report section** — ``fn(adata, context) -> Section | None`` — that turns those
-  slots into text, tables and figures.  Sections never compute science.
-
-Steps run in ascending ``order``; sections appear in ascending ``order``.  A step
-may raise :class:`gutbrain.GutbrainError` to stop the run, or return early when its
-inputs are missing (e.g. no group column).
+A report section is built by a function ``fn(adata, context) -> Section | None`` that only
+turns results stored in the AnnData into text, tables and figures (it never computes
+science).  The sections of ``gutbrain run`` and their order are listed explicitly in
+:data:`gutbrain.report.SECTIONS`; the analysis steps in :data:`gutbrain.workflow.STEPS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
-from anndata import AnnData
 
-__all__ = [
-    "SECTIONS",
-    "STEPS",
-    "Figure",
-    "Link",
-    "Section",
-    "register_section",
-    "register_step",
-]
+__all__ = ["Figure", "Link", "Section"]
 
 
 @dataclass(frozen=True)
@@ -61,10 +44,12 @@ class Figure:
 class Section:
     """A report section built from results stored in an AnnData.
 
-    ``paragraphs`` are plain text (escaped on rendering).  ``tables`` are
-    ``(caption, DataFrame)`` pairs; each is also written to ``tables/<name>.tsv``
-    by ``gutbrain run``.  ``citations`` are free-text references or DOIs shown
-    under the section.
+    ``paragraphs`` are plain text (escaped on rendering).  ``callouts`` are plain-text
+    messages shown in a highlighted box at the top of the section (design flags, notes).
+    ``tables`` are ``(caption, DataFrame)`` pairs; each is also written to
+    ``tables/<name>.tsv`` (``df.attrs["name"]``) by ``gutbrain run``.  ``citations`` are
+    free-text references or DOIs shown under the section.  ``order`` is kept for callers
+    that sort sections themselves.
     """
 
     key: str
@@ -74,32 +59,4 @@ class Section:
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
     order: int = 100
-
-
-StepFn = Callable[[AnnData, dict[str, Any]], None]
-SectionFn = Callable[[AnnData, dict[str, Any]], "Section | None"]
-
-#: ``{key: (order, fn)}`` analysis steps of ``gutbrain run``.
-STEPS: dict[str, tuple[int, StepFn]] = {}
-#: ``{key: (order, fn)}`` report sections.
-SECTIONS: dict[str, tuple[int, SectionFn]] = {}
-
-
-def register_step(key: str, order: int) -> Callable[[StepFn], StepFn]:
-    """Register ``fn(adata, config)`` as an analysis step of ``gutbrain run``."""
-
-    def deco(fn: StepFn) -> StepFn:
-        STEPS[key] = (order, fn)
-        return fn
-
-    return deco
-
-
-def register_section(key: str, order: int) -> Callable[[SectionFn], SectionFn]:
-    """Register ``fn(adata, context) -> Section | None`` as a report section."""
-
-    def deco(fn: SectionFn) -> SectionFn:
-        SECTIONS[key] = (order, fn)
-        return fn
-
-    return deco
+    callouts: list[str] = field(default_factory=list)

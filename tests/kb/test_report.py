@@ -7,47 +7,63 @@ import pandas as pd
 
 import gutbrain as gb
 from gutbrain._core import new_adata
-from gutbrain._registry import SECTIONS, STEPS
+from gutbrain.report import SECTIONS
+from gutbrain.workflow import RunConfig, _pipeline
+from gutbrain.workflow import _steps as steps
 
 
 def _adata(genera, means, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.poisson(np.asarray(means, dtype=float), size=(6, len(genera)))
     var = pd.DataFrame({"genus": genera})
+    obs = pd.DataFrame({"group": ["a", "a", "a", "b", "b", "b"]})
     return new_adata(X, obs_names=[f"s{i}" for i in range(6)], var_names=[f"f{i}" for i in range(len(genera))],
-                     unit="counts", reader="test", var=var)
+                     unit="counts", reader="test", var=var, obs=obs)
 
 
-def test_registered_at_order_80():
-    assert STEPS["evidence"][0] == 80 and SECTIONS["evidence"][0] == 80
+def _config(ad):
+    return RunConfig.create(group="group").resolve(ad)[1]
 
 
-def test_step_uses_abundant_genera_then_section(kbdir):
-    ad = _adata(["Butyricimonas", "Unknownia", "Faecalibacterium", "Lactobacillus", ""],
-                [50, 500, 300, 5, 100])
-    STEPS["evidence"][1](ad, {"seed": 0})
+def _hits(taxa, q):
+    return pd.DataFrame({"feature": taxa, "value": "b", "direction": "higher", "coef": 1.0, "qval": q,
+                         "n_called": 2, "called_by": "maaslin3;linda", "replicability": 1.0})
+
+
+def test_evidence_follows_da_in_the_run_and_the_report():
+    keys = [s.key for s in _pipeline.STEPS]
+    assert keys.index("diff_abundance") < keys.index("evidence") < keys.index("resemblance")
+    sections = [k for k, _ in SECTIONS]
+    assert sections.index("diff_abundance") < sections.index("evidence") < sections.index("resemblance")
+
+
+def test_step_annotates_the_group_hits_only(kbdir):
+    ad = _adata(["Butyricimonas", "Faecalibacterium"], [10, 10])
+    cfg = _config(ad)
+    ad.uns["diff_abundance"] = {"group_hits": _hits(["Faecalibacterium", "Butyricimonas", "Blautia"],
+                                                    [0.04, 0.01, 0.03])}
+    steps.evidence(ad, cfg)
     ev = ad.uns["evidence"]
-    assert ev["params"]["rule"].startswith("most abundant genera")
-    ann = ev["annotations"]
-    # ranked by mean relative abundance, genera without evidence skipped
-    assert list(ann["taxon"]) == ["Faecalibacterium", "Butyricimonas", "Lactobacillus"]
-    sec = SECTIONS["evidence"][1](ad, {"config": {}})
+    assert ev["params"]["rule"] == "consensus hits for group"
+    assert list(ev["params"]["taxa"]) == ["Butyricimonas", "Blautia", "Faecalibacterium"]  # best q first
+    sec = dict(SECTIONS)["evidence"](ad, {})
     text = "\n".join(sec.paragraphs)
     assert "In rats (animal model, Rattus norvegicus" in text and "Butyricimonas was lower" in text
     assert any(c.endswith("doi:10.1186/s13041-021-00765-y") for c in sec.citations)
-    assert sec.tables and sec.order == 80
-
-
-def test_step_prefers_da_hits(kbdir):
-    ad = _adata(["Butyricimonas", "Faecalibacterium"], [10, 10])
-    ad.uns["diff_abundance"] = {"results": pd.DataFrame(
-        {"taxon": ["Faecalibacterium", "Butyricimonas", "Blautia"], "q_value": [0.5, 0.01, 0.05]})}
-    STEPS["evidence"][1](ad, {"seed": 0})
-    assert list(ad.uns["evidence"]["annotations"]["taxon"]) == ["Butyricimonas", "Blautia"]
     gb.kb.flag("chen2021-04", reason="test dispute")
-    STEPS["evidence"][1](ad, {"seed": 0})
-    sec = SECTIONS["evidence"][1](ad, {"config": {}})
+    steps.evidence(ad, cfg)
+    sec = dict(SECTIONS)["evidence"](ad, {})
     assert any(p.startswith("[disputed] In rats") and "Blautia" in p for p in sec.paragraphs)
+
+
+def test_step_skipped_without_group_hits(kbdir):
+    import pytest
+
+    ad = _adata(["Butyricimonas"], [10])
+    ad.uns["diff_abundance"] = {"group_hits": _hits([], [])}
+    with pytest.raises(steps.StepSkipped, match="no taxon differs"):
+        steps.evidence(ad, _config(ad))
+    assert "evidence" not in ad.uns
 
 
 def _crc_da():

@@ -13,18 +13,29 @@ import pandas as pd
 import pytest
 
 import gutbrain as gb
-from gutbrain import _registry
-from gutbrain.ml import _report as R
+from gutbrain.report import SECTIONS
+from gutbrain.report import _sections_ml as R
+from gutbrain.workflow import RunConfig, _pipeline
+from gutbrain.workflow import _steps as steps
 
 CFG = {"group": "group", "seed": 3, "rank": "genus"}
+
+
+def _cfg(ad, **kw):
+    """The run's resolved (data, config), with the group plan stored as ``gutbrain run`` does."""
+    ad, cfg = RunConfig.create(**kw).resolve(ad)
+    if cfg.plan is not None:
+        ad.uns["workflow"] = {"group": cfg.plan.as_dict()}
+    return ad, cfg
 
 
 @pytest.fixture(scope="module")
 def demo_run():
     ad = gb.datasets.demo_cohort(seed=0)
     raw = ad.copy()
-    R.classifier_step(ad, dict(CFG))
-    R.health_index_step(ad, dict(CFG))
+    ad, cfg = _cfg(ad, **CFG)
+    steps.classifier(ad, cfg)
+    steps.gutbrain_health_index(ad, cfg)
     return ad, raw
 
 
@@ -33,17 +44,18 @@ def direct(demo_run):
     _, raw = demo_run
     ad = raw.copy()
     res = gb.ml.classify(ad, label="group", positive="chronic_pain", model="l1", transform="clr",
-                         cv="repeated", n_splits=5, n_repeats=2, n_boot=R.N_BOOT, rank="genus",
+                         cv="repeated", n_splits=5, n_repeats=2, n_boot=steps.N_BOOT, rank="genus",
                          random_state=CFG["seed"])
     return res
 
 
-def test_registered_at_their_orders():
-    assert _registry.STEPS["classifier"][0] == 75
-    assert _registry.SECTIONS["classifier"][0] == 75
-    assert _registry.STEPS["gutbrain_health_index"][0] == 56
-    assert _registry.SECTIONS["gutbrain_health_index"][0] == 56
-    assert _registry.STEPS["classifier"][1] is R.classifier_step
+def test_listed_in_run_and_report_order():
+    keys = [s.key for s in _pipeline.STEPS]
+    assert keys.index("gutbrain_health_index") < keys.index("diff_abundance") < keys.index("classifier")
+    assert dict((s.key, s.fn) for s in _pipeline.STEPS)["classifier"] is steps.classifier
+    sections = dict(SECTIONS)
+    assert sections["classifier"] is R.classifier_section
+    assert sections["gutbrain_health_index"] is R.health_index_section
 
 
 def test_classifier_step_equals_direct_call(demo_run, direct):
@@ -61,7 +73,7 @@ def test_classifier_step_equals_direct_call(demo_run, direct):
 
 def test_classifier_section_reports_the_stored_numbers(demo_run, direct):
     ad, _ = demo_run
-    sec = R.classifier_section(ad, {"config": dict(CFG)})
+    sec = R.classifier_section(ad, {})
     assert sec.key == "classifier" and sec.order == 75
     text = " ".join(sec.paragraphs)
     m = direct.metrics.set_index("metric")
@@ -85,7 +97,7 @@ def test_health_index_step_and_section_equal_direct_call(demo_run):
     ref = raw.copy()
     direct = gb.ml.health_index(ref)
     np.testing.assert_array_equal(ad.obs["health_index"].to_numpy(), direct.to_numpy())
-    sec = R.health_index_section(ad, {"config": dict(CFG)})
+    sec = R.health_index_section(ad, {})
     assert sec.order == 56
     text = " ".join(sec.paragraphs)
     # the demo is a genus (16S-like) table: no values, and the section says why
@@ -106,8 +118,9 @@ def test_health_index_step_and_section_equal_direct_call(demo_run):
 def test_health_index_section_on_species_profiles(shared):
     ad = gb.io.read(shared / "data" / "gmhi2020_health_index" / "species_relative_abundances.csv")
     ad.obs["group"] = np.where(np.arange(ad.n_obs) < 12, "a", "b")
-    R.health_index_step(ad, {"group": "group"})
-    sec = R.health_index_section(ad, {"config": {"group": "group"}})
+    ad, cfg = _cfg(ad, group="group")
+    steps.gutbrain_health_index(ad, cfg)
+    sec = R.health_index_section(ad, {})
     by = next(t for c, t in sec.tables if c.startswith("gutbrain's health index by")).set_index("group")
     v = ad.obs["health_index"]
     for lev in ("a", "b"):
@@ -129,39 +142,36 @@ def test_section_leads_with_gmhi_when_gutbrain_loses(monkeypatch):
     worse.loc[(worse["index"] == "gutbrain") & (worse["study"] == "pooled"), "auroc"] = 0.6
     monkeypatch.setattr(V, "_loso_cached", lambda: (worse, meta))
     ad = gb.datasets.demo_cohort(seed=1, n_samples=10, n_genera=20)
-    sec = R.health_index_section(ad, {"config": {}})
+    sec = R.health_index_section(ad, {})
     assert "experimental" in sec.title
     assert sec.paragraphs[0].startswith("Use GMHI and GMWI2 first") and "EXPERIMENTAL" in sec.paragraphs[0]
     assert list(sec.tables[0][1]["index"])[-1] == "gutbrain health index"
 
 
-def test_classifier_skips_with_a_note():
+def test_classifier_skips_with_a_reason():
     ad = gb.datasets.demo_cohort(seed=1, n_samples=40, n_genera=40)
-    # no group: nothing happens
-    R.classifier_step(ad, {"group": None, "seed": 0})
-    assert "classifier" not in ad.uns and "classifier_note" not in ad.uns
-    assert R.classifier_section(ad, {"config": {}}) is None
+    # no group: skipped, and the section is absent
+    with pytest.raises(steps.StepSkipped, match="no --group"):
+        steps.classifier(*_cfg(ad.copy()))
+    assert "classifier" not in ad.uns and R.classifier_section(ad, {}) is None
     # three levels
     ad.obs["arm"] = pd.Categorical(np.array(["a", "b", "c", "a"] * 10))
-    R.classifier_step(ad, {"group": "arm", "seed": 0})
-    assert "classifier" not in ad.uns
-    assert "3 level(s)" in ad.uns["classifier_note"]
-    sec = R.classifier_section(ad, {"config": {"group": "arm"}})
-    assert sec is not None and "needs exactly two" in sec.paragraphs[0]
+    with pytest.raises(steps.StepSkipped, match="two groups; arm has 3"):
+        steps.classifier(*_cfg(ad.copy(), group="arm"))
     # two levels but fewer than 10 samples in one
     ad.obs["rare"] = np.where(np.arange(40) < 9, "pain", "control")
-    assert R.classifier_plan(ad, {"group": "rare"}) is None
-    assert f"at least {R.MIN_PER_CLASS}" in ad.uns["classifier_note"]
+    with pytest.raises(steps.StepSkipped, match=f"at least {steps.MIN_PER_CLASS} samples per group"):
+        steps.classifier(*_cfg(ad.copy(), group="rare"))
     # a plain string column: the non-control level is the positive class
     ad.obs["status"] = np.where(np.arange(40) % 2 == 0, "pain", "Control")
-    plan = R.classifier_plan(ad, {"group": "status", "seed": 5})
-    assert plan["positive"] == "pain" and plan["random_state"] == 5 and plan["rank"] == "genus"
+    _sub, cfg = _cfg(ad.copy(), group="status", seed=5)
+    assert cfg.plan.case == "pain" and cfg.plan.reference == "Control"
 
 
 def test_sections_render_in_the_report(demo_run, tmp_path):
     ad, _ = demo_run
     html = gb.report.build(ad, tmp_path / "r.html", generated_at="2024-01-01T00:00:00+00:00",
-                           context={"config": dict(CFG)}).read_text(encoding="utf-8")
+                           context={}).read_text(encoding="utf-8")
     for key in ("classifier", "gutbrain_health_index"):
         assert re.search(rf"<!-- section:{key} -->.*?<!-- /section:{key} -->", html, flags=re.S)
     assert html.index("<!-- section:gutbrain_health_index -->") < html.index("<!-- section:classifier -->")

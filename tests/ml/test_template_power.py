@@ -87,6 +87,20 @@ def test_power_with_diff_abundance_methods_and_consensus():
     assert s.loc["maaslin2", "power"] > 0.25
 
 
+def test_power_plants_only_testable_taxa_and_reports_them():
+    tpl = healthy_gut_template(80).copy()
+    rare = tpl["prevalence"] < 0.3
+    summ, reps = power_analysis(tpl, effect=2.0, n=(60,), n_replicates=3, n_changed=6,
+                                methods=[_wilcoxon], method_names=["w"], consensus=False,
+                                min_template_prevalence=0.0, min_prevalence=0.3)
+    planted = {p.split(":")[0] for text in reps["planted"] for p in text.split(";")}
+    assert len(planted) >= 6 and not planted & set(tpl.loc[rare, "genus"])  # filter floor applies
+    assert reps["planted"].str.count(":").eq(6).all()
+    assert reps["n_planted_tested"].between(0, 6).all()
+    assert summ["planted_tested"].between(0, 1).all()
+    assert summ["planted_tested"].iloc[0] == reps["n_planted_tested"].mean() / 6
+
+
 def _two_dispersion_template(k=40, seed=0):
     rng = np.random.default_rng(seed)
     w = np.exp(rng.normal(0, 1, k))

@@ -114,7 +114,9 @@ def test_scenario_file_roundtrip(tmp_path):
 
 def test_report_step_and_section():
     from gutbrain._core import new_adata
-    from gutbrain._registry import SECTIONS, STEPS
+    from gutbrain.report import SECTIONS
+    from gutbrain.workflow import RunConfig
+    from gutbrain.workflow import _steps as steps
 
     rng = np.random.default_rng(0)
     n = 40
@@ -123,13 +125,15 @@ def test_report_step_and_section():
                         "gbi_endotoxin_potential": rng.normal(size=n)})
     ad = new_adata(rng.poisson(5, (n, 4)), obs_names=[f"s{i}" for i in range(n)],
                    var_names=list("abcd"), unit="counts", reader="test", obs=obs)
-    STEPS["simulation"][1](ad, {"group": "group", "seed": 0})
+    ad, cfg = RunConfig.create(group="group").resolve(ad)
+    ad.uns["workflow"] = {"group": cfg.plan.as_dict()}
+    steps.simulation(ad, cfg)
     u = ad.uns["simulation"]
     assert u["params"]["gutbrain_version"]
     assert set(u["profile"]["label"]) == {"control", "chronic_pain"}
     assert np.all(u["validation"]["within"])
-    sec = SECTIONS["simulation"][1](ad, {})
+    sec = dict(SECTIONS)["simulation"](ad, {})
     assert sec is not None and len(sec.figures) == 3
     assert "not" in sec.paragraphs[0].lower() and "hypothes" in sec.paragraphs[0].lower()
-    chain = dict(sec.tables)["Chain links and evidence"]
+    chain = dict(sec.tables)["Links of the gut–brain chain and the evidence behind each"]
     assert set(chain["evidence"]) == {"calibrated_human", "hypothesis"}

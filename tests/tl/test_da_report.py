@@ -7,27 +7,35 @@ import pytest
 
 import gutbrain as gb
 from gutbrain._errors import DataValueError
-from gutbrain._registry import SECTIONS, STEPS
+from gutbrain.report import SECTIONS
+from gutbrain.workflow import RunConfig
+from gutbrain.workflow import _steps as steps
 
 
 def test_step_and_section_on_demo_cohort() -> None:
-    assert STEPS["diff_abundance"][0] == 70 and SECTIONS["diff_abundance"][0] == 70
     adata = gb.datasets.demo_cohort(seed=0)
-    STEPS["diff_abundance"][1](adata, {"group": "group", "seed": 0, "rank": "genus"})
-    sec = SECTIONS["diff_abundance"][1](adata, {"config": {"group": "group"}})
+    adata, cfg = RunConfig.create(group="group", covariates="age").resolve(adata)
+    steps.diff_abundance(adata, cfg)
+    sec = dict(SECTIONS)["diff_abundance"](adata, {})
     info = adata.uns["diff_abundance"]
     res = info["results"]
     assert isinstance(res, pd.DataFrame) and {"feature", "qval", "coef"} <= set(res.columns)
-    assert info["params"]["formula"].startswith("~ group")
+    assert info["params"]["formula"] == "~ group + age"
     assert info["params"]["reference"] == "control"
     cons = info["consensus"]
-    assert cons["value"].iloc[0] == "chronic_pain"
-    assert sec is not None and len(sec.figures) == 3 and sec.tables
+    assert set(cons["value"]) == {"chronic_pain"}
+    # group hits are consensus calls on the group term only
+    hits = info["group_hits"]
+    called = cons[cons["consensus"].astype(bool)]
+    assert set(hits["feature"]) == set(called["feature"])
+    assert sec is not None and sec.figures and sec.tables
 
 
 def test_step_skips_without_group() -> None:
     adata = gb.datasets.demo_cohort(seed=0)
-    STEPS["diff_abundance"][1](adata, {"group": None, "seed": 0})
+    adata, cfg = RunConfig.create().resolve(adata)
+    with pytest.raises(steps.StepSkipped, match="no --group"):
+        steps.diff_abundance(adata, cfg)
     assert "diff_abundance" not in adata.uns
 
 

@@ -1,4 +1,4 @@
-"""Metabolite step + section (rendered from stored slots; not registered in the run yet)."""
+"""Metabolite step + section (rendered from stored slots), listed in the run and the report."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 
 import gutbrain as gb
-from gutbrain._registry import SECTIONS, STEPS
-from gutbrain.tl._metabolites_report import metabolites_section, metabolites_step
+from gutbrain.report import SECTIONS
+from gutbrain.report._sections_metabolites import metabolites_section
+from gutbrain.tl._metabolites_report import metabolites_step
+from gutbrain.workflow import STEPS
 
 
 def _cohort(n=60):
@@ -39,8 +41,10 @@ def test_step_reads_scfa_from_metadata_and_section_renders():
     assert {"metabolite_heatmap", "scfa_by_group", "predicted_butyrate", "butyrate_index_validation"} <= set(names)
     assert any("Measured faecal butyrate" in p for p in sec.paragraphs)
     assert all(f.svg.startswith("<svg") for f in sec.figures)
-    # not registered here (the workflow is restructured elsewhere)
-    assert "metabolites" not in STEPS and "metabolites" not in SECTIONS
+    # listed in gutbrain run: the step after the classifier, the section after the classifier's
+    keys = [s.key for s in STEPS]
+    assert keys.index("diff_abundance") < keys.index("metabolites")
+    assert dict(SECTIONS)["metabolites"] is metabolites_section
 
 
 def test_no_metabolites_no_section():

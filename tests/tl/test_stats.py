@@ -114,16 +114,19 @@ def test_alpha_group_test_equals_scipy():
 
 
 def test_run_steps_and_sections_on_demo():
-    from gutbrain._registry import SECTIONS, STEPS
+    from gutbrain.report import SECTIONS
+    from gutbrain.workflow import RunConfig
+    from gutbrain.workflow import _steps as steps
 
     ad = gb.datasets.demo_cohort(0, n_samples=60, n_genera=80)
-    cfg = {"group": "group", "seed": 0, "tree": None}
-    STEPS["alpha_diversity"][1](ad, cfg)
-    STEPS["beta_diversity"][1](ad, cfg)
+    ad, cfg = RunConfig.create(group="group").resolve(ad)
+    ad.uns["workflow"] = {"group": cfg.plan.as_dict()}
+    steps.alpha_diversity(ad, cfg)
+    steps.beta_diversity(ad, cfg)
     assert {"shannon", "chao1", "pielou_e"} <= set(ad.obs.columns)
     assert ad.obsm["X_pcoa"].shape[0] == 60 and "aitchison" in ad.uns["permanova"]
-    a = SECTIONS["alpha_diversity"][1](ad, {"config": cfg})
-    b = SECTIONS["beta_diversity"][1](ad, {"config": cfg})
+    a = dict(SECTIONS)["alpha_diversity"](ad, {})
+    b = dict(SECTIONS)["beta_diversity"](ad, {})
     assert a.order == 30 and b.order == 40
     assert a.figures and a.figures[0].svg.startswith("<svg") and b.figures
     perm = b.tables[0][1]

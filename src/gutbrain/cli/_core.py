@@ -28,7 +28,7 @@ def inspect_summary(adata: Any) -> dict[str, Any]:
 
 
 def _num(v: float) -> str:
-    from ..report._build import format_number
+    from .._format import format_number
 
     return format_number(v)
 
@@ -169,27 +169,58 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--group", "-g", help="Metadata column with the groups to compare (e.g. diagnosis)."),
         ] = None,
+        reference: Annotated[
+            list[str] | None,
+            typer.Option("--reference", help="Reference level as COLUMN,LEVEL (e.g. diagnosis,control); "
+                         "repeat for covariates. Default: a level named like a control, else the first."),
+        ] = None,
+        covariates: Annotated[
+            str | None,
+            typer.Option("--covariates", help="Columns to adjust for, comma-separated (e.g. age,sex,bmi)."),
+        ] = None,
+        formula: Annotated[
+            str | None,
+            typer.Option("--formula", help='Model formula instead of --covariates, e.g. "~ diagnosis + age + sex"; '
+                         "the first term is the group."),
+        ] = None,
+        subject: Annotated[
+            str | None,
+            typer.Option("--subject", help="Column naming the subject of repeated samples: random intercepts in "
+                         "differential abundance, grouped cross-validation, PERMANOVA permuting whole subjects."),
+        ] = None,
+        where: Annotated[
+            str | None,
+            typer.Option("--where", help='Keep only samples matching this condition on the metadata, e.g. '
+                         '"BODY_SITE == \'UBERON:feces\' and AGE >= 18" (quote text values).'),
+        ] = None,
+        id_column: Annotated[
+            str | None,
+            typer.Option("--id-column", help="Metadata column with the sample ids (default: the column that "
+                         "matches the table's sample ids)."),
+        ] = None,
         out: Annotated[
-            Path, typer.Option("--out", "-o", help="Output directory (created).")
+            Path, typer.Option("--out", "-o", help="Output directory (replaced only when the run completes).")
         ] = Path("gutbrain-out"),
-        seed: Annotated[int, typer.Option("--seed", help="Random seed for permutations and rarefaction.")] = 0,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed for permutations and cross-validation.")] = 0,
         tree: Annotated[
             Path | None, typer.Option("--tree", help="Rooted phylogeny (.qza or Newick) for phylogenetic metrics.")
         ] = None,
-        rank: Annotated[str, typer.Option("--rank", help="Rank for composition summaries.")] = "genus",
+        rank: Annotated[str, typer.Option("--rank", help="Rank for composition, differential abundance and "
+                                          "the classifier.")] = "genus",
         no_progress: Annotated[
             bool, typer.Option("--no-progress", help="Do not show the progress bar.")
         ] = False,
     ) -> None:
-        """Analyse a cohort: QC, composition, diversity and every other registered step.
+        """Analyse a cohort: design check, QC, composition, diversity, indices, differential abundance, classifier, evidence, simulation.
 
         Writes OUT/report.html (one self-contained file), OUT/tables/*.tsv and OUT/gutbrain.h5ad (the full record with provenance).
         """
         from ..workflow import run
 
         adata = run(
-            table, taxonomy=taxonomy, metadata=metadata, group=group, out=out, seed=seed,
-            tree=tree, rank=rank, progress=not no_progress,
+            table, taxonomy=taxonomy, metadata=metadata, group=group, out=out, reference=reference,
+            covariates=covariates, formula=formula, subject=subject, where=where, id_column=id_column,
+            seed=seed, tree=tree, rank=rank, progress=not no_progress,
         )
         _report_written(out, adata)
 
@@ -206,14 +237,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the analysis on the embedded SYNTHETIC chronic-pain cohort and print the report's path.
 
-        Nothing is downloaded: the cohort (200 samples × 300 genera, cases vs controls) is simulated by gutbrain.datasets.demo_cohort.
+        Nothing is downloaded: the cohort (200 samples × 300 genera, cases vs controls, with planted effects whose recovery the report shows) is simulated by gutbrain.datasets.demo_cohort.
         """
-        from ..datasets import demo_cohort
+        from ..datasets import DEMO_RUN, demo_cohort
         from ..workflow import run
 
-        adata = run(
-            demo_cohort(seed), group="group", out=out, seed=seed, progress=not no_progress
-        )
+        adata = run(demo_cohort(seed), out=out, seed=seed, progress=not no_progress, **DEMO_RUN)
         typer.echo("SYNTHETIC demo cohort (simulated by gutbrain; not data from people).")
         _report_written(out, adata)
 
@@ -221,7 +250,7 @@ def register(app: typer.Typer) -> None:
 def _report_written(out: Path, adata: Any) -> None:
     errors = dict(adata.uns.get("workflow", {}).get("step_errors", {}))
     for key, msg in errors.items():
-        typer.echo(f"warning: step {key!r} failed: {msg}", err=True)
+        typer.echo(f"note: step {key!r} failed and its results are missing: {msg}", err=True)
     typer.echo(f"tables: {(out / 'tables').resolve()}")
     typer.echo(f"data:   {(out / 'gutbrain.h5ad').resolve()}")
     typer.echo(f"report: {(out / 'report.html').resolve()}")

@@ -153,6 +153,10 @@ def register(app: typer.Typer) -> None:
             _write_tsv(tpl, tmp / "template.tsv")
             _write_svg(_power_plot(summary, alpha), tmp / "power.svg")
         typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        share = float(summary["planted_tested"].mean()) if len(summary) else 0.0
+        typer.echo(f"planted: {n_changed} taxa per cohort (±{abs(effect):g} log2), drawn among the taxa common "
+                   f"enough to be tested; {share:.0%} of them passed the feature filter in the simulated cohorts "
+                   "(replicates.tsv lists them)")
         typer.echo(f"template: {len(template)} taxa, precision {template.attrs['precision']:.3g}, "
                    f"median depth {template.attrs['depth_median']:.0f}; results in {out}")
 

@@ -38,8 +38,11 @@ from .._core import RANKS, new_adata, record
 from .._errors import DataValueError
 from .._utils import check_random_state
 
-__all__ = ["demo_cohort", "healthy_gut_template", "simulate_cohort"]
+__all__ = ["DEMO_RUN", "demo_cohort", "healthy_gut_template", "simulate_cohort"]
 
+#: Options of ``gutbrain demo`` (:func:`gutbrain.workflow.run`): compare the groups, adjusted
+#: for proton-pump inhibitor use (a planted confounder: more frequent in cases, raises two genera).
+DEMO_RUN: dict[str, Any] = {"group": "group", "covariates": ["ppi"]}
 #: Dirichlet precision θ of the demo (overdispersion ρ = 1/(1+θ) ≈ 0.024, inside the
 #: 0.01–0.1 range fitted to human gut 16S data by La Rosa et al. 2012, doi:10.1371/journal.pone.0052078).
 DEMO_PRECISION = 40.0
@@ -554,6 +557,7 @@ def simulate_cohort(
     var_df["taxonomy"] = _lineages(var_df, prefixes)
     if "synthetic_name" in template.columns:
         var_df["synthetic_name"] = template["synthetic_name"].astype(bool).to_numpy()
+    var_df["planted_log2fc"] = _planted_group_effect(eff, covariates, genera, group)
     obs = covariates.drop(columns=hidden)
     obs["true_depth"] = depth
     p = dict(params or {})
@@ -605,6 +609,26 @@ def simulate_cohort(
             truth=truth,
         )
     return adata
+
+
+def _planted_group_effect(eff: pd.DataFrame | None, obs: pd.DataFrame, genera: pd.Index, group: str) -> np.ndarray:
+    """Per taxon: the planted log2 fold change of the group's case level (0 where none).
+
+    Effects scaled per sample (``scale_by``) count at their mean over the affected samples,
+    i.e. the average effect over cases.
+    """
+    out = np.zeros(len(genera), dtype=np.float64)
+    if eff is None or not len(eff) or group not in obs.columns:
+        return out
+    levels = {str(v) for v in obs[group].dropna()}
+    for rec in eff.itertuples(index=False):
+        if str(rec.factor) != group or str(rec.level) not in levels:
+            continue
+        mask = obs[group].astype(str).to_numpy() == str(rec.level)
+        by = str(getattr(rec, "scale_by", "") or "")
+        scale = float(obs.loc[mask, by].astype(float).mean()) if by and by in obs.columns and mask.any() else 1.0
+        out[np.asarray(genera == str(rec.genus))] += float(rec.log2_fold_change) * scale
+    return out
 
 
 def _lineages(var_df: pd.DataFrame, prefixes: Mapping[str, str]) -> list[str]:
@@ -661,16 +685,15 @@ def _demo_effects() -> tuple[pd.DataFrame, pd.DataFrame]:
     eff.insert(
         2, "direction", np.where(eff["log2_fold_change"] < 0, "lower", "higher").astype(str)
     )
+    # the group has no richness effect: it would shift the presence of every rare genus, so
+    # the cohort's "truth" would be the whole community rather than the planted genera
     rich = pd.DataFrame(
         {
-            "factor": ["group", "antibiotic_3mo"],
-            "level": ["chronic_pain", "True"],
-            "prevalence_multiplier": [0.75, 0.7],
-            "scale_by": ["effect_scale", ""],
-            "source": [
-                "doi:10.3389/fimmu.2024.1342833 (lower Shannon/observed species; magnitude chosen)",
-                "doi:10.1073/pnas.1000087107 (antibiotics lower richness; magnitude chosen)",
-            ],
+            "factor": ["antibiotic_3mo"],
+            "level": ["True"],
+            "prevalence_multiplier": [0.7],
+            "scale_by": [""],
+            "source": ["doi:10.1073/pnas.1000087107 (antibiotics lower richness; magnitude chosen)"],
         }
     )
     return eff, rich
@@ -682,14 +705,18 @@ def demo_cohort(seed: int = 0, *, n_samples: int = 200, n_genera: int = 300) -> 
     A deterministic simulation (same ``seed`` → identical object) made by
     :func:`simulate_cohort` from :func:`healthy_gut_template` (published healthy-gut genus
     figures, cited per row) with planted effects whose *directions* follow human studies:
-    lower *Faecalibacterium*, *Roseburia*, Lachnospiraceae genera and *Odoribacter*, higher
-    *Eggerthella* and lower richness in chronic pain (Goudman et al. 2024,
-    doi:10.3389/fimmu.2024.1342833); higher *Streptococcus* and *Veillonella* in proton-pump
-    inhibitor users (Imhann et al. 2016, doi:10.1136/gutjnl-2015-310376); lower richness after
-    antibiotics (Dethlefsen & Relman 2011, doi:10.1073/pnas.1000087107).  Effect sizes are
-    chosen for the demo, not estimated from these papers.  Each case's effects scale with a
-    latent severity (Beta(2, 2)), which also raises the pain score, so pain scores relate
-    weakly to the planted taxa.
+    lower *Faecalibacterium*, *Roseburia*, Lachnospiraceae genera and *Odoribacter*, and higher
+    *Eggerthella* in chronic pain (Goudman et al. 2024, doi:10.3389/fimmu.2024.1342833); higher
+    *Streptococcus* and *Veillonella* in proton-pump inhibitor users (Imhann et al. 2016,
+    doi:10.1136/gutjnl-2015-310376; PPI use is more frequent in cases, so adjust for ``ppi``);
+    lower richness after antibiotics (Dethlefsen & Relman 2011, doi:10.1073/pnas.1000087107).
+    Effect sizes are chosen for the demo, not estimated from these papers: each planted genus
+    is common enough to be tested and the 10 group effects are detectable with 200 samples,
+    while the rest of the community is not shifted (the group has no richness effect).  Each
+    case's effects scale with a latent severity (Beta(2, 2)), which also raises the pain score,
+    so pain scores relate weakly to the planted taxa.  ``var["planted_log2fc"]`` holds each
+    genus's planted group effect (its average over cases; 0 where none): the truth the report
+    compares the analysis with.  :data:`DEMO_RUN` holds the options of ``gutbrain demo``.
 
     Covariates (illustrative, not from a source): age (controls N(45, 13), cases N(50, 12),
     18–85), sex (female 50 % of controls, 65 % of cases), BMI (N(26, 4) / N(27.5, 4.5)),
@@ -712,8 +739,9 @@ def demo_cohort(seed: int = 0, *, n_samples: int = 200, n_genera: int = 300) -> 
     AnnData
         Counts (unit ``counts``); ``obs`` columns ``subject, group, age, sex, bmi, opioid,
         nsaid, antidepressant, gabapentinoid, ppi, antibiotic_3mo, pain_score, severity,
-        true_depth``; ``uns["gutbrain"]["synthetic"] = True``; ``uns["demo"]`` holds the
-        parameters, ``planted_effects`` and ``richness_effects`` (DataFrames) and references.
+        true_depth``; ``var["planted_log2fc"]``; ``uns["gutbrain"]["synthetic"] = True``;
+        ``uns["demo"]`` holds the parameters, ``planted_effects`` and ``richness_effects``
+        (DataFrames) and references.
 
     Examples
     --------

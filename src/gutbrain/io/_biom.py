@@ -61,24 +61,10 @@ class _BiomParts:
 
 # --------------------------------------------------------------------------- helpers
 def infer_unit(X: Any) -> str:
-    """Guess what a samples × features matrix holds.
+    """Guess what a samples × features matrix holds (:func:`gutbrain.io._values.guess_unit`)."""
+    from ._values import guess_unit
 
-    ``"counts"`` when every value is a non-negative integer; else ``"relative"`` when every
-    non-empty sample sums to 1 (±0.1 %), ``"percent"`` when to 100 (±0.1 %), else
-    ``"abundance"``.
-    """
-    data = X.data if sp.issparse(X) else np.asarray(X, dtype=np.float64).ravel()
-    if data.size == 0:
-        return "counts"
-    if np.all(data == np.floor(data)):
-        return "counts"
-    sums = np.asarray(X.sum(axis=1)).ravel()
-    sums = sums[sums > 0]
-    if sums.size and np.all(np.abs(sums - 1.0) <= 1e-3):
-        return "relative"
-    if sums.size and np.all(np.abs(sums - 100.0) <= 0.1):
-        return "percent"
-    return "abundance"
+    return guess_unit(X)[0]
 
 
 def _decode(values: Any) -> list[Any]:

@@ -48,6 +48,7 @@ from .._errors import (
     MetadataMismatchError,
 )
 from . import _guard
+from ._values import NA_TOKENS, NUMERIC_ONLY_NA
 
 __all__ = ["ID_HEADERS", "NA_TOKENS", "attach_metadata", "read_metadata"]
 
@@ -79,24 +80,8 @@ ID_HEADERS: frozenset[str] = frozenset(
     }
 )
 
-#: Tokens read as missing values (compared case-insensitively, after stripping).
-NA_TOKENS: frozenset[str] = frozenset(
-    {
-        "",
-        "na",
-        "n/a",
-        "nan",
-        "null",
-        "no_data",
-        "not applicable",
-        "not provided",
-        "not collected",
-        "restricted access",
-        "unspecified",
-        "-",
-    }
-)
-_NUMERIC_ONLY_NA = frozenset({"unknown", "missing", "none"})
+#: Missing-value tokens: the one set of gutbrain (:mod:`gutbrain.io._values`).
+_NUMERIC_ONLY_NA = NUMERIC_ONLY_NA
 _MISSING_RE = re.compile(r"^missing:\s*", re.IGNORECASE)
 _Q2_TYPES = {"categorical", "numeric"}
 _INT_RE = r"[+-]?\d+"

@@ -16,7 +16,7 @@ __all__ = ["metadata_summary", "summary"]
 
 
 def _num(v: Any) -> str:
-    from ..report._build import format_number
+    from .._format import format_number
 
     return format_number(float(v))
 

@@ -27,6 +27,9 @@ from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataM
 from .._taxonomy import _EMPTY, clean_name, lineage_frame
 from . import _guard
 from ._guard import MAGIC_HDF5, MAGIC_ZIP  # MAGIC_HDF5 is used by _read
+from ._values import NA_TOKENS as _NA_SET
+from ._values import NUMERIC_ONLY_NA
+from ._values import guess_unit as _guess_unit
 
 __all__ = ["attach_taxonomy", "read_table", "read_taxonomy"]
 
@@ -295,28 +298,9 @@ def _decide_orientation(
 # --------------------------------------------------------------------------------------
 
 
-def _guess_unit(X: np.ndarray) -> tuple[str, str]:
-    """Guess the unit of a samples × features matrix; return ``(unit, reason)``.
-
-    All integers → counts; otherwise the non-zero sample sums are compared with 1 and 100:
-    every sum at most ``target × 1.001`` and the largest at least ``target × 0.99`` (tables
-    filtered after normalisation keep a little less than the full mass) → relative/percent;
-    anything else → abundance.
-    """
-    if X.size == 0:
-        return "abundance", "empty"
-    if np.all(np.mod(X, 1.0) == 0.0):
-        return "counts", "all values are integers"
-    sums = X.sum(axis=1)
-    sums = sums[sums > 0]
-    if sums.size:
-        for target, unit in ((1.0, "relative"), (100.0, "percent")):
-            if sums.max() <= target * 1.001 and sums.max() >= target * 0.99:
-                return unit, f"sample sums at most {target:g} (max {sums.max():.4g})"
-    return "abundance", "non-integer values whose sample sums are neither ≈1 nor ≈100"
-
-
-NA_TOKENS = {"", "na", "nan", "n/a", "nd", "none", "null", "-", "missing", "not applicable"}
+#: Missing-value tokens of typed table metadata: the one set (:mod:`gutbrain.io._values`); in a
+#: table block "missing"/"unknown" are missing too.
+NA_TOKENS = _NA_SET | NUMERIC_ONLY_NA
 _NA_VARIANTS = (
     NA_TOKENS
     | {t.upper() for t in NA_TOKENS}

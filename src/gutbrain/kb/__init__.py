@@ -26,7 +26,8 @@ Reports
     :func:`evidence_summary`, :func:`evidence_table`, :func:`study_links`,
     :func:`resemblance_section` ("Published conditions this cohort resembles")
 
-Importing this package registers the ``evidence`` step and report section (order 80).
+``gutbrain run`` shows evidence for the taxa that differ between its groups (see
+:mod:`gutbrain.kb._report`).
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
-"""Evidence in reports: the evidence step and section of ``gutbrain run`` (order 80),
-the compact per-taxon evidence summary, and the "Published conditions this cohort
-resembles" section.
+"""Evidence in reports: per-taxon evidence summaries, the evidence for a run's hits, and
+"Published conditions this cohort resembles".
 
-Which taxa the evidence section annotates (stored in ``uns["evidence"]["params"]["rule"]``):
-
-1. when ``uns["diff_abundance"]["results"]`` holds a DA table, its hits with
-   ``q_value`` (or ``qval``/``padj``) below 0.1, best first, at most 20;
-2. otherwise the genera of ``var["genus"]`` ranked by mean relative abundance across
-   samples, keeping the first 15 that have any evidence rows.  These are *not* hits:
-   the report says the evidence is context for abundant genera, not a finding.
+``gutbrain run`` annotates only the taxa that differ between the compared groups by the
+differential-abundance consensus (:func:`annotate_taxa`, into ``uns["evidence"]``) and
+compares those hits with published conditions (:func:`store_resemblance`, into
+``uns["resemblance"]``); the report sections in :mod:`gutbrain.report._sections_evidence`
+render these slots.
 
 Sentences (:func:`gutbrain.kb.statements`) are written for at most
 :data:`MAX_STATEMENT_GROUPS` condition × host groups per taxon, curated rows first;
@@ -24,22 +21,21 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core import get_matrix, record
-from .._registry import Link, Section, register_section, register_step
+from .._core import record
+from .._registry import Link, Section
 
 __all__ = [
-    "evidence_section",
-    "evidence_step",
+    "annotate_taxa",
     "evidence_summary",
     "evidence_table",
+    "relink",
+    "resemblance",
     "resemblance_section",
+    "resemblance_section_from",
+    "store_resemblance",
     "study_links",
-    "top_taxa",
 ]
 
-MAX_DA = 20
-MAX_ABUNDANT = 15
-Q_MAX = 0.1
 MAX_STATEMENT_GROUPS = 6
 
 
@@ -208,45 +204,6 @@ def evidence_table(taxa: list[str], *, kb: Any = None, max_conditions: int = 5) 
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
-def top_taxa(adata: AnnData, *, kb: Any = None) -> tuple[list[str], str]:
-    """Return ``(taxa, rule)`` chosen as described in the module docstring."""
-    from ._store import load
-    from ._taxa import taxon_index
-
-    da = adata.uns.get("diff_abundance")
-    res = da.get("results") if isinstance(da, dict) else None
-    if isinstance(res, pd.DataFrame) and len(res):
-        qcol = next((c for c in ("q_value", "qval", "padj", "q") if c in res), None)
-        tcol = next((c for c in ("taxon", "feature", "genus", "name") if c in res), None)
-        names = res[tcol].astype(str) if tcol else pd.Series(res.index.astype(str), index=res.index)
-        if qcol is not None:
-            order = res[qcol].astype(float).sort_values(kind="stable")
-            order = order[order < Q_MAX]
-            chosen = list(dict.fromkeys(names.loc[i] for i in order.index))[:MAX_DA]
-            return chosen, f"DA hits with {qcol} < {Q_MAX}"
-    kb = load() if kb is None else kb
-    if "genus" not in adata.var or adata.n_obs == 0:
-        return [], "no genus annotation"
-    X = get_matrix(adata)
-    tot = X.sum(axis=1, keepdims=True)
-    rel = np.divide(X, tot, out=np.zeros_like(X), where=tot > 0)
-    mean = pd.Series(rel.mean(axis=0), index=adata.var["genus"].astype(str).to_numpy())
-    mean = mean[mean.index != ""].groupby(level=0).sum().sort_values(ascending=False)
-    index = taxon_index(kb)
-    chosen = []
-    for g in mean.index:
-        rec = index.match_one(g)
-        if rec["taxon_id"] is None:
-            continue
-        n = kb.con.execute("SELECT COUNT(*) FROM observation WHERE taxon_id=?",
-                           (rec["taxon_id"],)).fetchone()[0]
-        if n:
-            chosen.append(g)
-        if len(chosen) >= MAX_ABUNDANT:
-            break
-    return chosen, "most abundant genera with evidence (not DA hits)"
-
-
 def _statement_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows worth a sentence: curated first, then the best documented condition × host groups."""
     if rows.empty:
@@ -264,16 +221,31 @@ def _statement_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return keep.drop(columns=["_cur", "_n"])
 
 
-@register_step("evidence", 80)
-def evidence_step(adata: AnnData, config: dict[str, Any]) -> None:
-    """Annotate the top taxa with stored evidence (``uns["evidence"]``)."""
+def annotate_taxa(adata: AnnData, taxa: list[str], *, rule: str, kb: Any = None) -> dict[str, Any]:
+    """Store the evidence for ``taxa`` in ``uns["evidence"]`` (annotations, statements, summary).
+
+    Parameters
+    ----------
+    adata
+        The analysed data (results are written to it).
+    taxa
+        Taxon names (e.g. a run's consensus hits), best first.
+    rule
+        How the taxa were chosen (shown in the report).
+    kb
+        Knowledge base (default :func:`gutbrain.kb.load`).
+
+    Returns
+    -------
+    dict
+        The ``uns["evidence"]`` entry; ``summary`` holds links as ``text <url>`` text.
+    """
     from ._enrich import annotate
     from ._query import query
     from ._statements import statements
     from ._store import load
 
-    kb = load()
-    taxa, rule = top_taxa(adata, kb=kb)
+    kb = load() if kb is None else kb
     ann = annotate(taxa, kb=kb) if taxa else pd.DataFrame()
     st = []
     for t in taxa:
@@ -282,57 +254,17 @@ def evidence_step(adata: AnnData, config: dict[str, Any]) -> None:
     summ = evidence_table(taxa, kb=kb) if taxa else pd.DataFrame()
     if len(summ):
         summ["sources"] = summ["sources"].map(lambda links: "; ".join(map(str, links)))
-    record(adata, "evidence", params={"rule": rule, "n_taxa": len(taxa)},
-           annotations=ann.astype(str) if len(ann) else ann, statements=st_df,
-           summary=summ.astype(str) if len(summ) else summ)
+    return record(adata, "evidence", params={"rule": rule, "n_taxa": len(taxa), "taxa": list(taxa)},
+                  annotations=ann.astype(str) if len(ann) else ann, statements=st_df,
+                  summary=summ.astype(str) if len(summ) else summ)
 
 
-def _relink(text: str) -> list[Link]:
-    """``"A <url>; B <url>"`` (as stored in uns) back into Links."""
+def relink(text: str) -> list[Link]:
+    """``"A <url>; B <url>"`` (links stored as text in ``uns``) back into Links."""
     import re
 
     return [Link(m.group(1).strip(), m.group(2)) for m in
             re.finditer(r"([^;<]+?)\s*<(https?://[^>]+)>", str(text or ""))]
-
-
-@register_section("evidence", 80)
-def evidence_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
-    """Statements with citations, host labels, evidence level and disputed flags."""
-    from ._bugsigdb import BSDB_CITATION
-
-    ev = adata.uns.get("evidence")
-    if not isinstance(ev, dict):
-        return None
-    rule = ev.get("params", {}).get("rule", "")
-    st = ev.get("statements")
-    paras = [
-        f"Taxa shown: {rule}. Each sentence is generated from stored evidence rows and names "
-        "its host and evidence level; animal and in-vitro findings are not human findings, and "
-        "BugSigDB signatures whose host is not recorded are counted separately (host not "
-        "recorded). Rows flagged in local corrections are marked [disputed].",
-    ]
-    cites: list[str] = []
-    if isinstance(st, pd.DataFrame) and len(st):
-        paras += list(st["text"])
-        for c in st["citations"]:
-            cites += [x.strip() for x in str(c).split(";") if x.strip()]
-    else:
-        paras.append("No stored evidence with a recorded host matched these taxa.")
-    tables = []
-    summ = ev.get("summary")
-    if isinstance(summ, pd.DataFrame) and len(summ):
-        view = summ.copy()
-        view["sources"] = view["sources"].map(_relink)
-        tables.append(("Published evidence per taxon: studies reporting the taxon up / down, by "
-                       "condition and host", view))
-        cites.append(f"BugSigDB (CC BY 4.0): {BSDB_CITATION}")
-    ann = ev.get("annotations")
-    if isinstance(ann, pd.DataFrame) and len(ann):
-        tables.append(("Evidence per taxon", ann))
-    if isinstance(st, pd.DataFrame) and len(st):
-        tables.append(("Evidence statements", st))
-    return Section(key="evidence", title="Evidence base", paragraphs=paras, tables=tables,
-                   citations=sorted(set(cites)), order=80)
 
 
 def resemblance_section(
@@ -386,6 +318,31 @@ def resemblance_section(
     >>> sec.title, sec.tables[0][1]["condition"].iloc[0]
     ('Published conditions this cohort resembles', 'Colorectal cancer')
     """
+    res = resemblance(data, kb=kb, term=term, alpha=alpha, top=top, q_hit=q_hit, **enrich_options)
+    return None if res is None else resemblance_section_from(res)
+
+
+def resemblance(
+    data: Any,
+    *,
+    kb: Any = None,
+    term: str | None = None,
+    alpha: float = 0.05,
+    top: int = 10,
+    q_hit: float = 0.1,
+    significance: str | None = None,
+    **enrich_options: Any,
+) -> dict[str, Any] | None:
+    """The numbers behind :func:`resemblance_section` (``None`` when nothing could be compared).
+
+    Returns
+    -------
+    dict or None
+        ``conditions`` (the top conditions), ``taxa`` (per significant genus of the best
+        conditions, agreeing/disagreeing studies as lists of :class:`Link`), ``params``
+        (``n_significant``, ``n_tested``, ``min_taxa``, ``alpha``, ``term``, ``significance``),
+        ``n_unresolved`` and ``citation``.
+    """
     from ._bugsigdb import BSDB_CITATION
     from ._concordance import enrich
     from ._store import load, shipped_release
@@ -400,48 +357,84 @@ def resemblance_section(
     if res.empty:
         return None
     p = res.attrs["params"]
-    rel = shipped_release()
-    tested = res[res["pval"].notna()]
-    paras = [
-        f"The cohort's {p['n_significant']} significant genera (q ≤ {alpha}"
-        + (f", term {term}" if term else "") + ") were compared, condition by condition, with "
-        "the directions published in BugSigDB signatures and the other stored studies. Each "
-        "study casts one vote per genus (signatures of one study are not independent); "
-        "'concordant' genera move in the cohort as most studies of the condition report. The "
-        "p-value is a permutation test over the genera the cohort tested of the agreeing minus "
-        "disagreeing study votes; q-values are Benjamini–Hochberg across the "
-        f"{len(tested)} conditions with at least {p['min_taxa']} informative genera.",
-        "Resemblance is not diagnosis: many conditions share a non-specific response (fewer "
-        "butyrate producers, more oral and Enterobacteriaceae genera). The shipped BugSigDB "
-        "signatures do not record the host, so rodent and human studies are pooled here; import "
-        "BugSigDB's full dump ('gutbrain evidence import bugsigdb full_dump.csv') to restrict "
-        "to human studies (host='human').",
-    ]
-    if res.attrs["unresolved"]:
-        paras.append(f"{len(res.attrs['unresolved'])} features had no NCBI genus and were left "
-                     "out (bracketed Greengenes names, unclassified groups, archaea without a name "
-                     "in the shipped table).")
     show = res.head(top)[["condition", "signatures", "studies", "taxa", "concordant",
                           "discordant", "concordance", "score", "pval", "qval",
-                          "concordant_taxa", "discordant_taxa"]].copy()
-    show.attrs["name"] = "resemblance_conditions"
-    tables: list[tuple[str, pd.DataFrame]] = [
-        ("Published conditions ranked by agreement with the cohort's genus directions", show)]
+                          "concordant_taxa", "discordant_taxa"]].reset_index(drop=True)
     best = res[(res["qval"] <= q_hit)]["condition_id"].tolist() or res["condition_id"].head(1).tolist()
     det = res.attrs["detail"]
     det = det[det["condition_id"].isin(best) & det["agrees"].notna()].copy()
+    cols = ["condition", "taxon", "cohort_direction", "cohort_q", "published_direction",
+            "studies_up", "studies_down", "agreeing_studies", "disagreeing_studies"]
     if len(det):
         order = {c: i for i, c in enumerate(best)}
         det["_o"] = det["condition_id"].map(order)
         det = det.sort_values(["_o", "agrees", "cohort_q"], ascending=[True, False, True])
         det["agreeing_studies"] = det["agreeing_studies"].map(lambda ids: study_links(ids, kb))
         det["disagreeing_studies"] = det["disagreeing_studies"].map(lambda ids: study_links(ids, kb))
-        view = det[["condition", "taxon", "cohort_direction", "cohort_q", "published_direction",
-                    "studies_up", "studies_down", "agreeing_studies", "disagreeing_studies"]]
-        view = view.reset_index(drop=True)
+        view = det[cols].reset_index(drop=True)
+    else:
+        view = pd.DataFrame(columns=cols)
+    rel = shipped_release()
+    return {
+        "conditions": show,
+        "taxa": view,
+        "params": {"n_significant": int(p["n_significant"]), "n_tested": int(res["pval"].notna().sum()),
+                   "min_taxa": int(p["min_taxa"]), "alpha": float(alpha), "term": term or "",
+                   "significance": significance or f"significant genera (q ≤ {alpha}"
+                   + (f", term {term}" if term else "") + ")"},
+        "n_unresolved": len(res.attrs["unresolved"]),
+        "citation": f"BugSigDB {rel.get('version', '')} export, CC BY 4.0: {BSDB_CITATION}",
+    }
+
+
+def resemblance_section_from(result: dict[str, Any]) -> Section:
+    """Render :func:`resemblance`'s result (links as :class:`Link` lists or ``text <url>`` text)."""
+    p = dict(result["params"])
+    paras = [
+        f"The cohort's {p['n_significant']} {p['significance']} were compared, condition by condition, "
+        "with the directions published in BugSigDB signatures and the other stored studies. Each "
+        "study casts one vote per genus (signatures of one study are not independent); "
+        "'concordant' genera move in the cohort as most studies of the condition report. The "
+        "p-value is a permutation test over the genera the cohort tested of the agreeing minus "
+        "disagreeing study votes; q-values are Benjamini–Hochberg across the "
+        f"{p['n_tested']} conditions with at least {p['min_taxa']} informative genera.",
+        "Resemblance is not diagnosis: many conditions share a non-specific response (fewer "
+        "butyrate producers, more oral and Enterobacteriaceae genera). The shipped BugSigDB "
+        "signatures do not record the host, so rodent and human studies are pooled here; import "
+        "BugSigDB's full dump ('gutbrain evidence import bugsigdb full_dump.csv') to restrict "
+        "to human studies (host='human').",
+    ]
+    if int(result.get("n_unresolved", 0)):
+        paras.append(f"{int(result['n_unresolved'])} features had no NCBI genus and were left "
+                     "out (bracketed Greengenes names, unclassified groups, archaea without a name "
+                     "in the shipped table).")
+    show = pd.DataFrame(result["conditions"]).copy()
+    show.attrs["name"] = "resemblance_conditions"
+    tables: list[tuple[str, pd.DataFrame]] = [
+        ("Published conditions ranked by agreement with the cohort's genus directions", show)]
+    view = pd.DataFrame(result["taxa"]).copy()
+    if len(view):
+        for c in ("agreeing_studies", "disagreeing_studies"):
+            view[c] = view[c].map(lambda v: relink(v) if isinstance(v, str) else v)
         view.attrs["name"] = "resemblance_taxa"
         tables.append(("Per significant genus of the best matching conditions: the studies that "
                        "agree and disagree with the cohort's direction", view))
-    cites = [f"BugSigDB {rel.get('version', '')} export, CC BY 4.0: {BSDB_CITATION}"]
     return Section(key="resemblance", title="Published conditions this cohort resembles",
-                   paragraphs=paras, tables=tables, citations=cites, order=81)
+                   paragraphs=paras, tables=tables, citations=[str(result["citation"])], order=81)
+
+
+def store_resemblance(adata: AnnData, table: pd.DataFrame, *, term: str, kb: Any = None) -> bool:
+    """Compare a run's hits (``qval`` 0 for a hit) with published conditions into ``uns["resemblance"]``.
+
+    Returns ``False`` (nothing stored) when no condition could be compared.
+    """
+    res = resemblance(table, kb=kb, alpha=0.05, significance=f"consensus hits ({term})")
+    if res is None:
+        return False
+    taxa = pd.DataFrame(res["taxa"]).copy()
+    for c in ("agreeing_studies", "disagreeing_studies"):
+        taxa[c] = taxa[c].map(lambda links: "; ".join(map(str, links)))
+    record(adata, "resemblance", params={**res["params"], "term_label": term},
+           conditions=pd.DataFrame(res["conditions"]).astype({"concordant_taxa": str, "discordant_taxa": str}),
+           taxa=taxa, n_unresolved=int(res["n_unresolved"]), citation=str(res["citation"]))
+    return True

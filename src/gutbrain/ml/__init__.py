@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-from . import _report  # noqa: F401  (registers the health-index and classifier run steps + sections)
 from ._classify import CVResult, classify, cross_validate_model, make_pipeline, regress
 from ._cv import bootstrap_ci, fast_auc, iter_splits
 from ._health_index import (

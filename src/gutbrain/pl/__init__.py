@@ -10,9 +10,9 @@ from ._sim import sim_bands, sim_chain, sim_lps_validation
 __all__: list[str] = ["alpha", "index_dashboard", "module_heatmap", "pcoa", "sim_bands", "sim_chain", "sim_lps_validation", "taxa_barplot"]
 
 # --- differential abundance (helper DA)
-from ._da import consensus_heatmap, da_forest, da_volcano
+from ._da import consensus_heatmap, da_forest, da_volcano, planted_recovery
 
-__all__ += ["consensus_heatmap", "da_forest", "da_volcano"]
+__all__ += ["consensus_heatmap", "da_forest", "da_volcano", "planted_recovery"]
 
 # --- classifiers and mediation (helper ML)
 from ._ml import mediation_diagram, pr_curve, roc_curve  # noqa: E402

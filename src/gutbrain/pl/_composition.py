@@ -6,85 +6,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from anndata import AnnData
 
-from .._core import RANKS, get_matrix, require_unit
 from .._errors import DataValueError
+from ..tl._summary import OTHER, relative_by_taxon, top_taxa, with_other
 from ._style import OTHER_COLOR, palette, style
 
 __all__ = ["taxa_barplot"]
-
-_NONNEG_UNITS = ("counts", "relative", "percent", "cpm", "rpk", "abundance", "presence")
-UNASSIGNED = "Unassigned"
-OTHER = "Other"
-
-
-def _taxon_labels(adata: AnnData, rank: str | None) -> tuple[pd.Index, str]:
-    """Label of each feature at ``rank`` (falls back to feature ids when the rank is absent)."""
-    if rank is not None and rank in adata.var.columns and rank in RANKS:
-        labels = adata.var[rank].astype(str).str.strip()
-        if (labels != "").any():
-            return pd.Index(labels.where(labels != "", UNASSIGNED)), rank
-    return pd.Index(adata.var_names.astype(str)), "feature"
-
-
-def _sum_by_label(adata: AnnData, labels: pd.Index, layer: str | None) -> pd.DataFrame:
-    codes, uniques = pd.factorize(labels, sort=True)
-    M = get_matrix(adata, layer, dense=False)
-    indicator = sp.csr_matrix(
-        (np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
-    )
-    agg = M @ indicator
-    agg = agg.toarray() if sp.issparse(agg) else np.asarray(agg, dtype=np.float64)
-    totals = agg.sum(axis=1, keepdims=True)
-    rel = np.divide(agg, totals, out=np.zeros_like(agg), where=totals > 0)
-    return pd.DataFrame(rel, index=adata.obs_names.copy(), columns=pd.Index(uniques))
-
-
-def relative_by_taxon(
-    adata: AnnData, *, rank: str | None = "genus", layer: str | None = None
-) -> tuple[pd.DataFrame, str, str]:
-    """Samples × taxa relative abundances, features summed to ``rank``.
-
-    Features are summed with :func:`gutbrain.pp.collapse` (unassigned features grouped by
-    their deepest assigned rank) when ``var`` has the rank; gutbrain's indicator-matrix sum
-    is the fallback (and is used for layers).  Without a usable rank column the features
-    themselves are used.
-
-    Returns
-    -------
-    (DataFrame, str, str)
-        Relative abundances (rows sum to 1; all-zero samples stay 0), the rank used
-        (``"feature"`` when none) and a description of the method.
-    """
-    require_unit(adata, _NONNEG_UNITS, what="a composition summary", layer=layer)
-    labels, used = _taxon_labels(adata, rank)
-    if used == "feature":
-        return _sum_by_label(adata, labels, layer), used, "features as read"
-    if layer is None:
-        from .. import pp
-
-        collapsed = pp.collapse(adata, used)
-        rel = _sum_by_label(collapsed, pd.Index(collapsed.var_names.astype(str)), None)
-        return rel, used, f"features summed to {used} with gutbrain.pp.collapse"
-    return _sum_by_label(adata, labels, layer), used, f"features summed to {used}"
-
-
-def top_taxa(rel: pd.DataFrame, top: int) -> list[str]:
-    """Names of the ``top`` taxa by mean relative abundance (ties broken by name)."""
-    means = rel.mean(axis=0)
-    order = sorted(means.index, key=lambda t: (-float(means[t]), str(t)))
-    return [str(t) for t in order[: max(0, int(top))]]
-
-
-def with_other(rel: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
-    """Keep the columns ``keep`` and sum the rest into ``"Other"``."""
-    out = rel.loc[:, keep].copy()
-    rest = rel.drop(columns=keep)
-    if rest.shape[1]:
-        out[OTHER] = rest.sum(axis=1)
-    return out
 
 
 def taxa_barplot(

@@ -15,7 +15,7 @@ from anndata import AnnData
 from .._errors import DataValueError
 from ._style import palette, style
 
-__all__ = ["consensus_heatmap", "da_forest", "da_volcano"]
+__all__ = ["consensus_heatmap", "da_forest", "da_volcano", "planted_recovery"]
 
 
 def _results(adata: AnnData, key: str) -> pd.DataFrame:
@@ -216,4 +216,39 @@ def consensus_heatmap(
                   for f, r in zip(sub["feature"], sub["replicability"], strict=True)]
         ax.set_yticklabels(labels)
         ax.set_title(f"calls at q ≤ {alpha:g} (red: higher, blue: lower)")
+    return ax
+
+
+def planted_recovery(table: pd.DataFrame, *, ax: Any = None) -> Any:
+    """Planted against estimated effects of a simulated cohort, recovered taxa highlighted.
+
+    Parameters
+    ----------
+    table
+        ``uns["planted_truth"]["table"]`` of ``gutbrain run`` (``taxon, planted_log2fc,
+        estimated_coef, recovered``).
+    ax
+        Axes to draw on.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    t = table.dropna(subset=["estimated_coef"])
+    with style():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.6, 3.8), layout="constrained")
+        rec = t["recovered"].astype(bool).to_numpy()
+        x, y = t["planted_log2fc"].to_numpy(dtype=float), t["estimated_coef"].to_numpy(dtype=float)
+        ax.scatter(x[rec], y[rec], s=28, color="#009E73", label="recovered by the consensus", zorder=3)
+        ax.scatter(x[~rec], y[~rec], s=28, facecolors="none", edgecolors="#D55E00", label="missed", zorder=3)
+        for xi, yi, name in zip(x, y, t["taxon"], strict=True):
+            ax.annotate(str(name), (xi, yi), fontsize=6.5, xytext=(3, 2), textcoords="offset points")
+        ax.axhline(0, color="#888888", lw=0.6)
+        ax.axvline(0, color="#888888", lw=0.6)
+        ax.set_xlabel("planted log2 fold change (average over cases)")
+        ax.set_ylabel("estimated coefficient (primary method)")
+        ax.legend(frameon=False, loc="best")
     return ax

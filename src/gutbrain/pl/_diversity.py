@@ -8,7 +8,7 @@ import numpy as np
 from anndata import AnnData
 
 from .._errors import DataValueError
-from ._style import palette, style
+from ._style import group_colors, style
 
 __all__ = ["alpha", "pcoa"]
 
@@ -47,7 +47,8 @@ def alpha(adata: AnnData, *, metric: str, groupby: str, ax: Any = None) -> Any:
     labels, cats = _categories(adata, groupby)
     values = adata.obs[metric].to_numpy(dtype=float)
     data = [values[(labels == c) & np.isfinite(values)] for c in cats]
-    colors = palette(len(cats))
+    cmap = group_colors(adata, groupby)
+    colors = [cmap[c] for c in cats]
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(3.2, 3.0), layout="constrained")
@@ -87,7 +88,8 @@ def pcoa(adata: AnnData, *, color: str, ax: Any = None, key: str = "pcoa") -> An
     prop = np.asarray(info.get("proportion_explained", [np.nan, np.nan]), dtype=float)
     distance = info.get("params", {}).get("distance", "")
     labels, cats = _categories(adata, color)
-    colors = palette(len(cats))
+    cmap = group_colors(adata, color)
+    colors = [cmap[c] for c in cats]
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(4.2, 3.4), layout="constrained")

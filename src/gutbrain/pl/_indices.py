@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._errors import DataValueError
-from ._style import palette, style
+from ._style import group_colors, style
 
 __all__ = ["index_dashboard", "module_heatmap"]
 
@@ -54,10 +54,15 @@ def index_dashboard(
     contrib = info["contributions"]
     with style():
         fig, axes = plt.subplots(len(names), 2, figsize=(7.0, 1.6 * len(names) + 0.4), squeeze=False)
-        groups = (adata.obs[groupby].astype(str) if groupby and groupby in adata.obs.columns
-                  else pd.Series("all", index=adata.obs_names))
-        levels = sorted(groups.unique())
-        colors = palette(len(levels))
+        if groupby and groupby in adata.obs.columns:
+            col = adata.obs[groupby]
+            groups = col.astype(str).where(col.notna(), "")
+            cmap = group_colors(adata, groupby)
+            levels = [lv for lv in cmap if (groups == lv).any()]
+        else:
+            groups = pd.Series("all", index=adata.obs_names)
+            cmap, levels = {"all": "#4c72b0"}, ["all"]
+        colors = [cmap[lv] for lv in levels]
         for row, name in enumerate(names):
             ax = axes[row, 0]
             vals = adata.obs[f"gbi_{name}"].to_numpy(dtype=float)

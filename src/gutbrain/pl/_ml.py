@@ -53,7 +53,29 @@ def _interp(x: np.ndarray, yv: np.ndarray, kind: str) -> np.ndarray:
     return np.interp(_GRID, x, best)
 
 
-def _curve(result: Any, kind: str, *, key: str, n_boot: int, random_state: int, ax: Any, label: str | None) -> Any:
+_FINE = np.linspace(0.0, 1.0, 1001)
+
+
+def _repeat_roc(y: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Vertical average of the repeats' ROC curves (Fawcett 2006) and their mean AUROC.
+
+    The mean AUROC is the figure of the cross-validation table (``gb.ml.classify``), and
+    the area under the averaged curve is that mean (up to the grid).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    curves = []
+    for r in range(P.shape[0]):
+        fpr, tpr = _roc_points(y, P[r])
+        # the highest TPR reached at each FPR (the step's upper corner), on a fine grid
+        curves.append(np.interp(_FINE, fpr, tpr))
+    mean = np.mean(curves, axis=0)
+    mean[0] = 0.0
+    return _FINE, mean, float(np.mean([roc_auc_score(y, P[r]) for r in range(P.shape[0])]))
+
+
+def _curve(result: Any, kind: str, *, key: str, n_boot: int, random_state: int, ax: Any, label: str | None,
+           color: str | None = None) -> Any:
     import matplotlib.pyplot as plt
 
     pred = _predictions(result, key)
@@ -64,6 +86,12 @@ def _curve(result: Any, kind: str, *, key: str, n_boot: int, random_state: int, 
         raise DataValueError("the predictions hold one class only", fix="check the label")
     fn = _roc_points if kind == "roc" else _pr_points
     x0, y0 = fn(y, s)
+    reps = [c for c in pred.columns if str(c).startswith("repeat_")]
+    stat = None
+    if kind == "roc" and reps:
+        P = pred.loc[ok, reps].to_numpy(dtype=float).T
+        if np.isfinite(P).all():
+            x0, y0, stat = _repeat_roc(y, P)
     rng = np.random.default_rng(random_state)
     curves = []
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
@@ -74,9 +102,10 @@ def _curve(result: Any, kind: str, *, key: str, n_boot: int, random_state: int, 
     band = np.quantile(np.vstack(curves), [0.025, 0.975], axis=0) if curves else None
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    stat = roc_auc_score(y, s) if kind == "roc" else average_precision_score(y, s)
+    if stat is None:
+        stat = roc_auc_score(y, s) if kind == "roc" else average_precision_score(y, s)
     name = "AUROC" if kind == "roc" else "AUPRC"
-    color = palette(1)[0]
+    color = color or palette(1)[0]
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(3.2, 3.2), layout="constrained")
@@ -103,7 +132,7 @@ def _curve(result: Any, kind: str, *, key: str, n_boot: int, random_state: int, 
 
 def roc_curve(
     result: Any, *, key: str = "classify", n_boot: int = 200, random_state: int = 0, ax: Any = None,
-    label: str | None = None,
+    label: str | None = None, color: str | None = None,
 ) -> Any:
     """Out-of-fold ROC curve with a 95 % bootstrap band (stratified resampling of samples).
 
@@ -122,20 +151,27 @@ def roc_curve(
         Axes to draw on.
     label
         Legend prefix.
+    color
+        Line colour (default: the first colour of the palette).
 
     Returns
     -------
     matplotlib.axes.Axes
+        With repeated cross-validation (``repeat_*`` prediction columns) the curve is the
+        vertical average of the repeats' curves and the legend's AUROC is their mean — the
+        AUROC of the cross-validation table.
     """
-    return _curve(result, "roc", key=key, n_boot=n_boot, random_state=random_state, ax=ax, label=label)
+    return _curve(result, "roc", key=key, n_boot=n_boot, random_state=random_state, ax=ax, label=label,
+                  color=color)
 
 
 def pr_curve(
     result: Any, *, key: str = "classify", n_boot: int = 200, random_state: int = 0, ax: Any = None,
-    label: str | None = None,
+    label: str | None = None, color: str | None = None,
 ) -> Any:
     """Out-of-fold precision–recall curve with a 95 % bootstrap band (see :func:`roc_curve`)."""
-    return _curve(result, "pr", key=key, n_boot=n_boot, random_state=random_state, ax=ax, label=label)
+    return _curve(result, "pr", key=key, n_boot=n_boot, random_state=random_state, ax=ax, label=label,
+                  color=color)
 
 
 def _fmt(row: pd.Series) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["sim_bands", "sim_chain", "sim_lps_validation"]
+__all__ = ["sim_bands", "sim_chain", "sim_endpoints", "sim_lps_validation"]
 
 _LABELS = {
     "TNF": "TNF (pg/mL)", "IL6": "IL-6 (pg/mL)", "IL8": "IL-8 (pg/mL)", "IL10": "IL-10 (pg/mL)",
@@ -132,4 +132,53 @@ def sim_chain(links: pd.DataFrame | None = None) -> Any:
     ax.text(0.5, 0.95, "Evidence: green = calibrated in humans, orange = animal, red = hypothesis "
             "(free gain, wide prior)", ha="center", fontsize=8, transform=ax.transAxes)
     ax.axis("off")
+    return fig
+
+
+def sim_endpoints(end: pd.DataFrame, *, colors: dict[str, str] | None = None) -> Any:
+    """Ensemble quantiles at the end of a scenario: one panel per output, one bar per label.
+
+    Parameters
+    ----------
+    end
+        :meth:`gutbrain.sim.ScenarioResult.endpoint` output (``label, output, q05, q25, q50,
+        q75, q95``).
+    colors
+        Colour of each label (e.g. the run's group colours).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Boxes span the 25–75 % quantiles, whiskers 5–95 %, the dot is the median.
+    """
+    import matplotlib.pyplot as plt
+
+    from ._style import palette, style
+
+    outs = list(dict.fromkeys(end["output"]))
+    labels = [str(v) for v in dict.fromkeys(end["label"])]
+    colors = dict(colors or {})
+    fallback = palette(len(labels))
+    cols = [colors.get(lab, fallback[i]) for i, lab in enumerate(labels)]
+    with style():
+        ncol = min(4, len(outs))
+        nrow = int(np.ceil(len(outs) / ncol))
+        fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.6 * nrow), squeeze=False,
+                                 layout="constrained")
+        for k, out in enumerate(outs):
+            ax = axes[k // ncol][k % ncol]
+            g = end[end["output"] == out].assign(label=lambda d: d["label"].astype(str)).set_index("label")
+            g = g.loc[labels]
+            x = np.arange(len(labels))
+            ax.bar(x, g["q75"] - g["q25"], bottom=g["q25"], width=0.55, color=cols, alpha=0.55,
+                   edgecolor=cols, linewidth=1.0)
+            ax.errorbar(x, g["q50"], yerr=[g["q50"] - g["q05"], g["q95"] - g["q50"]], fmt="o", color="k",
+                        ms=4, capsize=4, lw=1.0)
+            ax.set_xticks(x, labels, rotation=30, ha="right")
+            ax.set_title(_LABELS.get(out, out))
+            lo, hi = float(g["q05"].min()), float(g["q95"].max())
+            pad = 0.1 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.05
+            ax.set_ylim(lo - pad, hi + pad)
+        for k in range(len(outs), nrow * ncol):
+            axes[k // ncol][k % ncol].axis("off")
     return fig

@@ -13,7 +13,7 @@ from typing import Any
 
 import matplotlib as mpl
 
-__all__ = ["OTHER_COLOR", "RC", "fig_to_svg", "palette", "style"]
+__all__ = ["OTHER_COLOR", "RC", "fig_to_svg", "group_colors", "palette", "style"]
 
 #: rcParams applied while gutbrain draws a figure.
 RC: dict[str, Any] = {
@@ -50,6 +50,35 @@ def palette(n: int) -> list[str]:
     cmap = mpl.colormaps["tab20"]
     base = [to_hex(cmap(i)) for i in (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)]
     return [base[i % len(base)] for i in range(n)]
+
+
+def group_colors(adata: Any, key: str, levels: list[str] | None = None) -> dict[str, str]:
+    """Colour of each level of ``obs[key]``, the same in every figure.
+
+    Uses ``uns["<key>_colors"]`` (one colour per category, in category order; ``gutbrain
+    run`` sets it for the group) when it matches the categories, else :func:`palette` over
+    the levels in category (or sorted) order.
+
+    Examples
+    --------
+    >>> import gutbrain as gb
+    >>> ad = gb.datasets.demo_cohort(n_samples=20, n_genera=30)
+    >>> sorted(group_colors(ad, "group"))
+    ['chronic_pain', 'control']
+    """
+    col = adata.obs[key]
+    if hasattr(col, "cat"):
+        cats = [str(c) for c in col.cat.categories]
+    else:
+        cats = sorted({str(v) for v in col.dropna()})
+    stored = adata.uns.get(f"{key}_colors")
+    if stored is not None and len(stored) == len(cats):
+        colours = {c: str(v) for c, v in zip(cats, stored)}
+    else:
+        colours = dict(zip(cats, palette(len(cats))))
+    for lv in levels or []:
+        colours.setdefault(str(lv), palette(len(colours) + 1)[-1])
+    return colours
 
 
 def fig_to_svg(fig: Any, *, close: bool = True) -> str:

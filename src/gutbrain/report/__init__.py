@@ -1,9 +1,12 @@
-"""gutbrain.report: one self-contained HTML report from the registered sections.
+"""gutbrain.report: one self-contained HTML report from results stored in an AnnData.
 
-``build``             write ``report.html`` for an AnnData (sections in registry order)
-``collect_sections``  run every registered section function (errors become error boxes)
+``build``             write ``report.html`` for an AnnData (the sections of :data:`SECTIONS`)
+``SECTIONS``          the report's sections in order: ``(key, fn(adata, context) -> Section | None)``
+``collect_sections``  run section functions (an error becomes an error box naming the section)
 ``render``            HTML text from collected sections
 ``write_tables``      every section table as ``tables/<name>.tsv``
+
+Sections only render results; the analysis that computes them is :mod:`gutbrain.workflow`.
 
 One sample against a healthy reference (``gutbrain sample``, ``docs/sample_profile.md``):
 
@@ -11,15 +14,10 @@ One sample against a healthy reference (``gutbrain sample``, ``docs/sample_profi
 ``render_sample``          ``(html, json)`` of one sample's page, for the web app
 ``write_sample_profiles``  every sample: an index page and one page per sample
 ``html_to_pdf``, ``pdf_available``   print pages through headless Chromium
-
-Importing this package registers the core steps and sections of ``gutbrain run``:
-QC (order 10), composition (20) and methods/provenance (100).
 """
 
 from __future__ import annotations
 
-from .. import kb, ml, sim, tl  # noqa: F401  (register their steps and sections; gutbrain is lazy)
-from . import _sections_core  # noqa: F401  (registers the core steps and sections)
 from ._build import BuiltSection, build, collect_sections, render, write_tables
 from ._sample import SAMPLE_DISCLAIMER, SampleProfile
 from ._sample_reference import percentile_from_quantiles, reference_sources
@@ -31,9 +29,11 @@ from ._sample_render import (
     sample_profile,
     write_sample_profiles,
 )
+from ._sections import SECTIONS
 
 __all__ = [
     "SAMPLE_DISCLAIMER",
+    "SECTIONS",
     "BuiltSection",
     "PdfUnavailableError",
     "SampleProfile",

@@ -1,8 +1,9 @@
-"""Build one self-contained HTML report from the registered sections.
+"""Build one self-contained HTML report from report sections.
 
-The report is a single file: inline CSS, figures as inline SVG (or PNG data URIs), no
-external URLs and no JavaScript.  With ``generated_at`` pinned, the same AnnData gives
-byte-identical HTML.
+The report is a single file: inline CSS, figures as inline SVG (or PNG data URIs), one small
+inline script that makes tables sortable and filterable, and no external URL is loaded (links
+are only followed when clicked).  DOIs and PMIDs in tables and reference lists become links.
+With ``generated_at`` pinned, the same AnnData gives byte-identical HTML.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import base64
 import math
 import os
+import re
 import traceback
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -23,13 +26,15 @@ import pandas as pd
 from anndata import AnnData
 
 from .._errors import StepFailedWarning
-from .._registry import SECTIONS, Link, Section
+from .._format import format_number
+from .._registry import Link, Section
 from .._utils import atomic_write, write_delimited
 from .._version import __version__
 
 __all__ = [
     "MAX_TABLE_ROWS",
     "BuiltSection",
+    "autolink",
     "build",
     "collect_sections",
     "format_cell",
@@ -41,6 +46,13 @@ __all__ = [
 
 #: Rows of a table shown in the HTML (the full table goes to ``tables/<name>.tsv``).
 MAX_TABLE_ROWS = 25
+#: Tables with more shown rows than this get a filter box.
+FILTER_ROWS = 8
+
+_DOI = re.compile(r"(?:\bdoi:\s*|https?://(?:dx\.)?doi\.org/)?\b(10\.\d{4,9}/[^\s;,<>\"'\]]*[^\s;,.<>\"'\]])",
+                  re.IGNORECASE)
+_PMID = re.compile(r"\b(PMID:?\s*|pmid:)(\d{5,9})\b")
+_MISSING_TEXT = {"none", "nan", "<na>", "nat"}
 
 
 @dataclass
@@ -70,8 +82,12 @@ def _generated_at(value: str | datetime | None) -> str:
     return str(value)
 
 
-def collect_sections(adata: AnnData, context: dict[str, Any] | None = None) -> list[BuiltSection]:
-    """Run every registered section function in order.
+def collect_sections(
+    adata: AnnData,
+    context: dict[str, Any] | None = None,
+    sections: Sequence[tuple[str, Any]] | None = None,
+) -> list[BuiltSection]:
+    """Run the section functions in order (default: :data:`gutbrain.report.SECTIONS`).
 
     A section function that raises does not stop the report: the error is kept and shown
     in an error box naming the section.  Sections returning ``None`` are left out.
@@ -82,27 +98,25 @@ def collect_sections(adata: AnnData, context: dict[str, Any] | None = None) -> l
         The analysed data.
     context
         Passed to each section function.
+    sections
+        ``(key, fn)`` pairs in report order (default :data:`gutbrain.report.SECTIONS`).
 
     Returns
     -------
     list of BuiltSection
-        One per section that returned something or failed, in registry order.
+        One per section that returned something or failed, in the given order.
 
     Notes
     -----
-    Sets the following fields (the core QC and composition sections store the summaries
-    they compute when the ``qc``/``composition`` steps have not run):
-
-    ``adata.obs["qc_depth"]``, ``adata.obs["qc_n_features"]``, ``adata.obs["qc_low_depth"]``
-        Per-sample depth, observed features and low-depth flag.
-    ``adata.var["qc_prevalence"]``
-        Fraction of samples in which each feature is non-zero.
-    ``adata.uns["qc"]``, ``adata.uns["composition"]``
-        The QC summary and the top taxa.
+    Does not modify ``adata``: sections only render stored results.
     """
+    if sections is None:
+        from ._sections import SECTIONS
+
+        sections = SECTIONS
     context = {} if context is None else context
     built: list[BuiltSection] = []
-    for key, (order, fn) in sorted(SECTIONS.items(), key=lambda kv: (kv[1][0], kv[0])):
+    for order, (key, fn) in enumerate(sections):
         try:
             sec = fn(adata, context)
         except Exception as exc:  # a broken section must not kill the report
@@ -119,7 +133,7 @@ def collect_sections(adata: AnnData, context: dict[str, Any] | None = None) -> l
 
 
 def table_names(built: list[BuiltSection]) -> list[str]:
-    """Assign each table a unique file stem (``<key>_<n>`` or ``df.attrs["name"]``)."""
+    """Assign each table a unique file stem (``df.attrs["name"]``, else ``<key>_<n>``)."""
     seen: set[str] = set()
     names: list[str] = []
     for b in built:
@@ -139,24 +153,6 @@ def table_names(built: list[BuiltSection]) -> list[str]:
     return names
 
 
-def format_number(v: float) -> str:
-    """Short deterministic text for a number: integers as such, 4 significant digits otherwise."""
-    v = float(v)
-    if math.isnan(v):
-        return ""
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    if v == 0:
-        return "0"
-    if v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    if abs(v) >= 1e9 or abs(v) < 1e-3:
-        return f"{v:.3e}"
-    if abs(v) >= 1000:
-        return f"{v:.1f}"
-    return f"{v:.4g}"
-
-
 def _links(value: Any) -> list[Link] | None:
     if isinstance(value, Link):
         return [value]
@@ -174,18 +170,50 @@ def _link_markup(links: list[Link]) -> Any:
     return Markup(", ").join(parts)
 
 
+def autolink(text: str) -> Any:
+    """Escape ``text`` and turn DOIs (``doi:10.…``, ``10.…/…``) and PMIDs into links.
+
+    Examples
+    --------
+    >>> str(autolink("Chen 2021 doi:10.1186/s13041-021-00765-y; PMID 123456"))
+    'Chen 2021 <a href="https://doi.org/10.1186/s13041-021-00765-y">doi:10.1186/s13041-021-00765-y</a>; <a href="https://pubmed.ncbi.nlm.nih.gov/123456/">PMID 123456</a>'
+    """
+    from markupsafe import Markup, escape
+
+    text = str(text)
+    spans: list[tuple[int, int, str, str]] = []
+    for m in _DOI.finditer(text):
+        doi, end = m.group(1), m.end()
+        while doi.endswith(")") and doi.count("(") < doi.count(")"):  # "(… doi:10.x/y)"
+            doi, end = doi[:-1], end - 1
+        spans.append((m.start(), end, f"https://doi.org/{doi}", text[m.start():end]))
+    for m in _PMID.finditer(text):
+        if not any(a <= m.start() < b for a, b, _, _ in spans):
+            spans.append((m.start(), m.end(), f"https://pubmed.ncbi.nlm.nih.gov/{m.group(2)}/", m.group(0)))
+    if not spans:
+        return escape(text)
+    out, pos = Markup(""), 0
+    for a, b, url, shown in sorted(spans):
+        out += escape(text[pos:a]) + Markup('<a href="{}">{}</a>').format(url, shown)
+        pos = b
+    return out + escape(text[pos:])
+
+
 def _cell_text(value: Any) -> Any:
+    if isinstance(value, (list, tuple)) and not value:
+        return ""
     links = _links(value)
     return "; ".join(map(str, links)) if links is not None else value
 
 
-def format_cell(value: Any) -> tuple[str, bool]:
+def format_cell(value: Any) -> tuple[Any, bool]:
     """Format one table cell for HTML: ``(text, is_number)``; deterministic.
 
     Links (:class:`gutbrain._registry.Link`, or a list of them) become anchors with
-    escaped text; every other value is text that the template escapes.
+    escaped text; DOIs and PMIDs in text become links; missing values (``None``, NaN, the
+    text "None"/"nan", an empty list) are empty; booleans read yes/no.
     """
-    if value is None:
+    if value is None or (isinstance(value, (list, tuple)) and not value):
         return "", False
     links = _links(value)
     if links is not None:
@@ -198,15 +226,16 @@ def format_cell(value: Any) -> tuple[str, bool]:
         v = float(value)
         if math.isnan(v):
             return "", True
-        if v == 0:
-            return "0", True
-        return format_number(v), True
+        return ("0" if v == 0 else format_number(v)), True
     try:
         if pd.isna(value):
             return "", False
     except (TypeError, ValueError):
         pass
-    return str(value), False
+    text = str(value)
+    if text.strip().lower() in _MISSING_TEXT:
+        return "", False
+    return autolink(text), False
 
 
 def _table_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -218,10 +247,20 @@ def _table_frame(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index()
 
 
+def _sort_key(value: Any) -> str:
+    """A numeric sort key for the table script (``data-v``); empty for text."""
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return ""
+    if isinstance(value, (int, np.integer, float, np.floating)):
+        v = float(value)
+        return "" if math.isnan(v) else repr(v)
+    return ""
+
+
 def _table_view(caption: str, df: pd.DataFrame, name: str, max_rows: int) -> dict[str, Any]:
     frame = _table_frame(df)
     shown = frame.iloc[:max_rows]
-    rows = [[format_cell(v) for v in rec] for rec in shown.itertuples(index=False, name=None)]
+    rows = [[(*format_cell(v), _sort_key(v)) for v in rec] for rec in shown.itertuples(index=False, name=None)]
     return {
         "caption": caption,
         "name": name,
@@ -230,6 +269,7 @@ def _table_view(caption: str, df: pd.DataFrame, name: str, max_rows: int) -> dic
         "n_rows": int(frame.shape[0]),
         "shown": int(shown.shape[0]),
         "truncated": frame.shape[0] > max_rows,
+        "filter": int(shown.shape[0]) > FILTER_ROWS,
     }
 
 
@@ -245,7 +285,27 @@ def _template() -> Any:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["autolink"] = autolink
     return env.get_template("report.html.j2")
+
+
+def _section_view(number: int, b: BuiltSection, max_table_rows: int) -> dict[str, Any]:
+    sec = b.section
+    view: dict[str, Any] = {"key": b.key, "title": b.title, "number": number, "error": b.error,
+                            "paragraphs": [], "callouts": [], "figures": [], "tables": [], "citations": []}
+    if sec is None:
+        return view
+    view["paragraphs"] = [str(p) for p in sec.paragraphs]
+    view["callouts"] = [str(c) for c in sec.callouts]
+    view["figures"] = [
+        {"caption": f.caption, "svg": f.svg,
+         "png_b64": base64.b64encode(f.png).decode("ascii") if f.png else None}
+        for f in sec.figures
+    ]
+    view["tables"] = [_table_view(cap, df, name, max_table_rows)
+                      for (cap, df), name in zip(sec.tables, b.table_names)]
+    view["citations"] = [str(c) for c in sec.citations]
+    return view
 
 
 def render(
@@ -261,35 +321,7 @@ def render(
     """Render collected sections to the HTML text."""
     prov = adata.uns.get("gutbrain", {})
     synthetic = bool(prov.get("synthetic", False))
-    views = []
-    for number, b in enumerate(built, start=1):
-        sec = b.section
-        view: dict[str, Any] = {
-            "key": b.key,
-            "title": b.title,
-            "number": number,
-            "error": b.error,
-            "paragraphs": [],
-            "figures": [],
-            "tables": [],
-            "citations": [],
-        }
-        if sec is not None:
-            view["paragraphs"] = [str(p) for p in sec.paragraphs]
-            view["figures"] = [
-                {
-                    "caption": f.caption,
-                    "svg": f.svg,
-                    "png_b64": base64.b64encode(f.png).decode("ascii") if f.png else None,
-                }
-                for f in sec.figures
-            ]
-            view["tables"] = [
-                _table_view(cap, df, name, max_table_rows)
-                for (cap, df), name in zip(sec.tables, b.table_names)
-            ]
-            view["citations"] = [str(c) for c in sec.citations]
-        views.append(view)
+    views = [_section_view(number, b, max_table_rows) for number, b in enumerate(built, start=1)]
     n_obs, n_var = adata.shape
     reader = prov.get("reader", "unknown")
     subtitle = (
@@ -335,13 +367,15 @@ def build(
     path: str | os.PathLike[str],
     *,
     context: dict[str, Any] | None = None,
+    sections: Sequence[tuple[str, Any]] | None = None,
     generated_at: str | datetime | None = None,
 ) -> Path:
     """Write a self-contained HTML report of ``adata``.
 
-    Every registered report section (:data:`gutbrain._registry.SECTIONS`) is built from the
-    results already stored in ``adata`` and shown in order; a section that fails is shown
-    as an error box naming it.  The file is written atomically.
+    Every section (:data:`gutbrain.report.SECTIONS`, or ``sections``) is built from the
+    results already stored in ``adata`` and shown in order; a section whose results are
+    absent is left out, and one that fails is shown as an error box naming it.  The file is
+    written atomically.
 
     Parameters
     ----------
@@ -350,7 +384,9 @@ def build(
     path
         Output ``.html`` path.
     context
-        Passed to each section function (``gutbrain run`` passes ``{"config": ...}``).
+        Passed to each section function (``generated_at``, ``tables_dir``).
+    sections
+        ``(key, fn)`` pairs to render instead of :data:`gutbrain.report.SECTIONS`.
     generated_at
         Timestamp shown in the report; pin it for byte-identical output (default: now, UTC).
 
@@ -361,12 +397,13 @@ def build(
 
     Notes
     -----
-    Sets the fields listed in :func:`collect_sections` (QC and composition summaries).
+    Does not modify ``adata`` (see :func:`collect_sections`).
 
     Examples
     --------
     >>> import gutbrain as gb, tempfile, pathlib
     >>> adata = gb.datasets.demo_cohort(n_samples=20, n_genera=60)
+    >>> _ = gb.tl.qc_metrics(adata)
     >>> out = gb.report.build(adata, pathlib.Path(tempfile.mkdtemp()) / "r.html",
     ...                       generated_at="2024-01-01T00:00:00+00:00")
     >>> "SYNTHETIC" in out.read_text()
@@ -375,7 +412,7 @@ def build(
     stamp = _generated_at(generated_at)
     ctx = dict(context or {})
     ctx.setdefault("generated_at", stamp)
-    built = collect_sections(adata, ctx)
+    built = collect_sections(adata, ctx, sections)
     html = render(
         adata, built, generated_at=stamp, tables_dir=ctx.get("tables_dir"),
         warnings_=list(ctx.get("warnings", [])),

@@ -1,191 +1,26 @@
-"""Core steps and report sections of ``gutbrain run``: QC, composition, methods/provenance.
+"""Report sections: quality control, composition, methods and provenance.
 
-Steps compute into documented slots; sections only turn those slots into text, tables
-and figures.
-
-QC step (order 10) sets
-    ``obs["qc_depth"]`` (sum of ``X`` per sample: reads for counts),
-    ``obs["qc_n_features"]`` (features > 0), ``obs["qc_low_depth"]`` (bool; counts only),
-    ``var["qc_prevalence"]`` (fraction of samples with the feature > 0) and
-    ``uns["qc"]`` (``params``, ``summary`` dict, ``low_depth_samples``, ``metadata_columns``).
-Composition step (order 20) sets
-    ``uns["composition"]`` (``params``, ``rank_used``, ``top_taxa``, ``summary``: DataFrame of
-    mean relative abundance and prevalence per taxon, overall and per group).
+Sections only render results stored in the AnnData (``uns["qc"]``, ``uns["composition"]``,
+``uns["workflow"]``); the numbers are computed by :func:`gutbrain.tl.qc_metrics`,
+:func:`gutbrain.tl.composition_summary` and the workflow.
 """
 
 from __future__ import annotations
 
 import json
-import platform
-from importlib import metadata as importlib_metadata
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from anndata import AnnData
 
-from .._core import UNITS, get_unit, provenance, record
-from .._registry import Figure, Section, register_section, register_step
+from .._core import UNITS, provenance
+from .._registry import Section
 from .._version import __version__
-from ..io._summary import metadata_summary
+from ..tl._summary import DEFAULT_MIN_DEPTH
+from ._common import figure, named, num, plural
 
-__all__ = [
-    "DEFAULT_MIN_DEPTH",
-    "composition_summary",
-    "metadata_summary",
-    "qc_metrics",
-]
-
-#: Samples with fewer reads are flagged by QC.  About a thousand reads is a common lower bound
-#: for 16S amplicon samples (the American Gut Project kept samples with at least 1,250 reads:
-#: McDonald et al. 2018, mSystems 3:e00031-18, doi:10.1128/mSystems.00031-18).
-DEFAULT_MIN_DEPTH = 1000
-
-_TOP = 15
-
-
-def _matrix(adata: AnnData) -> Any:
-    X = adata.X
-    return X if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-
-
-def qc_metrics(adata: AnnData, *, min_depth: float = DEFAULT_MIN_DEPTH) -> dict[str, Any]:
-    """Compute per-sample depth/richness and per-feature prevalence into ``adata``.
-
-    Parameters
-    ----------
-    adata
-        Samples × features (``X`` as read).
-    min_depth
-        Count samples with a smaller total are flagged (only when ``X`` holds counts).
-
-    Returns
-    -------
-    dict
-        The ``uns["qc"]`` entry (also written).
-    """
-    X = _matrix(adata)
-    n_obs, n_var = adata.shape
-    if sp.issparse(X):
-        depth = np.asarray(X.sum(axis=1)).ravel()
-        nz = X.getnnz(axis=1) if hasattr(X, "getnnz") else np.asarray((X != 0).sum(axis=1)).ravel()
-        nnz_total = int((X != 0).sum())
-        prev = np.asarray((X != 0).sum(axis=0)).ravel() / max(1, n_obs)
-    else:
-        nzmask = X != 0
-        depth = X.sum(axis=1)
-        nz = nzmask.sum(axis=1)
-        nnz_total = int(nzmask.sum())
-        prev = nzmask.sum(axis=0) / max(1, n_obs)
-    unit = get_unit(adata)
-    is_counts = unit == "counts"
-    low = (depth < min_depth) if is_counts else np.zeros(n_obs, dtype=bool)
-    metadata_columns = [c for c in adata.obs.columns if not str(c).startswith("qc_")]
-    adata.obs["qc_depth"] = depth.astype(np.float64)
-    adata.obs["qc_n_features"] = np.asarray(nz, dtype=np.int64)
-    adata.obs["qc_low_depth"] = low
-    adata.var["qc_prevalence"] = np.asarray(prev, dtype=np.float64)
-    size = max(1, n_obs * n_var)
-    summary = {
-        "n_samples": int(n_obs),
-        "n_features": int(n_var),
-        "unit": unit,
-        "sparsity": float(1.0 - nnz_total / size),
-        "depth_min": float(depth.min()) if n_obs else 0.0,
-        "depth_median": float(np.median(depth)) if n_obs else 0.0,
-        "depth_max": float(depth.max()) if n_obs else 0.0,
-        "n_low_depth": int(low.sum()),
-        "features_prevalence_ge_10pct": int((prev >= 0.1).sum()),
-        "features_never_observed": int((prev == 0).sum()),
-    }
-    return record(
-        adata,
-        "qc",
-        params={"min_depth": float(min_depth), "unit": unit},
-        summary=summary,
-        low_depth_samples=[str(s) for s in adata.obs_names[low]],
-        metadata_columns=[str(c) for c in metadata_columns],
-    )
-
-
-def _num(v: Any) -> str:
-    from ._build import format_number
-
-    return format_number(float(v))
-
-
-def _plural(label: str) -> str:
-    return {"genus": "genera", "species": "species", "family": "families", "phylum": "phyla",
-            "class": "classes", "order": "orders", "domain": "domains", "strain": "strains",
-            "feature": "features"}.get(label, f"{label} taxa")
-
-
-def composition_summary(
-    adata: AnnData, *, rank: str = "genus", groupby: str | None = None, top: int = _TOP
-) -> dict[str, Any]:
-    """Mean relative abundance and prevalence of the top taxa, overall and per group.
-
-    Features are summed to ``rank`` with :func:`gutbrain.pp.collapse` when ``var`` has that
-    rank (see :func:`gutbrain.pl._composition.relative_by_taxon`); otherwise the features
-    themselves are used.  Writes ``uns["composition"]``.
-    """
-    from ..pl._composition import relative_by_taxon, top_taxa, with_other
-
-    rel, used, method = relative_by_taxon(adata, rank=rank)
-    keep = top_taxa(rel, top)
-    data = with_other(rel, keep)
-    summary = pd.DataFrame(index=pd.Index([str(c) for c in data.columns], name="taxon"))
-    summary["mean_relative_abundance"] = data.mean(axis=0).to_numpy()
-    summary["prevalence"] = (data > 0).mean(axis=0).to_numpy()
-    if groupby is not None:
-        groups = adata.obs[groupby]
-        levels = (
-            list(groups.cat.categories)
-            if isinstance(groups.dtype, pd.CategoricalDtype)
-            else sorted(groups.dropna().astype(str).unique())
-        )
-        gvals = groups.astype(str).to_numpy()
-        for level in levels:
-            mask = gvals == str(level)
-            if mask.any():
-                summary[f"mean_{level}"] = data.loc[mask].mean(axis=0).to_numpy()
-    return record(
-        adata,
-        "composition",
-        params={"rank": rank, "groupby": groupby, "top": int(top), "method": method},
-        rank_used=used,
-        top_taxa=keep,
-        summary=summary,
-    )
-
-
-# ----------------------------------------------------------------------------- steps
-
-
-@register_step("qc", 10)
-def _qc_step(adata: AnnData, config: dict[str, Any]) -> None:
-    qc_metrics(adata, min_depth=float(config.get("min_depth", DEFAULT_MIN_DEPTH)))
-
-
-@register_step("composition", 20)
-def _composition_step(adata: AnnData, config: dict[str, Any]) -> None:
-    composition_summary(
-        adata,
-        rank=str(config.get("rank", "genus")),
-        groupby=config.get("group"),
-        top=int(config.get("top", _TOP)),
-    )
-
-
-# ----------------------------------------------------------------------------- sections
-
-
-def _figure(draw: Any, caption: str, name: str) -> Figure:
-    from ..pl._style import fig_to_svg
-
-    ax = draw()
-    return Figure(caption=caption, svg=fig_to_svg(ax.figure), name=name)
+__all__ = ["DEFAULT_MIN_DEPTH", "composition_section", "provenance_section", "qc_section"]
 
 
 def _depth_hist(depth: np.ndarray, min_depth: float | None, unit: str) -> Any:
@@ -223,15 +58,12 @@ def _prevalence_hist(prev: np.ndarray) -> Any:
     return ax
 
 
-def _named(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    df.attrs["name"] = name
-    return df
+def qc_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
+    """Depth, sparsity and prevalence from ``uns["qc"]`` (:func:`gutbrain.tl.qc_metrics`)."""
+    from ..io._summary import metadata_summary
 
-
-@register_section("qc", 10)
-def _qc_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
     if "qc" not in adata.uns or "qc_depth" not in adata.obs:
-        qc_metrics(adata)  # a report of an object that did not go through `run`
+        return None
     entry = adata.uns["qc"]
     s = dict(entry["summary"])
     unit = str(s["unit"])
@@ -243,11 +75,11 @@ def _qc_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
         f"The table has {s['n_samples']} samples and {s['n_features']} features; X holds {unit} "
         f"({UNITS.get(unit, unit)}). {100 * s['sparsity']:.1f} % of the entries are zero.",
         (
-            f"Sequencing depth ranges from {_num(s['depth_min'])} to {_num(s['depth_max'])} reads "
-            f"(median {_num(s['depth_median'])})."
+            f"Sequencing depth ranges from {num(s['depth_min'])} to {num(s['depth_max'])} reads "
+            f"(median {num(s['depth_median'])})."
             if counts
-            else f"Sample totals range from {_num(s['depth_min'])} to {_num(s['depth_max'])} "
-            f"(median {_num(s['depth_median'])}); depth is not flagged because X is not counts."
+            else f"Sample totals range from {num(s['depth_min'])} to {num(s['depth_max'])} "
+            f"(median {num(s['depth_median'])}); depth is not flagged because X is not counts."
         ),
         f"{s['features_prevalence_ge_10pct']} features are present in at least 10 % of samples; "
         f"{s['features_never_observed']} are never observed.",
@@ -256,23 +88,23 @@ def _qc_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
         if low:
             shown = ", ".join(low[:10]) + (f" and {len(low) - 10} more" if len(low) > 10 else "")
             paras.append(
-                f"{len(low)} sample(s) have fewer than {_num(min_depth)} reads and are flagged "
+                f"{len(low)} sample(s) have fewer than {num(min_depth)} reads and are flagged "
                 f"(kept in the analysis; consider excluding them): {shown}."
             )
         else:
-            paras.append(f"No sample has fewer than {_num(min_depth)} reads.")
-    summary = _named(
+            paras.append(f"No sample has fewer than {num(min_depth)} reads.")
+    summary = named(
         pd.DataFrame(
             {
                 "metric": [
                     "samples", "features", "unit", "zero entries (%)", "depth min",
-                    "depth median", "depth max", f"samples below {_num(min_depth)} reads",
+                    "depth median", "depth max", f"samples below {num(min_depth)} reads",
                     "features in ≥ 10 % of samples", "features never observed",
                 ],
                 "value": [
                     str(s["n_samples"]), str(s["n_features"]), unit, f"{100 * s['sparsity']:.1f}",
-                    _num(s["depth_min"]), _num(s["depth_median"]), _num(s["depth_max"]),
-                    str(s["n_low_depth"]) if counts else "n/a",
+                    num(s["depth_min"]), num(s["depth_median"]), num(s["depth_max"]),
+                    str(s["n_low_depth"]) if counts else "not applicable (not counts)",
                     str(s["features_prevalence_ge_10pct"]), str(s["features_never_observed"]),
                 ],
             }
@@ -282,9 +114,8 @@ def _qc_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
     cols = list(entry.get("metadata_columns", []))
     tables: list[tuple[str, pd.DataFrame]] = [("QC summary", summary)]
     if cols:
-        tables.append(
-            ("Metadata columns and their types", _named(metadata_summary(adata.obs, cols), "qc_metadata"))
-        )
+        tables.append(("Metadata columns and their types",
+                       named(metadata_summary(adata.obs, cols), "qc_metadata_columns")))
     per_sample = pd.DataFrame(
         {
             "sample": adata.obs_names.astype(str),
@@ -293,49 +124,39 @@ def _qc_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
             "below_depth_threshold": adata.obs["qc_low_depth"].to_numpy(dtype=bool),
         }
     ).sort_values(["depth", "sample"], kind="stable")
-    tables.append(("Per-sample QC, shallowest first", _named(per_sample.reset_index(drop=True), "qc_samples")))
+    tables.append(("Per-sample depth and observed features, shallowest first",
+                   named(per_sample.reset_index(drop=True), "qc_per_sample")))
     figures = [
-        _figure(
+        figure(
             lambda: _depth_hist(depth, min_depth if counts else None, unit),
             "Sequencing depth per sample (log scale)"
-            + (f"; dashed line: the {_num(min_depth)}-read threshold." if counts else "."),
+            + (f"; dashed line: the {num(min_depth)}-read threshold." if counts else "."),
             "qc_depth",
         ),
-        _figure(
+        figure(
             lambda: _prevalence_hist(adata.var["qc_prevalence"].to_numpy(dtype=np.float64)),
             "Prevalence of each feature across samples.",
             "qc_prevalence",
         ),
     ]
-    return Section(
-        key="qc",
-        title="Quality control",
-        paragraphs=paras,
-        figures=figures,
-        tables=tables,
-        order=10,
-    )
+    return Section(key="qc", title="Quality control", paragraphs=paras, figures=figures, tables=tables,
+                   order=10)
 
 
-@register_section("composition", 20)
-def _composition_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
-    from ..pl._composition import _draw_taxa_bars, relative_by_taxon, top_taxa, with_other
+def composition_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
+    """Top taxa table and stacked bars from ``uns["composition"]``."""
+    from ..pl._composition import _draw_taxa_bars
 
-    config = dict(context.get("config", {}))
-    if "composition" not in adata.uns:
-        composition_summary(adata, rank=str(config.get("rank", "genus")), groupby=config.get("group"))
-    entry = adata.uns["composition"]
+    entry = adata.uns.get("composition")
+    if not isinstance(entry, dict) or "per_sample" not in entry:
+        return None
     params = dict(entry["params"])
-    rank = str(params.get("rank", "genus"))
-    groupby = params.get("groupby")
+    groupby = params.get("groupby") or None
     if groupby is not None and groupby not in adata.obs.columns:
         groupby = None
-    top = int(params.get("top", _TOP))
-    used = str(entry.get("rank_used", rank))
-    label = used if used != "feature" else "feature"
-    summary = entry["summary"]
-    if not isinstance(summary, pd.DataFrame):
-        summary = pd.DataFrame(summary)
+    top = int(params.get("top", 15))
+    used = str(entry.get("rank_used", params.get("rank", "genus")))
+    summary = pd.DataFrame(entry["summary"])
     tab = summary.copy()
     for c in tab.columns:
         if c.startswith("mean") or c == "prevalence":
@@ -344,53 +165,39 @@ def _composition_section(adata: AnnData, context: dict[str, Any]) -> Section | N
         columns={c: c.replace("mean_relative_abundance", "mean %").replace("mean_", "mean % ")
                  .replace("prevalence", "prevalence %") for c in tab.columns}
     )
-    tab.index.name = label
-    lead = [t for t in entry["top_taxa"]][:5]
+    tab.index.name = used
+    keep = [str(t) for t in entry["top_taxa"]]
+    lead = keep[:5]
     paras = [
         f"Relative abundances were computed per sample ({params.get('method', '')}); the {top} "
-        f"most abundant {_plural(label)} by mean relative abundance are shown, the rest summed as "
+        f"most abundant {plural(used)} by mean relative abundance are shown, the rest summed as "
         "“Other”.",
         "Most abundant: "
         + ", ".join(f"{t} ({100 * float(summary.loc[t, 'mean_relative_abundance']):.1f} %)" for t in lead)
         + ".",
     ]
-    # both figures from one table: the features are summed to the rank once
-    rel, rel_used, _ = relative_by_taxon(adata, rank=rank)
-    keep = top_taxa(rel, max(1, top))
-    data = with_other(rel, keep)
+    data = pd.DataFrame(entry["per_sample"]).reindex(adata.obs_names)
 
     def bars(kind: str) -> Any:
-        return _draw_taxa_bars(adata, data, keep, rel_used, groupby=groupby, kind=kind)
+        return _draw_taxa_bars(adata, data, keep, used, groupby=groupby, kind=kind)
 
-    figures: list[Figure] = []
+    figures = []
     if groupby is not None:
-        figures.append(
-            _figure(
-                lambda: bars("mean"),
-                f"Mean relative abundance of the top {top} {_plural(label)} in each level of “{groupby}”.",
-                "composition_groups",
-            )
-        )
-    figures.append(
-        _figure(
-            lambda: bars("sample"),
-            f"Relative abundance of the top {top} {_plural(label)} in each sample"
-            + (f", ordered by “{groupby}”" if groupby else "")
-            + f" and by the most abundant taxon ({lead[0] if lead else ''}).",
-            "composition_samples",
-        )
-    )
-    caption = f"Top {_plural(label)}: mean relative abundance (%) and prevalence (%)" + (
+        figures.append(figure(lambda: bars("mean"),
+                              f"Mean relative abundance of the top {top} {plural(used)} in each level of "
+                              f"“{groupby}”.", "composition_groups"))
+    figures.append(figure(
+        lambda: bars("sample"),
+        f"Relative abundance of the top {top} {plural(used)} in each sample"
+        + (f", ordered by “{groupby}”" if groupby else "")
+        + f" and by the most abundant taxon ({lead[0] if lead else ''}).",
+        "composition_samples",
+    ))
+    caption = f"Top {plural(used)}: mean relative abundance (%) and prevalence (%)" + (
         f", overall and in each level of “{groupby}”" if groupby else ""
     )
-    return Section(
-        key="composition",
-        title="Composition",
-        paragraphs=paras,
-        figures=figures,
-        tables=[(caption, _named(tab, "composition_top_taxa"))],
-        order=20,
-    )
+    return Section(key="composition", title="Composition", paragraphs=paras, figures=figures,
+                   tables=[(caption, named(tab, "composition_top_taxa"))], order=20)
 
 
 def _plain(v: Any) -> Any:
@@ -407,33 +214,50 @@ def _plain(v: Any) -> Any:
 
 def _fmt_param(v: Any) -> str:
     v = _plain(v)
+    if v is None:
+        return ""
     if isinstance(v, str):
         return v
     return json.dumps(v, ensure_ascii=False, default=str)
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib_metadata.version(dist)
-    except importlib_metadata.PackageNotFoundError:
-        return "not installed"
+def _parameters(adata: AnnData, prov: dict[str, Any]) -> pd.DataFrame:
+    rows = [{"source": "reader", "parameter": str(k), "value": _fmt_param(v)}
+            for k, v in dict(prov.get("params", {})).items()]
+    for key in sorted(k for k in adata.uns.keys() if k not in ("gutbrain",)):
+        entry = adata.uns[key]
+        if isinstance(entry, dict) and isinstance(entry.get("params"), dict):
+            for k, v in entry["params"].items():
+                if k in ("references", "gutbrain_version"):
+                    continue
+                rows.append({"source": "run" if key == "workflow" else str(key), "parameter": str(k),
+                             "value": _fmt_param(v)})
+    return pd.DataFrame(rows, columns=["source", "parameter", "value"])
 
 
-@register_section("provenance", 100)
-def _provenance_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
+def _step_table(wf: dict[str, Any]) -> pd.DataFrame | None:
+    status = wf.get("step_status")
+    if not isinstance(status, pd.DataFrame) or status.empty:
+        return None
+    out = status[["title", "status", "reason"]].rename(columns={"title": "step", "reason": "why"})
+    return out.reset_index(drop=True)
+
+
+def provenance_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
+    """Versions, inputs with sha256, seed, what ran and was skipped, every parameter."""
     prov = provenance(adata)
-    config = dict(context.get("config", {}))
     generated_at = context.get("generated_at", "")
     synthetic = bool(prov.get("synthetic", False))
-    wf = adata.uns.get("workflow", {})
-    steps = [str(s) for s in _plain(wf.get("steps", []))]
-    seed = config.get("seed", dict(wf.get("params", {})).get("seed"))
+    wf = dict(adata.uns.get("workflow", {}))
+    wf_params = dict(wf.get("params", {}))
+    seed = wf_params.get("random_state", wf_params.get("seed", context.get("seed")))
+    ran = [str(s) for s in _plain(wf.get("steps", []))]
     paras = [
         f"Analysed with gutbrain {__version__}"
         + (f" (object created by gutbrain {prov.get('version')})" if prov.get("version") != __version__ else "")
         + f"; data read by {prov.get('reader', 'unknown')}; report generated at {generated_at}.",
         f"Random seed: {seed if seed is not None else 'not set'}. "
-        + (f"Steps run, in order: {', '.join(steps)}." if steps else "No workflow steps recorded."),
+        + (f"Steps run, in order: {', '.join(ran)}." if ran else "No workflow steps recorded."),
     ]
     if synthetic:
         desc = dict(adata.uns.get("demo", {})).get("description", "")
@@ -443,63 +267,45 @@ def _provenance_section(adata: AnnData, context: dict[str, Any]) -> Section | No
             + "Planted effects are listed below; directions follow the cited human studies, "
             "magnitudes were chosen for the demonstration."
         )
-    software = _named(
-        pd.DataFrame(
-            {
-                "package": ["gutbrain", "python", "numpy", "scipy", "pandas", "anndata", "matplotlib"],
-                "version": [
-                    __version__, platform.python_version(), _version("numpy"), _version("scipy"),
-                    _version("pandas"), _version("anndata"), _version("matplotlib"),
-                ],
-            }
-        ),
-        "provenance_software",
-    )
-    tables: list[tuple[str, pd.DataFrame]] = [("Software versions", software)]
+    tables: list[tuple[str, pd.DataFrame]] = []
+    steps = _step_table(wf)
+    if steps is not None:
+        tables.append(("What ran, what was skipped and why", named(steps, "provenance_steps")))
+    software = wf.get("software")
+    if not isinstance(software, pd.DataFrame):
+        from importlib import metadata as md
+
+        def version(d: str) -> str:
+            try:
+                return md.version(d)
+            except md.PackageNotFoundError:
+                return "not installed"
+
+        libs = ["numpy", "scipy", "pandas", "anndata", "matplotlib"]
+        software = pd.DataFrame({"package": ["gutbrain", *libs],
+                                 "version": [__version__, *(version(x) for x in libs)]})
+    tables.append(("Versions of the libraries that computed the numbers",
+                   named(pd.DataFrame(software).copy(), "provenance_software")))
     inputs = dict(prov.get("inputs", {}))
     if inputs:
-        rows = [
-            {
-                "role": role,
-                "path": str(dict(info).get("path", "")),
-                "format": str(dict(info).get("format", "")),
-                "sha256": str(dict(info).get("sha256", "")),
-            }
-            for role, info in inputs.items()
-        ]
-        tables.append(("Input files", _named(pd.DataFrame(rows), "provenance_inputs")))
+        rows = [{"role": role, "path": str(dict(info).get("path", "")),
+                 "format": str(dict(info).get("format", "")), "sha256": str(dict(info).get("sha256", ""))}
+                for role, info in inputs.items()]
+        tables.append(("Input files and their sha256", named(pd.DataFrame(rows), "provenance_inputs")))
     else:
         paras.append("No input files: the data were created in memory.")
-    prow = [{"source": "reader", "parameter": str(k), "value": _fmt_param(v)} for k, v in dict(prov.get("params", {})).items()]
-    prow += [{"source": "run", "parameter": str(k), "value": _fmt_param(v)} for k, v in config.items() if k != "out"]
-    for key in sorted(k for k in adata.uns.keys() if k not in ("gutbrain",)):
-        entry = adata.uns[key]
-        if isinstance(entry, dict) and isinstance(entry.get("params"), dict):
-            for k, v in entry["params"].items():
-                if k == "references":
-                    continue
-                prow.append({"source": str(key), "parameter": str(k), "value": _fmt_param(v)})
-    tables.append(("Parameters of every step", _named(pd.DataFrame(prow, columns=["source", "parameter", "value"]), "provenance_parameters")))
-    errors = dict(wf.get("step_errors", {})) if isinstance(wf, dict) else {}
-    if errors:
-        tables.append(
-            ("Steps that failed", _named(pd.DataFrame({"step": list(errors), "error": [str(v) for v in errors.values()]}), "provenance_step_errors"))
-        )
+    tables.append(("Parameters of every step", named(_parameters(adata, prov), "provenance_parameters")))
     citations: list[str] = []
     demo = adata.uns.get("demo")
     if synthetic and isinstance(demo, dict):
         eff = demo.get("planted_effects")
         if isinstance(eff, pd.DataFrame):
-            tables.append(("Planted effects of the synthetic cohort", _named(eff.copy(), "demo_planted_effects")))
+            tables.append(("Planted effects of the synthetic cohort", named(eff.copy(), "demo_planted_effects")))
         rich = demo.get("richness_effects")
-        if isinstance(rich, pd.DataFrame):
-            tables.append(("Planted richness effects of the synthetic cohort", _named(rich.copy(), "demo_richness_effects")))
+        if isinstance(rich, pd.DataFrame) and len(rich):
+            tables.append(("Planted richness effects of the synthetic cohort",
+                           named(rich.copy(), "demo_richness_effects")))
         citations = [str(c) for c in _plain(dict(demo.get("params", {})).get("references", []))]
-    return Section(
-        key="provenance",
-        title="Methods and provenance",
-        paragraphs=paras,
-        tables=tables,
-        citations=citations,
-        order=100,
-    )
+    return Section(key="provenance", title="Methods and provenance", paragraphs=paras, tables=tables,
+                   citations=citations, order=100)
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from . import _report  # noqa: F401  (registers the "simulation" step and section)
 from ._analysis import METRICS, CalibrationResult, calibrate, sobol
 from ._engine import Event, Experiment, ensemble, lps_challenge, simulate
 from ._model import MODELS, Model, list_models, load_model, to_sbml, validate_sbml

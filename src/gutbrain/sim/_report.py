@@ -1,8 +1,9 @@
-"""The ``simulation`` step and report section of ``gutbrain run``.
+"""The mechanistic simulation of ``gutbrain run``: :func:`cohort_simulation` and the chain table.
 
-The step is cheap (≈1–3 s for any cohort size): it runs the human-calibrated LPS core once and
-a profile-driven ensemble for each group's *median* index profile (not every sample), and
-stores results in ``adata.uns["simulation"]``.  The section only draws and tabulates.
+:func:`cohort_simulation` is cheap (≈1–3 s for any cohort size): it runs the human-calibrated
+LPS core once and a profile-driven ensemble for each group's *median* index profile (not
+every sample), and stores results in ``adata.uns["simulation"]``.  The report section
+(:mod:`gutbrain.report._sections_sim`) only draws and tabulates them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import record
-from .._registry import Figure, Section, register_section, register_step
 from ._engine import Experiment, lps_challenge, simulate
 from ._scenarios import DISCLAIMER, Scenario, profile_inputs, run_scenario
 from ._validation import VALIDATION
 
-__all__ = ["CHAIN_LINKS", "simulation_step", "validation_comparison"]
+__all__ = ["CHAIN_LINKS", "cohort_simulation", "frame_from_uns", "validation_comparison"]
 
 #: The chain and the evidence behind each link (shown in every report).
 CHAIN_LINKS = pd.DataFrame(
@@ -78,14 +78,30 @@ def _frame_to_uns(df: pd.DataFrame) -> dict[str, Any]:
             for c in df.columns}
 
 
-def _uns_to_frame(d: dict[str, Any]) -> pd.DataFrame:
+def frame_from_uns(d: dict[str, Any]) -> pd.DataFrame:
+    """A table stored column-wise in ``uns["simulation"]`` back as a DataFrame."""
     return pd.DataFrame({k: np.asarray(v) for k, v in d.items()})
 
 
-@register_step("simulation", 90)
-def simulation_step(adata: AnnData, config: dict[str, Any]) -> None:
-    """Run the LPS core and a profile-driven ensemble per group; store in ``uns["simulation"]``."""
-    seed = int(config.get("seed", 0) or 0)
+def cohort_simulation(adata: AnnData, *, groupby: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """Run the LPS core and a profile-driven ensemble per group; store in ``uns["simulation"]``.
+
+    Parameters
+    ----------
+    adata
+        Samples with ``obs["gbi_butyrate_capacity"]`` and ``obs["gbi_endotoxin_potential"]``
+        (:func:`gutbrain.tl.gut_brain_indices`) for the profile-driven part.
+    groupby
+        One ensemble per level's median profile (default: one for the cohort).
+    seed
+        Seed of the ensemble draws.
+
+    Returns
+    -------
+    dict
+        The ``uns["simulation"]`` entry.
+    """
+    seed = int(seed or 0)
     traj = simulate("dobreva2021", lps_challenge(2.0, 12.0),
                     outputs=["TNF", "IL6", "IL8", "IL10", "PPT_pct"])
     comp = validation_comparison(traj)
@@ -94,8 +110,7 @@ def simulation_step(adata: AnnData, config: dict[str, Any]) -> None:
     params: dict[str, Any] = {"lps_dose_ng_per_kg": 2.0, "profile_columns": cols}
     has = {"gbi_butyrate_capacity", "gbi_endotoxin_potential"} & set(cols)
     if has:
-        group = config.get("group")
-        groupby = group if group and group in adata.obs.columns else None
+        groupby = groupby if groupby and groupby in adata.obs.columns else None
         obs = adata.obs.copy()
         prof = profile_inputs(obs, groupby=groupby)
         if groupby is None:
@@ -105,78 +120,6 @@ def simulation_step(adata: AnnData, config: dict[str, Any]) -> None:
         results["profile"] = _frame_to_uns(end)
         results["profile_inputs"] = _frame_to_uns(prof.reset_index(names="label"))
         params.update({"ensemble": 32, "groupby": groupby, "varied": res.provenance["varied_parameters"]})
-    record(adata, "simulation", params=params, random_state=seed,
-           references=["10.1113/JP280883", "10.1371/journal.pcbi.1003388",
-                       "10.1111/1462-2920.12599"],
-           disclaimer=DISCLAIMER, **results)
-
-
-def _svg(fig: Any) -> str:
-    from ..pl._style import fig_to_svg
-
-    return fig_to_svg(fig)
-
-
-@register_section("simulation", 90)
-def simulation_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
-    """Scenario plots, chain diagram with evidence levels, validation table, disclaimer."""
-    sim = adata.uns.get("simulation")
-    if not sim:
-        return None
-    from ..pl._sim import sim_chain, sim_lps_validation
-
-    sec = Section(key="simulation", title="Mechanistic simulation (hypothesis-labelled)", order=90)
-    sec.paragraphs.append(DISCLAIMER)
-    traj = _uns_to_frame(sim["lps"])
-    sec.figures.append(Figure(
-        caption="Chain diagram: each link coloured by its evidence level.", svg=_svg(sim_chain()),
-        name="sim_chain"))
-    sec.figures.append(Figure(
-        caption="2 ng/kg LPS bolus: human-calibrated core (Dobreva 2021) against Copeland 2005, "
-                "Janum 2016 and de Goeij 2013.", svg=_svg(sim_lps_validation(traj)),
-        name="sim_lps"))
-    comp = _uns_to_frame(sim["validation"])
-    sec.tables.append(("Core model vs published human LPS data (acceptance ranges documented in "
-                       "gutbrain.sim._validation)", comp))
-    sec.tables.append(("Chain links and evidence", CHAIN_LINKS))
-    if "profile" in sim:
-        end = _uns_to_frame(sim["profile"])
-        sec.paragraphs.append(
-            "Profile-driven ensembles: each group's median butyrate-capacity and endotoxin-potential "
-            "indices set the gut inputs; 32 draws over the hypothesis priors give the 5-95 % bands "
-            "after 28 days. These bands show what the hypotheses allow, not predictions.")
-        sec.figures.append(Figure(caption="Profile-driven bands after 28 days (hypothesis).",
-                                  svg=_svg(_endpoint_plot(end)), name="sim_profile"))
-        sec.tables.append(("Profile-driven ensemble bands (hypothesis links)", end))
-    else:
-        sec.paragraphs.append(
-            "No gbi_butyrate_capacity / gbi_endotoxin_potential indices were found in the sample "
-            "table, so no profile-driven scenario was run.")
-    sec.citations.extend([
-        "Dobreva A et al. (2021) J Physiol 599:1459. doi:10.1113/JP280883",
-        "Stein RR et al. (2013) PLoS Comput Biol 9:e1003388. doi:10.1371/journal.pcbi.1003388",
-        "Kettle H et al. (2015) Environ Microbiol 17:1615 (microPop)",
-        "Copeland S et al. (2005) Clin Diagn Lab Immunol 12:60. doi:10.1128/CDLI.12.1.60-67.2005",
-        "Janum S et al. (2016) Innate Immun 22:546",
-        "de Goeij M et al. (2013) PLoS ONE 8:e84159. doi:10.1371/journal.pone.0084159",
-        "Milajerdi A et al. (2020) Eur J Nutr 59:633. doi:10.1007/s00394-019-01931-8",
-    ])
-    return sec
-
-
-def _endpoint_plot(end: pd.DataFrame) -> Any:
-    import matplotlib.pyplot as plt
-
-    outs = list(dict.fromkeys(end["output"]))
-    labels = list(dict.fromkeys(end["label"]))
-    fig, axes = plt.subplots(1, len(outs), figsize=(2.2 * len(outs), 2.8))
-    for ax, out in zip(np.atleast_1d(axes), outs):
-        g = end[end["output"] == out].set_index("label").loc[labels]
-        x = np.arange(len(labels))
-        ax.vlines(x, g["q05"], g["q95"], lw=2, color="0.6")
-        ax.vlines(x, g["q25"], g["q75"], lw=5, color="0.3")
-        ax.plot(x, g["q50"], "o", color="k", ms=4)
-        ax.set_xticks(x, labels, rotation=45, fontsize=7)
-        ax.set_title(out, fontsize=8)
-    fig.tight_layout()
-    return fig
+    return record(adata, "simulation", params=params, random_state=seed,
+                  references=["10.1113/JP280883", "10.1371/journal.pcbi.1003388", "10.1111/1462-2920.12599"],
+                  disclaimer=DISCLAIMER, **results)

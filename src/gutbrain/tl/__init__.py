@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from . import (
-    _diversity_report,  # noqa: F401  (registers run steps + report sections)
-    _indices_report,  # noqa: F401  (registers index steps + report sections)
-)
-
 # --- diversity (helper DIV): AnnData tools + object-free kernels (condensed distances)
 from ._alpha import alpha, alpha_diversity, chao1, observed_features, pielou_e, shannon, simpson
 from ._beta import aitchison, beta, beta_diversity, braycurtis, jaccard, robust_aitchison
@@ -81,7 +76,6 @@ __all__: list[str] = [
 ]
 
 # --- differential abundance + medication confounders (helper DA)
-from . import _da_report  # noqa: F401  (registers the DA run step + report section)
 from ._confounders import check_confounding, declare_medications, medication_classes
 from ._da import diff_abundance
 
@@ -97,6 +91,12 @@ from ._mediation import mediation, mediation_kernel  # noqa: E402
 from ._power import power_analysis  # noqa: E402
 
 __all__ += ["mediation", "mediation_kernel", "power_analysis"]
+
+# --- summaries behind the report, and the design check of gutbrain run (issue 13)
+from ._design import design_check  # noqa: E402
+from ._summary import composition_summary, qc_metrics  # noqa: E402
+
+__all__ += ["composition_summary", "design_check", "qc_metrics"]
 
 # --- metabolomics: taxon × metabolite associations (helper i16)
 from ._butyrate import (  # noqa: E402

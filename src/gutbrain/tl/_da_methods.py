@@ -57,6 +57,7 @@ __all__ = [
     "density_mode",
     "linda_kernel",
     "logistic_irls",
+    "maaslin3_calls",
     "run_ancombc",
     "run_consensus",
     "run_linda",
@@ -402,6 +403,15 @@ def run_maaslin3_calls(adata: AnnData, *, correction: str = "BH", **kw: Any) -> 
         _input_matrix(adata, kw.pop("layer", None)), adata.obs, [str(v) for v in adata.var_names],
         correction=correction, **kw,
     )
+    return maaslin3_calls(res)
+
+
+def maaslin3_calls(res: pd.DataFrame) -> pd.DataFrame:
+    """A MaAsLin 3 table (:data:`gutbrain.tl._maaslin3.MAASLIN3_COLUMNS`) as consensus calls.
+
+    One row per feature × term: ``coef`` the abundance coefficient (the prevalence one
+    when the abundance model has none), ``pval`` / ``qval`` the joint values.
+    """
     ab = res[res["model"] == "abundance"].set_index(["feature", "name"])
     pr = res[res["model"] == "prevalence"].set_index(["feature", "name"])
     pr = pr.reindex(ab.index)
@@ -491,9 +501,14 @@ def run_consensus(
     n_splits: int = 20,
     random_state: int = 0,
     correction: str = "BH",
+    tables: Mapping[str, pd.DataFrame] | None = None,
     **kw: Any,
 ) -> pd.DataFrame:
-    """Combine methods on the first formula term: calls, direction, replicability."""
+    """Combine methods on the first formula term: calls, direction, replicability.
+
+    ``tables`` may hold results already computed with the same options (per method, in
+    the layout of :func:`run_maaslin2` / :func:`maaslin3_calls`); those methods are not rerun.
+    """
     methods = [m.lower() for m in methods]
     bad = [m for m in methods if m not in _RUNNERS]
     if not methods or bad:
@@ -503,18 +518,43 @@ def run_consensus(
         )
     Yf, _, design, names = _prepare(adata, **kw)
     term, cols = _first_term(design)
-    col = cols[0]
-    level = design.value[col]
-    tables: dict[str, pd.DataFrame] = {}
+    given = {str(k).lower(): v for k, v in dict(tables or {}).items()}
+    per_method: dict[str, pd.DataFrame] = {}
     for m in methods:
         extra: Mapping[str, Any] = (
             {"normalization": normalization, "transform": transform} if m == "maaslin2" else {}
         )
-        t = _RUNNERS[m](adata, correction=correction, **extra, **kw)
-        t = t[t["metadata"] == term]
-        if len(cols) > 1 or level != term:
-            t = t[(t["value"] == level) | (t["value"] == "(all levels)")]
-        tables[m] = t.set_index("feature")
+        t = given[m] if m in given else _RUNNERS[m](adata, correction=correction, **extra, **kw)
+        per_method[m] = t[t["metadata"] == term]
+    Yt = transform_features(normalize_features(Yf, normalization), transform)
+    parts = []
+    for col in cols:  # one contrast per non-reference level of the first term
+        level = design.value[col]
+        per = {}
+        for m, t in per_method.items():
+            sub = t if len(cols) == 1 and level == term else t[(t["value"] == level) | (t["value"] == "(all levels)")]
+            per[m] = sub.set_index("feature")
+        parts.append(_combine_calls(per, methods, names, Yf, Yt, design, term=term, level=level, col=col,
+                                    alpha=alpha, n_splits=n_splits, random_state=random_state))
+    return _sort(pd.concat(parts, ignore_index=True))
+
+
+def _combine_calls(
+    tables: Mapping[str, pd.DataFrame],
+    methods: Sequence[str],
+    names: Sequence[str],
+    Yf: np.ndarray,
+    Yt: np.ndarray,
+    design: Design,
+    *,
+    term: str,
+    level: str,
+    col: int,
+    alpha: float,
+    n_splits: int,
+    random_state: int,
+) -> pd.DataFrame:
+    """The consensus table of one contrast (``term`` = ``level`` vs the reference)."""
     F = len(names)
     coef = np.full((len(methods), F), np.nan)
     qv = np.full((len(methods), F), np.nan)
@@ -534,7 +574,6 @@ def run_consensus(
         agree = np.where(valid, signs == majority[None, :], False).sum(axis=0) / np.maximum(
             valid.sum(axis=0), 1
         )
-    Yt = transform_features(normalize_features(Yf, normalization), transform)
     rep, stab = split_half_replicability(
         Yt[design.keep], design, column=col, n_splits=n_splits, alpha=alpha, random_state=random_state
     )
@@ -566,4 +605,5 @@ def run_consensus(
     for i, m in enumerate(methods):
         df[f"coef_{m}"] = coef[i]
         df[f"qval_{m}"] = qv[i]
-    return _sort(df)
+    return df
+

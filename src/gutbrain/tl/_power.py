@@ -45,6 +45,15 @@ def _run_method(method: str | MethodFn, adata: Any, min_prevalence: float) -> pd
     return res[["feature", "coef", "qval"]]
 
 
+def _planted_tested(adata: Any, truth: Mapping[str, float], min_prevalence: float) -> list[str]:
+    """Planted taxa present in at least ``min_prevalence`` of the simulated cohort's samples."""
+    X = adata.X
+    present = np.asarray((X > 0).mean(axis=0)).ravel()
+    names = pd.Index(adata.var["genus"].astype(str) if "genus" in adata.var.columns else adata.var_names)
+    prev = pd.Series(present, index=names).groupby(level=0).max()
+    return [t for t in truth if float(prev.get(t, 0.0)) >= min_prevalence]
+
+
 def _score(calls: pd.DataFrame, truth: Mapping[str, float], alpha: float) -> dict[str, float]:
     sig = calls[calls["qval"].to_numpy() <= alpha]
     signs = np.sign(sig["coef"].to_numpy())
@@ -87,8 +96,9 @@ def power_analysis(
     n_replicates
         Simulated cohorts per sample size.
     n_changed
-        Planted taxa per cohort, drawn among taxa with prevalence ≥
-        ``min_template_prevalence`` (the same draws at every ``n``).
+        Planted taxa per cohort, drawn among taxa whose template prevalence is at least
+        ``max(min_template_prevalence, min_prevalence)`` so that the methods test them (the
+        same draws at every ``n``).
     methods
         :func:`gutbrain.tl.diff_abundance` method names, or callables
         ``fn(adata) -> DataFrame(feature, coef, qval[, metadata])``.
@@ -111,9 +121,11 @@ def power_analysis(
     -------
     summary
         One row per method × n: ``method, n, power, power_se, fdr, fdr_se, mean_calls,
-        n_replicates, effect, alpha``.
+        n_replicates, planted_tested, effect, alpha`` (``planted_tested``: mean share of the
+        planted taxa that passed the feature filter in the simulated cohorts).
     replicates
-        One row per method × n × replicate (``n_calls, tp, fp, power, fdp``).
+        One row per method × n × replicate (``n_calls, tp, fp, power, fdp, planted``
+        — the planted taxa and their log2 fold changes — ``n_planted_tested``).
     """
     from ..datasets import simulate_cohort
 
@@ -127,10 +139,14 @@ def power_analysis(
     if len(names) != len(methods):
         raise DataValueError("method_names and methods differ in length", fix="give one name per method")
     prev = template["prevalence"].to_numpy(dtype=np.float64)
-    pool = template["genus"].astype(str).to_numpy()[prev >= min_template_prevalence]
+    # plant only on taxa the methods will test: common enough in the template to pass the
+    # feature filter (min_prevalence) with margin; per cohort, planted taxa that still fail
+    # the filter are counted (n_planted_tested) so the power is not silently diluted
+    floor = max(float(min_template_prevalence), float(min_prevalence))
+    pool = template["genus"].astype(str).to_numpy()[prev >= floor]
     if pool.size < n_changed:
         raise DataValueError(
-            f"only {pool.size} taxa have prevalence ≥ {min_template_prevalence}; need {n_changed}",
+            f"only {pool.size} taxa have prevalence ≥ {floor}; need {n_changed}",
             fix="lower n_changed or min_template_prevalence")
     ss = np.random.SeedSequence(seed)
     rep_seeds = ss.spawn(n_replicates)
@@ -144,11 +160,14 @@ def power_analysis(
             sim_rng = np.random.default_rng([seed, r, int(n_tot)])
             adata = simulate_cohort(template, n_samples=int(n_tot), effects=truth, confounders=confounders,
                                     case_fraction=0.5, seed=sim_rng)
+            tested = _planted_tested(adata, truth, min_prevalence)
+            planted = {"planted": ";".join(f"{t}:{v:+g}" for t, v in truth.items()),
+                       "n_planted_tested": len(tested)}
             per: dict[str, pd.DataFrame] = {}
             for name, method in zip(names, methods, strict=True):
                 per[name] = _run_method(method, adata, min_prevalence)
                 rows.append({"method": name, "n": int(n_tot), "replicate": r,
-                             **_score(per[name], truth, alpha)})
+                             **_score(per[name], truth, alpha), **planted})
             if consensus and len(per) > 1:
                 feats = sorted(set().union(*[set(t["feature"]) for t in per.values()]))
                 S = np.zeros((len(per), len(feats)))
@@ -162,19 +181,21 @@ def power_analysis(
                 cons = pd.DataFrame({"feature": feats, "coef": np.where(pos > 0, 1.0, -1.0),
                                      "qval": np.where(call, 0.0, 1.0)})
                 rows.append({"method": "consensus", "n": int(n_tot), "replicate": r,
-                             **_score(cons, truth, alpha)})
+                             **_score(cons, truth, alpha), **planted})
         if progress is not None:
             progress(f"replicate {r + 1}/{n_replicates} done")
     reps = pd.DataFrame(rows)
     g = reps.groupby(["method", "n"], sort=False)
     summary = g.agg(power=("power", "mean"), power_sd=("power", "std"), fdr=("fdp", "mean"),
                     fdr_sd=("fdp", "std"), mean_calls=("n_calls", "mean"),
-                    n_replicates=("replicate", "nunique")).reset_index()
+                    n_replicates=("replicate", "nunique"),
+                    planted_tested=("n_planted_tested", "mean")).reset_index()
     k = np.sqrt(summary["n_replicates"].clip(lower=1))
     summary["power_se"] = summary.pop("power_sd").fillna(0.0) / k
     summary["fdr_se"] = summary.pop("fdr_sd").fillna(0.0) / k
     summary["effect"] = float(effect)
     summary["alpha"] = float(alpha)
+    summary["planted_tested"] = summary["planted_tested"] / float(n_changed)
     summary = summary[["method", "n", "power", "power_se", "fdr", "fdr_se", "mean_calls", "n_replicates",
-                       "effect", "alpha"]]
+                       "planted_tested", "effect", "alpha"]]
     return summary, reps

@@ -76,19 +76,37 @@ def _codes(grouping: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _labellings(
-    codes: np.ndarray, permutations: int, random_state: Any, batch: int = _BATCH
+    codes: np.ndarray, permutations: int, random_state: Any, strata: Any = None, batch: int = _BATCH
 ) -> Iterator[np.ndarray]:
-    """Yield batches of labellings: the observed one first, then permutations (skbio order)."""
+    """Yield batches of labellings: the observed one first, then permutations (skbio order).
+
+    With ``strata`` the permutations are restricted (:mod:`gutbrain.tl._permute`).
+    """
     if permutations < 0:
         raise DataValueError("permutations must be ≥ 0", fix="pass permutations=999")
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+    if strata is None:
+        draw = rng.permutation
+    else:
+        from ._permute import restricted_permuter
+
+        restricted, _ = restricted_permuter(codes, strata)
+
+        def draw(_codes: np.ndarray) -> np.ndarray:
+            return restricted(rng)
+
     total = permutations + 1
     for start in range(0, total, batch):
         stop = min(total, start + batch)
         out = np.empty((stop - start, codes.size), dtype=np.int64)
         for r, i in enumerate(range(start, stop)):
-            out[r] = codes if i == 0 else rng.permutation(codes)
+            out[r] = codes if i == 0 else draw(codes)
         yield out
+
+
+def _group_sizes(batch: np.ndarray, n_groups: int) -> np.ndarray:
+    """``b × groups`` sizes of each labelling (they vary under between-strata permutations)."""
+    return (batch[:, :, None] == np.arange(n_groups)[None, None, :]).sum(axis=1)
 
 
 class _QuadraticForms:
@@ -143,7 +161,10 @@ class _QuadraticForms:
 
 def _within_sums(forms: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     """For each labelling: Σ_g weight_g Σ_{i<j in g} A_ij, from the quadratic forms."""
-    per = forms if weights is None else forms * weights[None, :]
+    if weights is None:
+        per = forms
+    else:  # one weight per group, or per labelling and group (restricted permutations)
+        per = forms * (weights if weights.ndim == 2 else weights[None, :])
     return 0.5 * per.sum(axis=1)
 
 
@@ -187,7 +208,7 @@ def _p_value(stats: np.ndarray, permutations: int) -> float:
 
 
 def permanova_kernel(
-    D: Any, grouping: Any, *, permutations: int = 999, random_state: Any = 0
+    D: Any, grouping: Any, *, permutations: int = 999, random_state: Any = 0, strata: Any = None
 ) -> pd.Series:
     """PERMANOVA pseudo-F and permutation p-value (object-free).
 
@@ -201,6 +222,10 @@ def permanova_kernel(
         Number of label permutations.
     random_state
         Seed (or Generator) of the permutations.
+    strata
+        Subject or block of each sample: permutations are restricted (whole subjects when
+        the grouping is constant within subjects, else within subjects; see
+        :mod:`gutbrain.tl._permute`).  ``None``: free permutations (scikit-bio's).
 
     Returns
     -------
@@ -219,8 +244,9 @@ def permanova_kernel(
     inv = 1.0 / sizes
     stats = []
     with blas_blocks(n >= 512) as blocks:
-        for batch in _labellings(codes, permutations, random_state):
-            s_W = _within_sums(forms(batch, blocks), inv)
+        for batch in _labellings(codes, permutations, random_state, strata):
+            w = inv if strata is None else 1.0 / _group_sizes(batch, g)
+            s_W = _within_sums(forms(batch, blocks), w)
             stats.append(((s_T - s_W) / (g - 1)) / (s_W / (n - g)))
     f = np.concatenate(stats)
     return _result("PERMANOVA", "pseudo-F", n, g, float(f[0]), _p_value(f, permutations), permutations)
@@ -359,6 +385,7 @@ def permanova(
     groupby: str,
     n_permutations: int = 999,
     random_state: int = 0,
+    strata: str | None = None,
 ) -> pd.Series:
     """PERMANOVA of ``obsp[distance]`` by ``obs[groupby]`` (samples with a missing label dropped).
 
@@ -375,6 +402,11 @@ def permanova(
         Label permutations (scikit-bio's draw order for the same seed).
     random_state
         Seed of the permutations.
+    strata
+        ``obs`` column of blocks (e.g. the subject): permutations are restricted.  Whole
+        subjects are permuted when ``groupby`` is constant within subjects, otherwise labels
+        are permuted within subjects (:mod:`gutbrain.tl._permute`); a sample with a missing
+        stratum is its own stratum.
 
     Returns
     -------
@@ -388,7 +420,8 @@ def permanova(
 
     ``adata.uns["permanova"][distance]``
         ``{"params", "statistic" (pseudo-F), "statistic_name", "p_value", "n", "n_groups",
-        "permutations", "references"}``.
+        "permutations", "references"}``; ``params`` holds ``strata`` and
+        ``permutation_scheme`` (``free``, ``between strata`` or ``within strata``).
 
     Examples
     --------
@@ -400,10 +433,21 @@ def permanova(
     ('pseudo-F', 99)
     """
     D, labels = _grouped_distances(adata, distance, groupby)
-    res = permanova_kernel(D, labels, permutations=n_permutations, random_state=random_state)
+    blocks = None
+    scheme = "free"
+    if strata is not None:
+        from ._permute import permutation_scheme
+
+        _, keep = _groups(adata, groupby)
+        col = adata.obs[strata]
+        blocks = col.astype(object).where(col.notna(), pd.Series(adata.obs_names, index=col.index))
+        blocks = blocks.astype(str).to_numpy()[keep]
+        scheme = permutation_scheme(np.unique(labels, return_inverse=True)[1], blocks)
+    res = permanova_kernel(D, labels, permutations=n_permutations, random_state=random_state, strata=blocks)
     _store(
         adata, "permanova", distance, res,
-        {"distance": distance, "groupby": groupby, "n_permutations": n_permutations, "random_state": random_state},
+        {"distance": distance, "groupby": groupby, "n_permutations": n_permutations, "random_state": random_state,
+         "strata": strata or "", "permutation_scheme": scheme},
         ["Anderson 2001 doi:10.1111/j.1442-9993.2001.01070.pp.x"],
     )
     return res
