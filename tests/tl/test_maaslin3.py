@@ -12,7 +12,7 @@ import statsmodels.api as sm
 from scipy import special
 
 import gutbrain as gb
-from gutbrain._errors import DataValueError
+from gutbrain._errors import DataValueError, DataWarning
 from gutbrain.tl._glm_batch import logit_irls, logit_pass, wls_masked
 from gutbrain.tl._maaslin3 import MAASLIN3_COLUMNS, maaslin3_table
 from gutbrain.tl._maaslin3_design import build_design3, parse_formula3
@@ -368,8 +368,9 @@ def test_bad_input_is_reported_per_term_and_feature() -> None:
     adata.obs["empty"] = np.nan
     adata.X[:, 3] = adata.X[:, 3] + 5  # present in every sample: prevalence model undefined
     adata.X[:, 4] = np.where(adata.obs["group"] == "case", 20.0, 0.0)  # perfect separation by group
-    with pytest.warns(UserWarning, match="'const'"):
+    with pytest.warns(DataWarning, match="dropped from the model") as caught:
         res = gb.tl.maaslin3(adata, formula="~ group + age + const + empty", reference="group,control")
+    assert sorted(str(w.message).split("'")[1] for w in caught) == ["const", "empty"]
     dropped = res[res["metadata"].isin(["const", "empty"])]
     assert len(dropped) == 2 * 2 * adata.n_vars and dropped["error"].str.contains("dropped").all()
     assert dropped["error"].str.contains("single level").any() and dropped["error"].str.contains("no non-missing").any()

@@ -285,7 +285,7 @@ def test_three_jobs_run_at_once_and_all_finish(page, server):
         assert page.get_attribute(f"#job-{i}", "data-status") == "done"
     summaries = [server.api(f"/api/jobs/{i}")["summary"] for i in ids]
     assert all(s["samples"] == 30 for s in summaries)
-    got = pd.read_csv(io.StringIO(httpx.get(server.url + server.api(f"/api/jobs/{ids[0]}")["links"]["files"]["tables/qc_samples.tsv"]).text), sep="\t")
+    got = pd.read_csv(io.StringIO(httpx.get(server.url + server.api(f"/api/jobs/{ids[0]}")["links"]["files"]["tables/qc_per_sample.tsv"]).text), sep="\t")
     assert len(got) == 30
 
 

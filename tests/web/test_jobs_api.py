@@ -85,7 +85,7 @@ def test_submit_answers_at_once_and_the_job_runs(env, cohort, cohort_job):
     for url in links["files"].values():
         assert client.get(url).status_code == 200, url
     # numbers survive the trip: QC depth = column sums of the uploaded table
-    qc = pd.read_csv(io.StringIO(client.get(links["files"]["tables/qc_samples.tsv"]).text),
+    qc = pd.read_csv(io.StringIO(client.get(links["files"]["tables/qc_per_sample.tsv"]).text),
                      sep="\t").set_index("sample")
     np.testing.assert_allclose(qc.loc[counts.columns, "depth"], counts.sum(axis=0).to_numpy())
     prov = json.loads(client.get(links["files"]["tables/provenance.json"]).text)

@@ -50,7 +50,7 @@ from anndata import AnnData
 from scipy import special
 from threadpoolctl import threadpool_limits
 
-from .._errors import DataValueError
+from .._errors import DataValueError, DataWarning
 from ._da import bh_adjust
 from ._formula import parse_reference
 from ._glm_batch import logit_irls, wls_masked
@@ -910,7 +910,7 @@ def maaslin3(
         random_state=random_state,
     )
     for term, reason in zip(info["dropped_terms"], info["dropped_reasons"]):
-        warnings.warn(f"maaslin3: term {term!r} dropped from the model: {reason}", UserWarning, stacklevel=2)
+        warnings.warn(f"maaslin3: term {term!r} dropped from the model: {reason}", DataWarning, stacklevel=2)
     params = dict(
         formula=formula, method="maaslin3", normalization=normalization, transform=transform,
         reference=";".join(f"{k},{v}" for k, v in parse_reference(reference).items()) or None,
