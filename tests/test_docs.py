@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -162,3 +163,28 @@ def test_slots_table_collects_every_tool():
             assert f":func:`gutbrain.{name[3:]}`" in page, f"{name} writes no slot in the table"
     assert gutbrain_api.written_slots("Sets the following fields:\n\n``adata.obs['a']``, ``uns['b']``\n    x\nEnd") == [
         "obs['a']", "uns['b']"]
+
+
+def test_tutorials_are_executed_and_end_with_what_the_numbers_mean():
+    """Issue 19: every tutorial is an executed MyST-NB page that ends by saying what its numbers
+    mean and what they do not; pages on ../shared data declare it (left out without it)."""
+    pages = sorted(p for p in (DOCS / "tutorials").glob("*.md") if p.name != "index.md")
+    assert len(pages) >= 7
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert text.startswith("---\nfile_format: mystnb\n"), f"{page.name}: not an executed page"
+        assert "```{code-cell} python3" in text, f"{page.name}: no executed cell"
+        last = text.rsplit("\n## ", 1)[-1].lower()
+        assert "mean" in last and "do not" in last, f"{page.name}: last section is {last[:60]!r}"
+        if "/shared" in text or "GUTBRAIN_SHARED_DIR" in text:
+            assert "requires_shared: true" in text.split("\n---\n", 1)[0], f"{page.name}: needs ../shared"
+
+
+def test_validation_page_reads_shipped_tables_only():
+    """The validation page types no result: every figure comes from a table in the package."""
+    text = (DOCS / "validation.md").read_text(encoding="utf-8")
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    assert not re.findall(r"\b0\.\d{2,}", prose), "hand-typed figures in the validation page prose"
+    for source in ("health_index_validation()", "health_index_calibration()",
+                   "butyrate_index_validation()", "health_index_loso.tsv"):
+        assert source in text
