@@ -48,7 +48,7 @@ from .._taxonomy import lineage_frame
 from .._utils import atomic_path, atomic_write, escape_formula
 from .._version import __version__
 from . import _guard
-from ._biom import infer_unit
+from ._biom_parse import infer_unit
 
 __all__ = [
     "WRITERS",
@@ -418,7 +418,7 @@ def read_parquet(path: str | os.PathLike[str]) -> AnnData:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ._biom import _BiomParts, parts_to_adata
+    from ._biom_parse import _BiomParts, parts_to_adata
 
     p = Path(path)
     if not p.is_file():
