@@ -26,7 +26,7 @@ from anndata import AnnData
 
 from .._core import SPARSE_DENSITY, new_adata
 from .._errors import DataValueError, GutbrainError, InputFormatError
-from .._taxonomy import lineage_frame
+from ..taxonomy._keys import lineage_frame
 from . import _guard
 from ._metadata import type_columns
 

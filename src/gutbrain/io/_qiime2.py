@@ -35,7 +35,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._errors import DataValueError, InputFormatError
-from .._taxonomy import lineage_frame
+from ..taxonomy._keys import lineage_frame
 from . import _guard
 from ._biom_parse import _parse_bytes, infer_unit, parts_to_adata
 

@@ -44,9 +44,9 @@ from anndata import AnnData
 
 from .._core import RANKS, UNITS, get_unit, new_adata, provenance
 from .._errors import DataValueError, GutbrainError, InputFormatError
-from .._taxonomy import lineage_frame
 from .._utils import atomic_path, atomic_write, escape_formula
 from .._version import __version__
+from ..taxonomy._keys import lineage_frame
 from . import _guard
 from ._biom_parse import infer_unit
 
