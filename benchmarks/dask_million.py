@@ -89,7 +89,7 @@ def build(n: int, f: int, chunk: int, seed: int):
     import dask.array as da
 
     from gutbrain._core import new_adata
-    from gutbrain._taxonomy import lineage_frame
+    from gutbrain.taxonomy import lineage_frame
 
     chunks = ((chunk,) * (n // chunk) + ((n % chunk,) if n % chunk else ()), (f,))
     X = da.map_blocks(

@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
 from ._core import RANKS
@@ -46,7 +44,6 @@ __all__ = [
     "clean_name",
     "detect_lineage_style",
     "is_placeholder",
-    "lineage_frame",
     "normalize_name",
     "parse_lineage",
 ]
@@ -314,44 +311,3 @@ def parse_lineage(lineage: str | None, *, sep: str | None = None) -> dict[str, s
     return out
 
 
-def lineage_frame(
-    lineages: Iterable[str | None],
-    *,
-    index: Iterable[str] | None = None,
-    sep: str | None = None,
-    with_keys: bool = True,
-) -> pd.DataFrame:
-    """Parse many lineages into rank columns, ``taxonomy`` and the taxon identity columns.
-
-    Each distinct lineage is parsed once.  With ``with_keys`` (default) the frame also
-    holds ``taxon_rank`` (deepest named rank), ``taxon_name`` (display name) and
-    ``taxon_key`` (match key) of :mod:`gutbrain.taxonomy`.
-
-    Examples
-    --------
-    >>> lineage_frame(["f__Ruminococcaceae;g__Ruminococcus", "f__Lachnospiraceae;g__[Ruminococcus]"])["genus"].tolist()
-    ['Ruminococcus', '[Ruminococcus]']
-    """
-    # missing cells (None/NaN from pandas) are empty lineages, not the string "nan"
-    lineages = [None if isinstance(lin, float) and pd.isna(lin) else lin for lin in lineages]
-    labels = None if index is None else [str(i) for i in index]
-    text = ["" if lin is None else str(lin) for lin in lineages]
-    codes, uniq = pd.factorize(pd.Series(text, dtype=object), sort=False)
-    parsed = []
-    for u, key in enumerate(uniq):
-        try:
-            parsed.append(parse_lineage(key or None, sep=sep))
-        except InputFormatError as exc:
-            i = int(np.flatnonzero(codes == u)[0])
-            where = f"feature {labels[i]!r}: " if labels is not None else ""
-            raise InputFormatError(where + exc.message, fix=exc.fix) from None
-    table = pd.DataFrame(parsed, columns=list(RANKS))
-    df = table.iloc[codes].reset_index(drop=True) if len(text) else table
-    df["taxonomy"] = text
-    if labels is not None:
-        df.index = pd.Index(labels)
-    if with_keys:
-        from .taxonomy._keys import _with_columns, taxon_columns
-
-        df = _with_columns(df, taxon_columns(df))
-    return df

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import gutbrain as gb
 from gutbrain._core import RANKS, get_matrix, new_adata
 from gutbrain._errors import GutbrainError, InputFormatError
-from gutbrain._taxonomy import lineage_frame
+from gutbrain.taxonomy import lineage_frame
 from gutbrain.testing.strategies import count_adatas
 from tests.conftest import shared_path
 

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 import gutbrain as gb
 from gutbrain._core import new_adata
-from gutbrain._taxonomy import lineage_frame
 from gutbrain.ml import _health_index as H
 from gutbrain.ml import health_index, health_index_coefficients, health_index_model
+from gutbrain.taxonomy import lineage_frame
 from tests.conftest import shared_path
 
 # --------------------------------------------------------------------------- helpers

@@ -162,7 +162,7 @@ def test_unreachable_scheduler_fails_fast(cohort, monkeypatch):
 
 def test_sample_indices_equal_in_process(client):
     from gutbrain._core import new_adata
-    from gutbrain._taxonomy import lineage_frame
+    from gutbrain.taxonomy import lineage_frame
     from tests.conftest import shared_path
 
     d = shared_path("data", "gmhi2020_health_index")

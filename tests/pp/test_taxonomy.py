@@ -219,7 +219,7 @@ def test_reexports_are_the_lineage_parser():
     from gutbrain import _taxonomy
 
     assert gb.pp.parse_lineage is _taxonomy.parse_lineage
-    assert gb.pp.lineage_frame is _taxonomy.lineage_frame
+    assert gb.pp.lineage_frame is gb.taxonomy.lineage_frame
     assert gb.pp.normalize_name is _taxonomy.normalize_name
     assert set(gb.pp.__all__) >= {
         "parse_lineage", "lineage_frame", "normalize_name", "canonical_name", "resolve_synonyms",

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gutbrain._core import new_adata
-from gutbrain._taxonomy import lineage_frame
+from gutbrain.taxonomy import lineage_frame
 from gutbrain.tl import gmhi
 from gutbrain.tl._gmhi import gmhi_species
 from tests.conftest import shared_path

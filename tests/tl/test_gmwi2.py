@@ -114,7 +114,7 @@ def test_gmwi2_matches_renamed_species_through_the_pp_synonym_table():
     Enterocloster bolteae (Haas & Blanchard 2020), Ruminococcus gnavus -> Mediterraneibacter gnavus.
     """
     from gutbrain._core import new_adata
-    from gutbrain._taxonomy import lineage_frame
+    from gutbrain.taxonomy import lineage_frame
 
     v3 = ["Erysipelatoclostridium_ramosum", "Clostridium_bolteae", "Ruminococcus_gnavus",
           "Roseburia_hominis"]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from gutbrain import GutbrainError
 from gutbrain._core import new_adata
-from gutbrain._taxonomy import lineage_frame
+from gutbrain.taxonomy import lineage_frame
 from gutbrain.tl import (
     INDEX_NAMES,
     butyrate_capacity,

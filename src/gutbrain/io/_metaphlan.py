@@ -31,7 +31,8 @@ from anndata import AnnData
 
 from .._core import RANKS, add_input, new_adata, set_layer
 from .._errors import DataValueError, GutbrainError, InputFormatError
-from .._taxonomy import _PREFIX_RANK, lineage_frame
+from .._taxonomy import _PREFIX_RANK
+from ..taxonomy._keys import lineage_frame
 from . import _guard
 from ._tables import (
     _DECOMPRESS_ERRORS,

@@ -35,9 +35,9 @@ import pandas as pd
 from anndata import AnnData
 
 from .._errors import DataValueError, InputFormatError
-from .._taxonomy import lineage_frame
+from ..taxonomy._keys import lineage_frame
 from . import _guard
-from ._biom import _parse_bytes, infer_unit, parts_to_adata
+from ._biom_parse import _parse_bytes, infer_unit, parts_to_adata
 
 __all__ = ["SUPPORTED_TYPES", "read_qza", "read_qza_metadata"]
 

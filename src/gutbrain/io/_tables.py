@@ -24,7 +24,8 @@ from anndata import AnnData
 
 from .._core import RANKS, add_input, new_adata, provenance
 from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataMismatchError
-from .._taxonomy import _EMPTY, clean_name, lineage_frame
+from .._taxonomy import _EMPTY, clean_name
+from ..taxonomy._keys import lineage_frame
 from . import _guard
 from ._guard import MAGIC_HDF5, MAGIC_ZIP  # MAGIC_HDF5 is used by _read
 from ._values import NA_TOKENS as _NA_SET

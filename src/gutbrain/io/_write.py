@@ -44,11 +44,11 @@ from anndata import AnnData
 
 from .._core import RANKS, UNITS, get_unit, new_adata, provenance
 from .._errors import DataValueError, GutbrainError, InputFormatError
-from .._taxonomy import lineage_frame
 from .._utils import atomic_path, atomic_write, escape_formula
 from .._version import __version__
+from ..taxonomy._keys import lineage_frame
 from . import _guard
-from ._biom import infer_unit
+from ._biom_parse import infer_unit
 
 __all__ = [
     "WRITERS",
@@ -418,7 +418,7 @@ def read_parquet(path: str | os.PathLike[str]) -> AnnData:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ._biom import _BiomParts, parts_to_adata
+    from ._biom_parse import _BiomParts, parts_to_adata
 
     p = Path(path)
     if not p.is_file():

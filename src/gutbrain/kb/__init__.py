@@ -46,12 +46,13 @@ from ._import import (
     import_disbiome,
     import_gmt,
     read_gmt,
+    rebuild,
 )
 from ._query import consistency, query
 from ._report import evidence_summary, evidence_table, resemblance_section, study_links
 from ._schema import EVIDENCE_LEVELS, host_class, vocabulary
 from ._statements import Statement, statements
-from ._store import CorruptStoreError, KnowledgeBase, kb_dir, load, rebuild, sources
+from ._store import CorruptStoreError, KnowledgeBase, kb_dir, load, sources
 from ._taxa import reconcile
 
 

@@ -35,7 +35,9 @@ output (:func:`gutbrain.kb.spreadsheet_safe`, HTML escaping in reports).
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import datetime as _dt
 import hashlib
 import io
 import os
@@ -50,6 +52,7 @@ import pandas as pd
 from .._errors import DataValueError, InputFormatError
 from .._taxonomy import parse_lineage
 from .._utils import sha256_file
+from . import _store
 from ._bugsigdb import (
     BSDB_CITATION_DOI,
     BSDB_LICENCE,
@@ -74,6 +77,7 @@ from ._store import (
     load,
     log_import,
     overlay_transaction,
+    read_import_log,
 )
 from ._vocab import clean_taxon_name, condition_id, condition_key, condition_label, contrast_kind
 
@@ -84,6 +88,7 @@ __all__ = [
     "import_disbiome",
     "import_gmt",
     "read_gmt",
+    "rebuild",
 ]
 
 csv.field_size_limit(1 << 30)
@@ -855,3 +860,51 @@ def import_curated(path: str | os.PathLike[str], *, directory: str | os.PathLike
     _write(d, family, "import_curated", path, source, tables, [], [], report)
     return report
 
+
+_IMPORTERS = {f.__name__: f for f in (import_disbiome, import_bugsigdb, import_gmt, import_curated)}
+
+
+# --------------------------------------------------------------------------- rebuild
+
+
+def rebuild(directory: str | os.PathLike[str] | None = None) -> list[str]:
+    """Re-create the overlay from the import log (``imports.tsv``).
+
+    The current overlay (damaged or not) is moved aside to
+    ``overlay.sqlite.broken-<UTC time>``; every logged import whose file still exists
+    with the same sha256 is run again.  Returns one line per action.
+
+    Parameters
+    ----------
+    directory
+        User evidence directory (default :func:`kb_dir`).
+    """
+    d = kb_dir(directory)
+    path = d / OVERLAY_NAME
+    msgs: list[str] = []
+    log = read_import_log(d)
+    if path.exists():
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = d / f"{OVERLAY_NAME}.broken-{stamp}"
+        os.replace(path, aside)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(d / f"{OVERLAY_NAME}-journal", d / f"{OVERLAY_NAME}-journal.broken-{stamp}")
+        msgs.append(f"moved the old overlay to {aside}")
+    _store._CACHE.clear()
+    for r in log.itertuples(index=False):
+        p = Path(r.path)
+        if not p.exists():
+            msgs.append(f"{r.family}: {p} is gone; import it again with 'gutbrain evidence import'")
+            continue
+        if r.sha256 and sha256_file(p) != r.sha256:
+            msgs.append(f"{r.family}: {p} changed since it was imported; re-imported the new file")
+        fn = _IMPORTERS.get(str(r.importer))
+        if fn is None:
+            msgs.append(f"{r.family}: unknown importer {r.importer!r}; import {p} again")
+            continue
+        rep = fn(p, directory=d)
+        msgs.append(f"{r.family}: re-imported {p} ({sum(rep.imported.values())} rows)")
+    if not len(log):
+        msgs.append("the import log is empty: the overlay now holds nothing (shipped evidence is "
+                    "unaffected)")
+    return msgs

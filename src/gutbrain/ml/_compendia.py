@@ -22,7 +22,7 @@ from anndata import AnnData
 
 from .._core import new_adata
 from .._errors import DataValueError, InputFormatError
-from .._taxonomy import lineage_frame
+from ..taxonomy._keys import lineage_frame
 
 __all__ = [
     "HEALTH_COHORTS",

@@ -39,9 +39,9 @@ from anndata import AnnData
 from numba import njit
 
 from .._errors import DataValueError
+from ..tl._abundance_checks import _check_abundance
 from ..tl._beta import (
     _aitchison_clr,
-    _check_abundance,
     _dense,
     _input_matrix,
     _store_distances,

@@ -64,7 +64,7 @@ from anndata import AnnData
 
 from .._core import record
 from .._errors import DataValueError
-from ..tl._da import merge_transform_stats
+from ..tl._da_common import merge_transform_stats
 from ..tl._suffstats import Moments, ols_from_moments
 from ._chunks import as_dense_block, is_dask_array, map_reduce, sample_chunked
 from ._client import _map, _resolve, n_threads
@@ -129,13 +129,13 @@ def _merge_filter(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def _prepared(block: Any, mask: np.ndarray, normalization: str) -> np.ndarray:
     """The chunk's kept features, normalised (every normalisation here is per sample)."""
-    from ..tl._da import normalize_features
+    from ..tl._da_common import normalize_features
 
     return normalize_features(as_dense_block(block)[:, mask], normalization)
 
 
 def _transform_stats_chunk(block: Any, mask: np.ndarray, normalization: str, transform: str) -> dict[str, Any]:
-    from ..tl._da import transform_stats
+    from ..tl._da_common import transform_stats
 
     return transform_stats(_prepared(block, mask, normalization), transform)
 
@@ -144,7 +144,7 @@ def _moments_chunk(
     block: Any, X: np.ndarray, keep: np.ndarray, mask: np.ndarray, normalization: str, transform: str,
     params: dict[str, Any],
 ) -> Moments:
-    from ..tl._da import apply_transform
+    from ..tl._da_common import apply_transform
 
     Y = apply_transform(_prepared(block, mask, normalization), transform, params)
     return Moments.from_chunk(X[keep], Y[keep])
@@ -154,7 +154,7 @@ def _rss_chunk(
     block: Any, X: np.ndarray, keep: np.ndarray, mask: np.ndarray, normalization: str, transform: str,
     params: dict[str, Any], features: np.ndarray, coef: np.ndarray,
 ) -> np.ndarray:
-    from ..tl._da import apply_transform
+    from ..tl._da_common import apply_transform
 
     Y = apply_transform(_prepared(block, mask, normalization), transform, params)[keep][:, features]
     R = Y - X[keep] @ coef
@@ -188,7 +188,7 @@ def _by_samples(
     n_chunks: int | None,
 ) -> pd.DataFrame:
     """MaAsLin2 on a sample-chunked Dask array (see the module notes)."""
-    from ..tl._da import _params, _tidy, transform_params
+    from ..tl._da_common import _params, _tidy, transform_params
     from ..tl._da_methods import REFERENCES
     from ..tl._formula import build_design, parse_formula
 
@@ -356,7 +356,7 @@ def diff_abundance_dask(
     >>> with gb.parallel.dask_client(n_workers=4) as client:  # doctest: +SKIP
     ...     res = gb.parallel.diff_abundance_dask(adata, formula="~ group + age")
     """
-    from ..tl._da import (
+    from ..tl._da_common import (
         _check_options,
         _params,
         _prepare,

@@ -45,6 +45,7 @@ def index_dashboard(
         contribution of its top taxa (rodent-derived markers hatched).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     info = adata.uns.get(key)
     if info is None:
@@ -52,16 +53,33 @@ def index_dashboard(
                              fix="run gutbrain.tl.gut_brain_indices first")
     names = list(indices) if indices is not None else list(info["params"]["indices"])
     contrib = info["contributions"]
+    tops: dict[str, pd.DataFrame] = {}
+    for name in names:
+        sub = contrib[contrib["index"] == name]
+        if len(sub):
+            per = sub.groupby("taxon").agg(contribution=("contribution", "sum"),
+                                           rodent=("rodent_derived", "any"))
+            per["contribution"] /= adata.n_obs
+            tops[name] = per.reindex(per["contribution"].abs().sort_values(ascending=False).index)[:top]
+    labels = {name: [f"{t}{' (rodent)' if r else ''}" for t, r in zip(per.index, per["rodent"], strict=True)]
+              for name, per in tops.items()}
+    if groupby and groupby in adata.obs.columns:
+        col = adata.obs[groupby]
+        groups = col.astype(str).where(col.notna(), "")
+        cmap = group_colors(adata, groupby)
+        levels = [lv for lv in cmap if (groups == lv).any()]
+    else:
+        groups = pd.Series("all", index=adata.obs_names)
+        cmap, levels = {"all": "#4c72b0"}, ["all"]
+    # size by the labels: ~0.065 in per character of the longest taxon / group label, ~0.22 in per bar
+    longest = max([len(x) for ls in labels.values() for x in ls] or [0])
+    left_w = max(len(str(lv)) for lv in levels) * 0.065
+    label_w = longest * 0.065
+    rows = max(top, len(levels), 3)
+    row_h = max(1.6, 0.22 * rows + 0.6)
+    width = min(16.0, 6.0 + left_w + label_w)
     with style():
-        fig, axes = plt.subplots(len(names), 2, figsize=(7.0, 1.6 * len(names) + 0.4), squeeze=False)
-        if groupby and groupby in adata.obs.columns:
-            col = adata.obs[groupby]
-            groups = col.astype(str).where(col.notna(), "")
-            cmap = group_colors(adata, groupby)
-            levels = [lv for lv in cmap if (groups == lv).any()]
-        else:
-            groups = pd.Series("all", index=adata.obs_names)
-            cmap, levels = {"all": "#4c72b0"}, ["all"]
+        fig, axes = plt.subplots(len(names), 2, figsize=(width, row_h * len(names) + 0.4), squeeze=False)
         colors = [cmap[lv] for lv in levels]
         for row, name in enumerate(names):
             ax = axes[row, 0]
@@ -75,20 +93,17 @@ def index_dashboard(
             cov = adata.obs[f"gbi_{name}_coverage"].median()
             ax.set_title(f"{name} (median coverage {cov:.2f})", loc="left")
             ax2 = axes[row, 1]
-            sub = contrib[contrib["index"] == name]
-            if len(sub):
-                per = sub.groupby("taxon").agg(contribution=("contribution", "sum"),
-                                               rodent=("rodent_derived", "any"))
-                per["contribution"] /= adata.n_obs
-                per = per.reindex(per["contribution"].abs().sort_values(ascending=False).index)[:top]
+            if name in tops:
+                per = tops[name]
                 bars = ax2.barh(range(len(per)), per["contribution"], color="#4c72b0")
                 for b, rod in zip(bars, per["rodent"], strict=True):
                     if rod:
                         b.set_hatch("///")
-                ax2.set_yticks(range(len(per)), [f"{t}{' (rodent)' if r else ''}" for t, r in
-                                                 zip(per.index, per["rodent"], strict=True)])
-                ax2.invert_yaxis()
+                ax2.set_yticks(range(len(per)), labels[name])
+                ax2.set_ylim(max(top, len(per)) - 0.5, -0.5)  # largest on top; one slot per taxon shown
             ax2.set_title("mean contribution", loc="left")
+            for a in (ax, ax2):  # few x ticks: long decimals (0.0025 …) must not run into each other
+                a.xaxis.set_major_locator(MaxNLocator(nbins=4))
         fig.tight_layout()
     return fig
 

@@ -27,7 +27,8 @@ append themselves to ``uns["gutbrain"]["steps"]``.
 
 from __future__ import annotations
 
-from .._taxonomy import lineage_frame, normalize_name, parse_lineage
+from .._taxonomy import normalize_name, parse_lineage
+from ..taxonomy._keys import lineage_frame
 from ._filter import filter_features, filter_samples
 from ._normalize import rarefy, relative
 from ._taxonomy import (

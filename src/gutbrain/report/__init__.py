@@ -19,10 +19,11 @@ One sample against a healthy reference (``gutbrain sample``, ``docs/sample_profi
 from __future__ import annotations
 
 from ._build import BuiltSection, build, collect_sections, render, write_tables
-from ._sample import SAMPLE_DISCLAIMER, SampleProfile
+from ._sample import SAMPLE_DISCLAIMER
 from ._sample_reference import percentile_from_quantiles, reference_sources
 from ._sample_render import (
     PdfUnavailableError,
+    SampleProfile,
     html_to_pdf,
     pdf_available,
     render_sample,

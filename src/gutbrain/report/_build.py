@@ -257,6 +257,24 @@ def _sort_key(value: Any) -> str:
     return ""
 
 
+#: Minimum width (em) of a text column per character of its longest cell, and the cap.
+EM_PER_CHAR, MAX_MIN_WIDTH_EM = 0.45, 18
+
+
+def _min_widths(shown: pd.DataFrame) -> list[int]:
+    """Per-column minimum width (em, 0 = none) so long text wraps in a few lines, not a tall sliver.
+
+    Without it the browser squeezes every column of a wide table to its longest word; with it the
+    table grows wider than the page and scrolls inside its wrapper.  Number columns get none.
+    """
+    out = []
+    for j in range(shown.shape[1]):
+        texts = [str(_cell_text(v)) for v in shown.iloc[:, j] if not isinstance(v, (int, float, np.number))]
+        longest = max((len(t) for t in texts), default=0)
+        out.append(min(MAX_MIN_WIDTH_EM, round(EM_PER_CHAR * longest)) if longest > 16 else 0)
+    return out
+
+
 def _table_view(caption: str, df: pd.DataFrame, name: str, max_rows: int) -> dict[str, Any]:
     frame = _table_frame(df)
     shown = frame.iloc[:max_rows]
@@ -265,6 +283,7 @@ def _table_view(caption: str, df: pd.DataFrame, name: str, max_rows: int) -> dic
         "caption": caption,
         "name": name,
         "columns": [str(c) for c in frame.columns],
+        "min_widths": _min_widths(shown),
         "rows": rows,
         "n_rows": int(frame.shape[0]),
         "shown": int(shown.shape[0]),

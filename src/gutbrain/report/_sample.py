@@ -29,7 +29,6 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,6 @@ from ._sample_reference import QCOLS, percentile_from_quantiles, reference
 
 __all__ = [
     "DISCLAIMER",
-    "SampleProfile",
     "build_profile",
     "load_table",
     "select_sample",
@@ -908,34 +906,3 @@ def build_profile(
         "disclaimer": DISCLAIMER,
         "provenance": _provenance(adata, params, stamp),
     }
-
-
-@dataclass
-class SampleProfile:
-    """One sample's profile: the JSON content and the self-contained HTML page.
-
-    Attributes
-    ----------
-    sample
-        Sample id.
-    data
-        The content of ``sample.json``.
-    html
-        The content of ``sample.html``.
-    """
-
-    sample: str
-    data: dict[str, Any]
-    html: str
-
-    def to_json(self) -> str:
-        """``sample.json`` text (``<``, ``>`` and ``&`` escaped, safe to embed in HTML)."""
-        from ._sample_render import dumps
-
-        return dumps(self.data)
-
-    def write(self, out: str | os.PathLike[str], *, pdf: bool = False) -> dict[str, Path]:
-        """Write ``sample.html`` and ``sample.json`` (and ``sample.pdf``) into directory ``out``."""
-        from ._sample_render import write_profile
-
-        return write_profile(self, Path(out), pdf=pdf)

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +31,6 @@ from .._utils import atomic_path, atomic_write
 from .._version import __version__
 from ._sample import (
     DISCLAIMER,
-    SampleProfile,
     _EvidenceCache,
     build_profile,
     fmt,
@@ -44,6 +44,7 @@ from ._sample_compute import check_abundances
 
 __all__ = [
     "PdfUnavailableError",
+    "SampleProfile",
     "dumps",
     "html_to_pdf",
     "pdf_available",
@@ -78,6 +79,33 @@ class PdfUnavailableError(GutbrainError):
 
 
 # --------------------------------------------------------------------------- JSON
+
+
+@dataclass
+class SampleProfile:
+    """One sample's profile: the JSON content and the self-contained HTML page.
+
+    Attributes
+    ----------
+    sample
+        Sample id.
+    data
+        The content of ``sample.json``.
+    html
+        The content of ``sample.html``.
+    """
+
+    sample: str
+    data: dict[str, Any]
+    html: str
+
+    def to_json(self) -> str:
+        """``sample.json`` text (``<``, ``>`` and ``&`` escaped, safe to embed in HTML)."""
+        return dumps(self.data)
+
+    def write(self, out: str | os.PathLike[str], *, pdf: bool = False) -> dict[str, Path]:
+        """Write ``sample.html`` and ``sample.json`` (and ``sample.pdf``) into directory ``out``."""
+        return write_profile(self, Path(out), pdf=pdf)
 
 
 def _plain(v: Any) -> Any:

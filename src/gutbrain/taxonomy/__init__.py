@@ -32,8 +32,8 @@ NCBI (offline)
 
 from __future__ import annotations
 
-from .._taxonomy import clean_name, is_placeholder, lineage_frame, parse_lineage
-from ._keys import annotate, name_keys, taxon_key, taxon_name, taxon_table
+from .._taxonomy import clean_name, is_placeholder, parse_lineage
+from ._keys import annotate, lineage_frame, name_keys, taxon_key, taxon_name, taxon_table
 from ._match import match_taxa, reference_frame
 from ._ncbi import ncbi_lineage, ncbi_taxid
 

@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._core import RANKS
-from .._taxonomy import clean_name, is_placeholder, lineage_frame
+from .._errors import InputFormatError
+from .._taxonomy import clean_name, is_placeholder, parse_lineage
 
 __all__ = [
     "ABBREV",
     "annotate",
+    "lineage_frame",
     "lineage_string",
     "name_keys",
     "taxon_columns",
@@ -79,7 +81,7 @@ def _canonical_base(name: str, rank: str | None) -> str:
     """Key text of the current name of a named taxon (synonym table); "" when none."""
     if rank is not None and rank not in _SYNONYM_RANKS:
         return ""
-    from ..pp._taxonomy import canonical_name
+    from .._synonyms import canonical_name
 
     canon = canonical_name(name, rank="species" if rank == "strain" else rank)
     return _base(canon, rank) if canon else ""
@@ -139,8 +141,6 @@ def _placeholder_label(name: str, rank: str, ancestors: Sequence[str]) -> str:
 
 def _as_row(lineage: Mapping[str, Any] | str) -> dict[str, str]:
     if isinstance(lineage, str):
-        from .._taxonomy import parse_lineage
-
         return parse_lineage(lineage)
     return {r: clean_name(lineage.get(r, ""), rank=r) for r in RANKS}
 
@@ -403,3 +403,44 @@ def lineage_string(row: Mapping[str, Any], rank: str) -> str:
     """
     ranks = RANKS[: RANKS.index(rank) + 1]
     return "; ".join(f"{_LINEAGE_PREFIX[r]}{row.get(r, '') or ''}" for r in ranks)
+
+
+def lineage_frame(
+    lineages: Iterable[str | None],
+    *,
+    index: Iterable[str] | None = None,
+    sep: str | None = None,
+    with_keys: bool = True,
+) -> pd.DataFrame:
+    """Parse many lineages into rank columns, ``taxonomy`` and the taxon identity columns.
+
+    Each distinct lineage is parsed once.  With ``with_keys`` (default) the frame also
+    holds ``taxon_rank`` (deepest named rank), ``taxon_name`` (display name) and
+    ``taxon_key`` (match key) of :mod:`gutbrain.taxonomy`.
+
+    Examples
+    --------
+    >>> lineage_frame(["f__Ruminococcaceae;g__Ruminococcus", "f__Lachnospiraceae;g__[Ruminococcus]"])["genus"].tolist()
+    ['Ruminococcus', '[Ruminococcus]']
+    """
+    # missing cells (None/NaN from pandas) are empty lineages, not the string "nan"
+    lineages = [None if isinstance(lin, float) and pd.isna(lin) else lin for lin in lineages]
+    labels = None if index is None else [str(i) for i in index]
+    text = ["" if lin is None else str(lin) for lin in lineages]
+    codes, uniq = pd.factorize(pd.Series(text, dtype=object), sort=False)
+    parsed = []
+    for u, key in enumerate(uniq):
+        try:
+            parsed.append(parse_lineage(key or None, sep=sep))
+        except InputFormatError as exc:
+            i = int(np.flatnonzero(codes == u)[0])
+            where = f"feature {labels[i]!r}: " if labels is not None else ""
+            raise InputFormatError(where + exc.message, fix=exc.fix) from None
+    table = pd.DataFrame(parsed, columns=list(RANKS))
+    df = table.iloc[codes].reset_index(drop=True) if len(text) else table
+    df["taxonomy"] = text
+    if labels is not None:
+        df.index = pd.Index(labels)
+    if with_keys:
+        df = _with_columns(df, taxon_columns(df))
+    return df

@@ -35,7 +35,7 @@ from anndata import AnnData
 from .. import _core
 from .._errors import DataValueError, UnitError
 from ..pp._filter import ADDITIVE_UNITS as _ABUNDANCE_UNITS
-from ._beta import _check_abundance
+from ._abundance_checks import _check_abundance
 
 __all__ = [
     "ALPHA_METRICS",

@@ -46,6 +46,7 @@ from .. import _core
 from .._errors import DataValueError, UnitError
 from .._version import __version__
 from ..pp._filter import ADDITIVE_UNITS as _ABUNDANCE_UNITS
+from ._abundance_checks import _check_abundance
 
 __all__ = [
     "BETA_METRICS",
@@ -83,14 +84,6 @@ def _dense(X: Any) -> np.ndarray:
     if X.ndim != 2:
         raise DataValueError("expected a samples × features matrix", fix="pass a 2-D table")
     return X
-
-
-def _check_abundance(X: np.ndarray) -> None:
-    if X.size and (not np.all(np.isfinite(X)) or X.min() < 0):
-        raise DataValueError(
-            "abundances must be finite and non-negative",
-            fix="pass counts or proportions (no NaN, no negative values)",
-        )
 
 
 def squareform(d: np.ndarray) -> np.ndarray:

@@ -304,7 +304,7 @@ def validate_butyrate_indices(
 
     """
     from ..io._metabolites import metabolite_frame, resolve_metabolite
-    from ..ml._predict import regression_metrics
+    from ..ml._regression_metrics import regression_metrics
     from ._indices import gut_brain_indices
 
     col = resolve_metabolite(adata, target, key)

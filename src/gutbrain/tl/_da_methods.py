@@ -40,7 +40,7 @@ from anndata import AnnData
 from scipy import special, stats
 
 from .._errors import DataValueError
-from ._da import (
+from ._da_common import (
     _input_matrix,
     _prepare,
     _sort,
@@ -285,7 +285,7 @@ def _first_term(design: Design) -> tuple[str, list[int]]:
 def run_wilcoxon(adata: AnnData, *, correction: str = "BH", **kw: Any) -> pd.DataFrame:
     """Rank tests of the first formula term on relative abundances."""
     Yf, mask, design, names = _prepare(adata, **kw)
-    from ._da import _input_matrix
+    from ._da_common import _input_matrix
 
     Yall = _input_matrix(adata, kw.get("layer"))
     tot = np.maximum(Yall.sum(axis=1, keepdims=True), np.finfo(float).eps)

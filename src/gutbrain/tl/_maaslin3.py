@@ -51,7 +51,7 @@ from scipy import special
 from threadpoolctl import threadpool_limits
 
 from .._errors import DataValueError, DataWarning
-from ._da import bh_adjust
+from ._da_common import bh_adjust
 from ._formula import parse_reference
 from ._glm_batch import logit_irls, wls_masked
 from ._maaslin3_design import Design3, build_design3, parse_formula3

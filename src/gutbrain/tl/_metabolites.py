@@ -60,7 +60,7 @@ from .._errors import DataValueError, UnitError
 from ..io._metabolites import METABOLITE_KEY, metabolite_frame, resolve_metabolite
 from ..pp._filter import ADDITIVE_UNITS
 from ..pp._transform import multiplicative_replacement
-from ._da import bh_adjust
+from ._da_common import bh_adjust
 from ._formula import build_design, parse_formula
 
 __all__ = [

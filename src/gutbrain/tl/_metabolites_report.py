@@ -83,7 +83,7 @@ def _scfa_by_group(adata: AnnData, group: str, cols: list[tuple[str, str]]) -> p
     from scipy.stats import kruskal, mannwhitneyu
 
     from ..io._metabolites import metabolite_frame
-    from ._da import bh_adjust
+    from ._da_common import bh_adjust
 
     frame, _, _ = metabolite_frame(adata)
     g = adata.obs[group]

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import DataValueError, InputFormatError
-from ._beta import _check_abundance
+from ._abundance_checks import _check_abundance
 
 __all__ = [
     "faith_pd",
