@@ -207,6 +207,15 @@ def register(app: typer.Typer) -> None:
         ] = None,
         rank: Annotated[str, typer.Option("--rank", help="Rank for composition, differential abundance and "
                                           "the classifier.")] = "genus",
+        metabolites: Annotated[
+            list[Path] | None,
+            typer.Option("--metabolites", help="Metabolite table(s) of the same samples (TSV/CSV/xlsx, either "
+                         "orientation): adds the metabolite section. Repeat for several tables."),
+        ] = None,
+        metabolite_map: Annotated[
+            Path | None,
+            typer.Option("--metabolite-map", help="Metabolite map (compound id, name, HMDB/KEGG/ChEBI, class)."),
+        ] = None,
         no_progress: Annotated[
             bool, typer.Option("--no-progress", help="Do not show the progress bar.")
         ] = False,
@@ -221,6 +230,8 @@ def register(app: typer.Typer) -> None:
             table, taxonomy=taxonomy, metadata=metadata, group=group, out=out, reference=reference,
             covariates=covariates, formula=formula, subject=subject, where=where, id_column=id_column,
             seed=seed, tree=tree, rank=rank, progress=not no_progress,
+            metabolites=(metabolites if len(metabolites) > 1 else metabolites[0]) if metabolites else None,
+            metabolite_map=metabolite_map,
         )
         _report_written(out, adata)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from importlib import metadata as importlib_metadata
@@ -31,7 +31,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import add_input, record
-from .._errors import GutbrainError
+from .._errors import DataValueError, GutbrainError
 from . import _steps as steps
 from ._config import RunConfig
 from ._inputs import load, load_tree
@@ -181,6 +181,8 @@ def run(
     tree: PathLike | None = None,
     rank: str = "genus",
     min_depth: float | None = None,
+    metabolites: PathLike | Sequence[PathLike] | None = None,
+    metabolite_map: PathLike | None = None,
     progress: bool = True,
     on_progress: Callable[[str, float], None] | None = None,
     generated_at: str | datetime | None = None,
@@ -218,6 +220,11 @@ def run(
         Rank of composition, differential abundance and the classifier.
     min_depth
         QC depth threshold (default 1,000 reads).
+    metabolites, metabolite_map
+        Metabolite table(s) measured on the same samples, and their map (compound id → name,
+        HMDB/KEGG/ChEBI, class): attached with :func:`gutbrain.io.attach_metabolites`, they add
+        the metabolite step (associations with the group's hits, SCFA by group, prediction).
+        Without them, metadata columns named like metabolites (``butyrate``) are used.
     progress
         Show a progress bar (only on a terminal).
     on_progress
@@ -254,6 +261,13 @@ def run(
                                   subject=subject, where=where, id_column=id_column, seed=seed, rank=rank,
                                   min_depth=min_depth, tree=tree)
         adata = load(table, taxonomy=taxonomy, metadata=metadata, id_column=id_column)
+        if metabolites is not None:
+            from ..io import attach_metabolites
+
+            adata = attach_metabolites(adata, metabolites, map=metabolite_map)
+        elif metabolite_map is not None:
+            raise DataValueError("a metabolite map was given without a metabolite table",
+                                 fix="add --metabolites TABLE, or drop --metabolite-map")
         adata, config = config.resolve(adata, metadata_path=metadata)
         if tree is not None:
             config = replace(config, phylogeny=load_tree(tree))
