@@ -221,6 +221,16 @@ def _known_fraction(labels: Sequence[str]) -> float:
 
 
 # ------------------------------------------------------------------------------ the map
+
+def _unique_labels(index: Any, grid: Any, path: Path, *, what: str, where: str, fix: str) -> pd.Index:
+    """First-column labels, stripped; the second occurrence of a repeated one is an error at its line."""
+    ids = pd.Index([str(i).strip() for i in index])
+    if ids.has_duplicates:
+        dup = ids[ids.duplicated()][0]
+        i = int(np.flatnonzero(ids == dup)[1])
+        raise InputFormatError(f"duplicate {what} {dup!r}{where}", path=path, line=grid.line(i), column=1, fix=fix)
+    return ids
+
 def read_metabolite_map(path: PathLike) -> pd.DataFrame:
     """Read a metabolite map (``mtb.map.tsv`` style): compound id → name, HMDB/KEGG/ChEBI, class.
 
@@ -255,17 +265,8 @@ def read_metabolite_map(path: PathLike) -> pd.DataFrame:
     p = _check_file(path)
     grid = _excel_grid(p, None) if _is_excel(p) else _read_text_grid(p, None)
     frame = grid.frame.copy()
-    ids = pd.Index([str(i).strip() for i in frame.index])
-    if ids.has_duplicates:
-        dup = ids[ids.duplicated()][0]
-        i = int(np.flatnonzero(ids == dup)[1])
-        raise InputFormatError(
-            f"duplicate compound id {dup!r} in the metabolite map",
-            path=p,
-            line=grid.line(i),
-            column=1,
-            fix="keep one row per compound id",
-        )
+    ids = _unique_labels(frame.index, grid, p, what="compound id", where=" in the metabolite map",
+                         fix="keep one row per compound id")
     out = pd.DataFrame(index=ids)
     rename: dict[str, str] = {}
     for col in frame.columns:
@@ -517,17 +518,8 @@ def read_metabolites(
             path=p,
             fix="pass a table with one row per sample (or metabolite) and a header",
         )
-    row_ids = pd.Index([str(i).strip() for i in frame.index])
-    if row_ids.has_duplicates:
-        dup = row_ids[row_ids.duplicated()][0]
-        i = int(np.flatnonzero(row_ids == dup)[1])
-        raise InputFormatError(
-            f"duplicate row label {dup!r}",
-            path=p,
-            line=grid.line(i),
-            column=1,
-            fix="make every sample/metabolite label in the first column unique",
-        )
+    row_ids = _unique_labels(frame.index, grid, p, what="row label", where="",
+                             fix="make every sample/metabolite label in the first column unique")
     values, kind, limit = _classify_cells(frame)
     # annotation columns, then annotation rows (no number in them, some text)
     annot_col = ~(kind == 0).any(axis=0) & (kind == 3).any(axis=0)
