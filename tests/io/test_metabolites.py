@@ -79,7 +79,7 @@ def test_unmeasured_samples_are_counted_not_imputed(tmp_path):
     panel = _panel([*list(ad.obs_names[:9]), "ghost1", "ghost2"])
     panel.iloc[0, 1] = np.nan
     p = _write(tmp_path, "m.tsv", panel, na_rep="NA")
-    with pytest.warns(UserWarning, match="2 of 11 metabolite samples match no microbiome sample"):
+    with pytest.warns(gb.DataWarning, match="2 of 11 metabolite samples match no microbiome sample"):
         out = gb.io.attach_metabolites(ad, p)
     prm = out.uns["metabolites"]["params"]
     assert prm["n_samples_without_measurement"] == 3 and prm["n_unmatched"] == 2

@@ -80,7 +80,7 @@ def test_missing_metadata_sparse_chunks_and_rechunking(cohort, client):
     b.X = da.from_array(np.asarray(c.X), chunks=(64, -1)).map_blocks(sp.csr_matrix, dtype=np.float64)
     _assert_same(gp.diff_abundance_dask(b, formula="~ group + age", client=client), ref)
     b = _lazy(c, chunks=(50, 100))  # chunked along the features too: warned and rechunked
-    with pytest.warns(UserWarning, match="chunked along the features"):
+    with pytest.warns(gb.DataWarning, match="chunked along the features"):
         res = gp.diff_abundance_dask(b, formula="~ group + age", client=client, n_chunks=3)
     _assert_same(res, ref)
     assert b.uns["diff_abundance"]["params"]["n_chunks"] == 3

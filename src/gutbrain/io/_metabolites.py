@@ -57,7 +57,13 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import add_input, new_adata, provenance, record
-from .._errors import DataValueError, GutbrainError, InputFormatError, MetadataMismatchError
+from .._errors import (
+    DataValueError,
+    DataWarning,
+    GutbrainError,
+    InputFormatError,
+    MetadataMismatchError,
+)
 from ._tables import (
     MAGIC_HDF5,
     MAGIC_ZIP,
@@ -920,7 +926,7 @@ def attach_metabolites(
         warnings.warn(
             f"{len(unmatched)} of {len(ids)} metabolite samples match no microbiome sample and are "
             f"not kept ({', '.join(unmatched[:5])}{', …' if len(unmatched) > 5 else ''})",
-            UserWarning,
+            DataWarning,
             stacklevel=2,
         )
     out = adata.copy()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ClusterError, DataValueError
+from .._errors import ClusterError, DataValueError, DataWarning
 
 __all__ = ["as_dense_block", "is_dask_array", "map_reduce", "row_offsets", "sample_chunked"]
 
@@ -48,7 +48,7 @@ def sample_chunked(X: Any, *, what: str = "X") -> Any:
             f"{what} is chunked along the features ({X.numblocks[1]} column chunks); gutbrain "
             "processes whole samples per task and rechunks it on the cluster. Store it chunked "
             "by samples (e.g. X.rechunk({0: 'auto', 1: -1}) before to_zarr) to skip this step",
-            UserWarning,
+            DataWarning,
             stacklevel=3,
         )
         X = X.rechunk({0: "auto", 1: -1})
