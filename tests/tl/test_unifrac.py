@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.spatial.distance import squareform
 
 import gutbrain.tl as tl
@@ -84,3 +86,51 @@ def test_tree_errors():
         tl.beta(np.ones((2, 2)), "unweighted_unifrac")
     with pytest.raises(FileNotFoundError):
         tl.faith_pd(np.ones((2, 2)), ["a", "b"], "/nonexistent/tree.nwk")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    root_length=st.sampled_from([None, 0.0, 0.7, 3.0]),
+    n_tips=st.integers(2, 9),
+)
+def test_unifrac_and_faith_equal_skbio_with_a_root_length(seed, root_length, n_tips):
+    # A length on the root is a branch shared by every non-empty sample: scikit-bio 0.7.4
+    # (Fast UniFrac) and Striped UniFrac both evaluate it; gutbrain once ignored it.
+    from io import StringIO
+
+    from skbio import TreeNode
+    from skbio.diversity import alpha_diversity, beta_diversity
+
+    rng = np.random.default_rng(seed)
+    # a random binary tree by joining random pairs, random branch lengths
+    nodes = [f"t{i}:{rng.uniform(0.05, 2):.3f}" for i in range(n_tips)]
+    while len(nodes) > 1:
+        i, j = sorted(rng.choice(len(nodes), size=2, replace=False))
+        b = nodes.pop(j)
+        a = nodes.pop(i)
+        nodes.append(f"({a},{b}):{rng.uniform(0.05, 2):.3f}")
+    top = nodes[0].rsplit(":", 1)[0]
+    newick = top + (";" if root_length is None else f":{root_length};")
+    taxa = [f"t{i}" for i in range(n_tips)]
+    X = rng.poisson(1.5, size=(5, n_tips)).astype(np.int64)
+    X[rng.random(X.shape) < 0.4] = 0
+    X[0] = 0  # an empty sample
+    X[1, 0] = 3  # at least one non-empty sample
+    tree = TreeNode.read(StringIO(newick))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        faith = alpha_diversity("faith_pd", X, taxa=taxa, tree=tree).to_numpy()
+        w = beta_diversity("weighted_unifrac", X, taxa=taxa, tree=tree).condensed_form()
+        nonempty = X.sum(1) > 0
+        wn = beta_diversity(
+            "weighted_unifrac", X[nonempty], taxa=taxa, tree=tree, normalized=True
+        ).condensed_form()
+        uw = beta_diversity("unweighted_unifrac", X[nonempty], taxa=taxa, tree=tree).condensed_form()
+    np.testing.assert_allclose(tl.faith_pd(X, taxa, newick), faith, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(tl.weighted_unifrac(X, taxa, newick), w, rtol=1e-10, atol=1e-12)
+    Xn = X[nonempty]
+    np.testing.assert_allclose(
+        tl.weighted_unifrac(Xn, taxa, newick, normalized=True), wn, rtol=1e-10, atol=1e-12
+    )
+    np.testing.assert_allclose(tl.unweighted_unifrac(Xn, taxa, newick), uw, rtol=1e-10, atol=1e-12)

@@ -15,8 +15,11 @@ taxon ``t`` lies below branch ``b``). Every metric is then a matrix expression:
   ``D_t`` the root-to-tip distance (Lozupone et al. 2007, doi:10.1128/AEM.01996-06).
 
 Conventions follow scikit-bio 0.7.4 (``faith_pd``, ``unweighted_unifrac``,
-``weighted_unifrac``) and QIIME 1.9.1: the root's own branch length is ignored, a
-branch with no length counts as 0, every table feature must be a tip of the tree
+``weighted_unifrac``), Fast UniFrac / QIIME 1.9.1 and Striped UniFrac (QIIME 2): a
+length on the root itself is a branch shared by every non-empty sample — it adds to
+Faith PD, to the union in unweighted UniFrac and to every root-to-tip distance in the
+normalisation of weighted UniFrac (usually the root has no length and this is moot);
+a branch with no length counts as 0; every table feature must be a tip of the tree
 (extra tips are ignored).
 """
 
@@ -74,14 +77,13 @@ class _FlatTree:
     """A tree restricted to the branches above a set of taxa."""
 
     ancestors: sp.csr_matrix  # taxa × branches, 0/1
-    lengths: np.ndarray  # branch lengths (root excluded)
+    lengths: np.ndarray  # branch lengths (the root's own length included)
     tip_depth: np.ndarray  # root-to-tip distance for each taxon
 
 
 def _flatten(tree: Any, taxa: list[str]) -> _FlatTree:
     nodes = list(tree.postorder(include_self=True))
     index = {id(n): i for i, n in enumerate(nodes)}
-    root = index[id(tree)]
     parent = np.full(len(nodes), -1, dtype=np.int64)
     length = np.zeros(len(nodes), dtype=np.float64)
     tips: dict[str, int] = {}
@@ -97,7 +99,6 @@ def _flatten(tree: Any, taxa: list[str]) -> _FlatTree:
                     fix="give a tree with unique tip names",
                 )
             tips[n.name] = i
-    length[root] = 0.0
     missing = [t for t in taxa if t not in tips]
     if missing:
         raise DataValueError(
@@ -112,7 +113,7 @@ def _flatten(tree: Any, taxa: list[str]) -> _FlatTree:
     cols: list[np.ndarray] = []
     depth = np.zeros(len(taxa), dtype=np.float64)
     while cur.size:
-        keep = cur != root
+        keep = cur >= 0  # the root (parent -1) is walked too: its length is a shared branch
         cur, col = cur[keep], col[keep]
         if not cur.size:
             break
