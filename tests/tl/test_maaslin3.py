@@ -252,7 +252,8 @@ def _compare(R: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def test_hmp2_fixture_every_row_as_r() -> None:
+@pytest.mark.validation(quantity="MaAsLin 3 HMP2 fixture, all 2,114 rows: coefficients", source="R MaAsLin 3 all_results.tsv (Nickols et al., MaAsLin 3)", tolerance="|Δcoef| < 1e-5; p within 0.1 % on the log scale")
+def test_hmp2_fixture_every_row_as_r(validation) -> None:
     """All 2,114 rows of R's all_results.tsv (maaslin3_hmp2, set.seed(1)): errors, coefficients
     to 1e-5 and individual / joint p-values to 0.1 % on the log scale."""
     tax, meta = _hmp2()
@@ -262,6 +263,8 @@ def test_hmp2_fixture_every_row_as_r() -> None:
     m = _compare(R, res)
     assert len(m) == 2114
     assert (m["error_R"].fillna("NA") == m["error"].fillna("NA")).all()
+    validation.record(m["coef"], m["coef_R"])
+    validation.record(m["pval_joint"], m["pval_joint_R"], quantity="MaAsLin 3 HMP2 fixture: joint p-values")
     for col in ("N", "N_not_zero"):
         assert (m[f"{col}_R"] == m[col]).all()
     for col in ("coef", "stderr"):
@@ -280,7 +283,8 @@ def test_hmp2_fixture_every_row_as_r() -> None:
     np.testing.assert_allclose(e["pval_individual"], e["pval_individual_R"], rtol=1e-6, atol=1e-300)
 
 
-def test_synthetic_fixture_truth_and_r_rows() -> None:
+@pytest.mark.validation(quantity="MaAsLin 3 synthetic fixture: coefficients", source="R MaAsLin 3 all_results.tsv and the fixture README (Nickols et al., MaAsLin 3)", tolerance="|Δcoef| < 1e-8; 19 calls at q ≤ 0.1, 18 spiked")
+def test_synthetic_fixture_truth_and_r_rows(validation) -> None:
     d = shared_path("reference", "maaslin3_synthetic")
     counts = pd.read_csv(d / "synthetic_abundance.tsv", sep="\t", index_col=0).T
     meta = gb.io.read_metadata(d / "synthetic_metadata.tsv").loc[counts.index]
@@ -297,6 +301,8 @@ def test_synthetic_fixture_truth_and_r_rows() -> None:
     called = set(zip(calls["metadata"], calls["feature"], calls["model"]))
     # README: 19 calls at q <= 0.1, 18 of them spiked; all 13 calls at q <= 0.05 are spiked
     assert len(called) == 19 and len(called & spiked) == 18
+    validation.record(m["coef"], m["coef_R"])
+    validation.record(len(called & spiked), 18, quantity="MaAsLin 3 synthetic: spiked calls at q ≤ 0.1 (of 19)")
     strict = res[res["qval_individual"] <= 0.05]
     assert set(zip(strict["metadata"], strict["feature"], strict["model"])) <= spiked
 
