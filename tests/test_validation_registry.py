@@ -142,3 +142,12 @@ def test_every_marked_test_records_what_it_checks():
         assert "validation" in args, f"{path.name}::{fn.name} is marked but has no `validation` fixture"
         calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and ast.unparse(n.func) == "validation.record"]
         assert calls, f"{path.name}::{fn.name} is marked but never calls validation.record"
+
+
+def test_validation_page_includes_the_generated_table():
+    page = (REPO / "docs" / "validation.md").read_text(encoding="utf-8")
+    ext = _ext()
+    assert f"```{{include}} {ext.TABLE.as_posix()}\n```" in page
+    assert "does **not** cover yet" not in page
+    conf = (REPO / "docs" / "conf.py").read_text(encoding="utf-8")
+    assert '"gutbrain_validation"' in conf

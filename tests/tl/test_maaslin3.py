@@ -308,7 +308,8 @@ def test_synthetic_fixture_truth_and_r_rows(validation) -> None:
 
 
 @pytest.mark.slow
-def test_hmp2_random_intercept_against_lme4() -> None:
+@pytest.mark.validation(quantity="MaAsLin 3 HMP2 + (1|participant_id): abundance coefficients (lmer)", source="R MaAsLin 3 all_results.tsv with a random intercept (lme4/glmer; Nickols et al., MaAsLin 3)", tolerance="abundance: median |Δcoef| < 1e-6, max < 1e-4; q ≤ 0.1 sets overlap ≥ 90 %")
+def test_hmp2_random_intercept_against_lme4(validation) -> None:
     """``+ (1|participant_id)``: R's lmer/glmer rows (R_all_results_random_intercept.tsv)."""
     tax, meta = _hmp2()
     res, _ = maaslin3_table(tax.to_numpy(), meta, tax.columns, formula=HMP2_FORMULA + " + (1|participant_id)",
@@ -323,6 +324,7 @@ def test_hmp2_random_intercept_against_lme4() -> None:
     ab = m[fitted & (m["model"] == "abundance")]
     assert np.median(np.abs(ab["coef_R"] - ab["coef"])) < 1e-6
     assert np.max(np.abs(ab["coef_R"] - ab["coef"])) < 1e-4
+    validation.record(ab["coef"], ab["coef_R"])
     assert np.median(np.abs(np.log(ab["pval_individual_R"]) - np.log(ab["pval_individual"]))) < 1e-5
     pr = m[fitted & (m["model"] == "prevalence")]
     # lme4's objective (the binomial aic rounds the pseudo-observations' weights to 0):
@@ -332,6 +334,8 @@ def test_hmp2_random_intercept_against_lme4() -> None:
     assert (pr["error"].notna()).sum() <= 0.02 * len(pr)  # R fitted them; so do we
     sig_r = set(map(tuple, m.loc[fitted & (m["qval_individual_R"] <= 0.1), ["feature", "name", "model"]].values))
     sig_g = set(map(tuple, m.loc[fitted & (m["qval_individual"] <= 0.1), ["feature", "name", "model"]].values))
+    validation.record(len(sig_r & sig_g) / len(sig_r | sig_g), ">= 0.9",
+                      quantity="MaAsLin 3 HMP2 + (1|participant_id): overlap of the q ≤ 0.1 sets (Jaccard)")
     assert len(sig_r & sig_g) / len(sig_r | sig_g) >= 0.9
 
 
