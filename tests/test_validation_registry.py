@@ -151,3 +151,21 @@ def test_validation_page_includes_the_generated_table():
     assert "does **not** cover yet" not in page
     conf = (REPO / "docs" / "conf.py").read_text(encoding="utf-8")
     assert '"gutbrain_validation"' in conf
+
+
+def test_a_failing_validation_test_fails_the_docs_build_naming_it(tiny_run, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    ext = _ext()
+    records = [r for r in tiny_run[1].values()]
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps({"records": records}), encoding="utf-8")
+    monkeypatch.setenv(ext.RECORDS_ENV, str(path))
+    app = SimpleNamespace(srcdir=str(tmp_path / "docs"))
+    with pytest.raises(ext.ExtensionError, match=r"test_tiny.py::test_fails"):
+        ext.build_table(app, None)
+    ok = [r for r in records if r["outcome"] == "passed"]
+    path.write_text(json.dumps({"records": ok}), encoding="utf-8")
+    ext.build_table(app, None)
+    table = (tmp_path / "docs" / ext.TABLE).read_text(encoding="utf-8")
+    assert all(f"`{r['nodeid']}`" in table for r in ok) and "Records reused" in table
