@@ -33,6 +33,7 @@ extensions = [
     "sphinx-mathjax-offline",  # MathJax 3 files copied into _static: no CDN
     "sphinx_copybutton",
     "gutbrain_docs",  # API pages from gutbrain.__all__, docstring checks, external types
+    "gutbrain_validation",  # the parity table on validation.md, from `pytest -m validation`
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}

@@ -20,6 +20,9 @@ matplotlib.use("Agg")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REQUIRE_ENV = "GUTBRAIN_REQUIRE_SHARED"
 
+# @pytest.mark.validation + the `validation` fixture: the registry behind docs/validation.md
+pytest_plugins = ["tests._validation_plugin"]
+
 
 def _require_shared() -> bool:
     return os.environ.get(REQUIRE_ENV, "") not in ("", "0")

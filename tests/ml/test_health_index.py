@@ -254,7 +254,8 @@ def test_full_fit_reproduces_the_shipped_coefficients(metaml_cohorts):
 
 
 @pytest.mark.slow
-def test_held_out_cohorts_reproduce_the_stored_rows(metaml_cohorts):
+@pytest.mark.validation(quantity="health index, held-out MetAML cohort: AUROC", source="MetAML (Pasolli et al. 2016) cohorts, leave-one-study-out; the shipped health_index_loso.tsv", doi="10.1371/journal.pcbi.1004977", tolerance="|Δ| < 1e-6")
+def test_held_out_cohorts_reproduce_the_stored_rows(metaml_cohorts, validation):
     from gutbrain.ml._validation import health_index_loso
 
     ad, P, y, g = metaml_cohorts
@@ -266,6 +267,7 @@ def test_held_out_cohorts_reproduce_the_stored_rows(metaml_cohorts):
         v = H.score_presence(model, P[te])["value"].to_numpy()
         ok = np.isfinite(v)
         row = loso[(loso["index"] == "gutbrain") & (loso["study"] == cohort)].iloc[0]
+        validation.record(gb.ml.fast_auc(y[te][ok], v[ok][None])[0], row["auroc"], quantity=f"gutbrain health index AUROC, {cohort} held out")
         assert int(ok.sum()) == row["n"]
         assert gb.ml.fast_auc(y[te][ok], v[ok][None])[0] == pytest.approx(row["auroc"], abs=1e-6)
         sens = np.mean(v[ok][y[te][ok] == 0] <= 0)

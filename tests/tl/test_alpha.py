@@ -70,12 +70,14 @@ def test_alpha_equals_skbio_on_shared_data(shared, tmp_path, dataset):
 
 
 @pytest.mark.shared
-def test_faith_pd_equals_qiime191_and_skbio(shared):
+@pytest.mark.validation(quantity="Faith PD (QIIME tiny test)", source="QIIME 1.9.1 output (scikit-bio qiime-191-tt)", doi="10.1038/nmeth.f.303", tolerance="rtol 1e-10")
+def test_faith_pd_equals_qiime191_and_skbio(shared, validation):
     d = shared / "reference" / "qiime191_unifrac_faithpd"
     t = pd.read_csv(d / "otu-table.tsv", sep="\t", skiprows=1, index_col=0).T
     expected = pd.read_csv(d / "faith-pd.txt", sep="\t", index_col=0).iloc[:, 0].loc[t.index]
     ours = tl.faith_pd(t.to_numpy(float), list(t.columns), str(d / "tree.nwk"))
     np.testing.assert_allclose(ours, expected.to_numpy(), rtol=1e-10)
+    validation.record(ours, expected.to_numpy())
     ft, tree = _giloteaux(shared)
     from skbio import TreeNode
 

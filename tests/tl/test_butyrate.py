@@ -56,7 +56,8 @@ def test_shipped_validation_table():
 
 
 @pytest.mark.shared
-def test_shipped_weights_refit_from_mars():
+@pytest.mark.validation(quantity="butyrate_capacity vs measured faecal butyrate (Spearman ρ), Mars 2020", source="Mars et al. 2020 NMR butyrate; the shipped butyrate validation table", doi="10.1016/j.cell.2020.08.007", tolerance="|Δ| < 1e-4")
+def test_shipped_weights_refit_from_mars(validation):
     d = shared_path("data", "mars2020_ibs_longitudinal")
     ad = gb.io.read(d / "genera.counts.tsv.gz")
     ad = gb.io.attach_metadata(ad, gb.io.read_metadata(d / "metadata.tsv", id_column="Sample"))
@@ -71,4 +72,5 @@ def test_shipped_weights_refit_from_mars():
     own = gb.tl.validate_butyrate_indices(sub, n_boot=100, groups="Subject").set_index("score")
     v = gb.tl.butyrate_index_validation()
     lit = v[(v["dataset"].str.startswith("Mars")) & (v["score"] == "butyrate_capacity")]["spearman"].iloc[0]
+    validation.record(own.at["butyrate_capacity", "spearman"], lit)
     assert own.at["butyrate_capacity", "spearman"] == pytest.approx(lit, abs=1e-4)

@@ -109,7 +109,8 @@ def _hmp2(run: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("run", [1, 2])
-def test_reproduces_maaslin2_hmp2_fixture(run: int) -> None:
+@pytest.mark.validation(quantity="MaAsLin2 HMP2 fixture, lme4 REML (1|site)+(1|subject): coefficients", source="R MaAsLin2 test fixture (expected_results_run1/2.tsv)", doi="10.1371/journal.pcbi.1009442", tolerance="|Δcoef| < 1e-5; p within 1 % (run 2: 99 % of rows)")
+def test_reproduces_maaslin2_hmp2_fixture(run: int, validation) -> None:
     """MaAsLin2's own test (tests/testthat, commit 02ba5133): lme4 REML + lmerTest p-values."""
     res, exp = _hmp2(run)
     top, e50 = res.head(50), exp.head(50)
@@ -126,6 +127,8 @@ def test_reproduces_maaslin2_hmp2_fixture(run: int) -> None:
     m = exp.merge(res, on=["feature", "metadata", "value"], suffixes=("_R", ""))
     assert len(m) == len(exp)
     assert np.max(np.abs(m["coef"] - m["coef_R"])) < 1e-5
+    validation.record(m["coef"], m["coef_R"])
+    validation.record(m["pval"], m["pval_R"], quantity="MaAsLin2 HMP2 fixture: p-values")
     rel = np.abs(m["pval"] / m["pval_R"] - 1)
     if run == 1:
         assert rel.max() < 0.01

@@ -213,7 +213,8 @@ def test_consensus_table() -> None:
     assert adata.uns["diff_abundance"]["params"]["random_state"] == 3
 
 
-def test_ancombc_agrees_with_r_reference() -> None:
+@pytest.mark.validation(quantity="ANCOM-BC significance calls, HITChip subset (agreeing calls)", source="R ANCOMBC output (scikit-bio test data)", doi="10.1038/s41467-020-17041-7", tolerance="all calls agree")
+def test_ancombc_agrees_with_r_reference(validation) -> None:
     """ANCOM-BC via scikit-bio vs R ANCOMBC (HITChip Atlas subset), as scikit-bio's own test."""
     d = shared_path("reference", "ancombc_R")
     table = pd.read_csv(d / "pseq_feature_table_subset.csv.gz", index_col=0)
@@ -236,3 +237,4 @@ def test_ancombc_agrees_with_r_reference() -> None:
         total += len(exp)
     assert total == 6 * len(exp)
     assert agree == total  # 100 % of the significance calls, as in scikit-bio's test
+    validation.record(agree, total)

@@ -18,7 +18,8 @@ def _adata(df: pd.DataFrame):
                      reader="test", var=lineage_frame(df.index, index=df.index), sparse=False)
 
 
-def test_gmhi_reproduces_published_output():
+@pytest.mark.validation(quantity="GMHI of the published species profiles", source="Gupta et al. 2020, GMHI_output.csv", doi="10.1038/s41467-020-18476-8", tolerance="max |Δ| < 1e-12")
+def test_gmhi_reproduces_published_output(validation):
     d = shared_path("data", "gmhi2020_health_index")
     df = pd.read_csv(d / "species_relative_abundances.csv", index_col=0, encoding="utf-8-sig")
     ref = pd.read_csv(d / "GMHI_output.csv", index_col=0)["GMHI"]
@@ -26,6 +27,7 @@ def test_gmhi_reproduces_published_output():
     out = gmhi(adata)
     assert list(out.index) == list(ref.index)
     assert np.abs(out.to_numpy() - ref.to_numpy()).max() < 1e-12
+    validation.record(out.to_numpy(), ref.to_numpy())
     assert adata.uns["gmhi"]["n_matched_mh"] == 7
     assert adata.uns["gmhi"]["n_matched_mn"] == 43
     assert (adata.obs["gmhi_n_matched"] == 50).all()

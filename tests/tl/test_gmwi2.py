@@ -23,7 +23,8 @@ def _example():
     return shared_path("data", "gmwi2_wellness_index")
 
 
-def test_gmwi2_example_score_and_taxa():
+@pytest.mark.validation(quantity="GMWI2 of the example sample SRR1761667", source="Chang et al. 2024, GMWI2 repository example", doi="10.1038/s41467-024-51651-9", tolerance="|Δ| < 1e-9")
+def test_gmwi2_example_score_and_taxa(validation):
     d = _example()
     adata = read_clade_table(d / "example_SRR1761667_metaphlan.txt")
     assert adata.uns["gutbrain"]["params"]["format"] == "metaphlan"
@@ -31,6 +32,7 @@ def test_gmwi2_example_score_and_taxa():
     score = gmwi2(adata).iloc[0]
     assert abs(score - EXPECTED) < 1e-9
     assert float((d / "example_SRR1761667_GMWI2.txt").read_text()) == pytest.approx(score, abs=1e-9)
+    validation.record(score, float((d / "example_SRR1761667_GMWI2.txt").read_text()))
     taxa = adata.uns["gmwi2"]["taxa"]
     ref = pd.read_csv(d / "example_SRR1761667_GMWI2_taxa.txt", sep="\t")
     assert set(taxa["clade"]) == set(ref["taxa_name"]) and len(taxa) == 22

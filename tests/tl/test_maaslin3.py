@@ -252,7 +252,8 @@ def _compare(R: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def test_hmp2_fixture_every_row_as_r() -> None:
+@pytest.mark.validation(quantity="MaAsLin 3 HMP2 fixture, all 2,114 rows: coefficients", source="R MaAsLin 3 all_results.tsv (Nickols et al., MaAsLin 3)", tolerance="|Δcoef| < 1e-5; p within 0.1 % on the log scale")
+def test_hmp2_fixture_every_row_as_r(validation) -> None:
     """All 2,114 rows of R's all_results.tsv (maaslin3_hmp2, set.seed(1)): errors, coefficients
     to 1e-5 and individual / joint p-values to 0.1 % on the log scale."""
     tax, meta = _hmp2()
@@ -262,6 +263,8 @@ def test_hmp2_fixture_every_row_as_r() -> None:
     m = _compare(R, res)
     assert len(m) == 2114
     assert (m["error_R"].fillna("NA") == m["error"].fillna("NA")).all()
+    validation.record(m["coef"], m["coef_R"])
+    validation.record(m["pval_joint"], m["pval_joint_R"], quantity="MaAsLin 3 HMP2 fixture: joint p-values")
     for col in ("N", "N_not_zero"):
         assert (m[f"{col}_R"] == m[col]).all()
     for col in ("coef", "stderr"):
@@ -280,7 +283,8 @@ def test_hmp2_fixture_every_row_as_r() -> None:
     np.testing.assert_allclose(e["pval_individual"], e["pval_individual_R"], rtol=1e-6, atol=1e-300)
 
 
-def test_synthetic_fixture_truth_and_r_rows() -> None:
+@pytest.mark.validation(quantity="MaAsLin 3 synthetic fixture: coefficients", source="R MaAsLin 3 all_results.tsv and the fixture README (Nickols et al., MaAsLin 3)", tolerance="|Δcoef| < 1e-8; 19 calls at q ≤ 0.1, 18 spiked")
+def test_synthetic_fixture_truth_and_r_rows(validation) -> None:
     d = shared_path("reference", "maaslin3_synthetic")
     counts = pd.read_csv(d / "synthetic_abundance.tsv", sep="\t", index_col=0).T
     meta = gb.io.read_metadata(d / "synthetic_metadata.tsv").loc[counts.index]
@@ -297,12 +301,15 @@ def test_synthetic_fixture_truth_and_r_rows() -> None:
     called = set(zip(calls["metadata"], calls["feature"], calls["model"]))
     # README: 19 calls at q <= 0.1, 18 of them spiked; all 13 calls at q <= 0.05 are spiked
     assert len(called) == 19 and len(called & spiked) == 18
+    validation.record(m["coef"], m["coef_R"])
+    validation.record(len(called & spiked), 18, quantity="MaAsLin 3 synthetic: spiked calls at q ≤ 0.1 (of 19)")
     strict = res[res["qval_individual"] <= 0.05]
     assert set(zip(strict["metadata"], strict["feature"], strict["model"])) <= spiked
 
 
 @pytest.mark.slow
-def test_hmp2_random_intercept_against_lme4() -> None:
+@pytest.mark.validation(quantity="MaAsLin 3 HMP2 + (1|participant_id): abundance coefficients (lmer)", source="R MaAsLin 3 all_results.tsv with a random intercept (lme4/glmer; Nickols et al., MaAsLin 3)", tolerance="abundance: median |Δcoef| < 1e-6, max < 1e-4; q ≤ 0.1 sets overlap ≥ 90 %")
+def test_hmp2_random_intercept_against_lme4(validation) -> None:
     """``+ (1|participant_id)``: R's lmer/glmer rows (R_all_results_random_intercept.tsv)."""
     tax, meta = _hmp2()
     res, _ = maaslin3_table(tax.to_numpy(), meta, tax.columns, formula=HMP2_FORMULA + " + (1|participant_id)",
@@ -317,6 +324,7 @@ def test_hmp2_random_intercept_against_lme4() -> None:
     ab = m[fitted & (m["model"] == "abundance")]
     assert np.median(np.abs(ab["coef_R"] - ab["coef"])) < 1e-6
     assert np.max(np.abs(ab["coef_R"] - ab["coef"])) < 1e-4
+    validation.record(ab["coef"], ab["coef_R"])
     assert np.median(np.abs(np.log(ab["pval_individual_R"]) - np.log(ab["pval_individual"]))) < 1e-5
     pr = m[fitted & (m["model"] == "prevalence")]
     # lme4's objective (the binomial aic rounds the pseudo-observations' weights to 0):
@@ -326,6 +334,8 @@ def test_hmp2_random_intercept_against_lme4() -> None:
     assert (pr["error"].notna()).sum() <= 0.02 * len(pr)  # R fitted them; so do we
     sig_r = set(map(tuple, m.loc[fitted & (m["qval_individual_R"] <= 0.1), ["feature", "name", "model"]].values))
     sig_g = set(map(tuple, m.loc[fitted & (m["qval_individual"] <= 0.1), ["feature", "name", "model"]].values))
+    validation.record(len(sig_r & sig_g) / len(sig_r | sig_g), ">= 0.9",
+                      quantity="MaAsLin 3 HMP2 + (1|participant_id): overlap of the q ≤ 0.1 sets (Jaccard)")
     assert len(sig_r & sig_g) / len(sig_r | sig_g) >= 0.9
 
 

@@ -162,13 +162,15 @@ def test_clr_is_scale_invariant_and_centred(scale, seed):
 
 
 @pytest.mark.shared
-def test_mars_roseburia_tracks_butyrate_within_subjects():
+@pytest.mark.validation(quantity="Roseburia CLR vs faecal NMR butyrate, subject random intercept: coefficient", source="Mars et al. 2020 (data); Roseburia a butyrate producer (Louis & Flint 2009)", doi="10.1016/j.cell.2020.08.007", tolerance="coef > 0 and q < 1e-6")
+def test_mars_roseburia_tracks_butyrate_within_subjects(validation):
     d = shared_path("data", "mars2020_ibs_longitudinal")
     ad = gb.io.read(d / "genera.counts.tsv.gz")
     ad = gb.io.attach_metadata(ad, gb.io.read_metadata(d / "metadata.tsv", id_column="Sample"))
     ad = gb.io.attach_metabolites(ad, d / "mtb.tsv", map=d / "mtb.map.tsv")
     res = gb.tl.metabolite_associations(ad, groups="Subject", metabolites=["Butyrate", "Acetate"])
     row = res[(res["taxon"] == "Roseburia") & (res["metabolite"] == "NMR_Butyrate")].iloc[0]
+    validation.record(row["coef"], "> 0", note=f"q = {row['qval']:.2g}")
     # Roseburia is a cited butyrate producer (Louis & Flint 2009); positive after subject effects
     assert row["coef"] > 0 and row["qval"] < 1e-6
     assert ad.uns["metabolite_associations"]["params"]["n_taxa"] > 500

@@ -31,7 +31,8 @@ def test_definition_files_parse():
     assert read_module_names(d / "GMMs.v1.07.names")["MF0010"] == "sucrose degradation I"
 
 
-def test_omixer_expected_values():
+@pytest.mark.validation(quantity="MF0004 abundance, omixer test matrix (coverage 0.66)", source="omixer-rpm test/runitModules.R (Darzi et al. 2016, ISME J 10:1025)", tolerance="|Δ| < 5e-7")
+def test_omixer_expected_values(validation):
     """Values from omixerRpm test/runitModules.R (omixer_test_expected_values.txt)."""
     d, gmm = _gmm()
     ko = pd.read_csv(d / "omixer_test_matrix.tsv", sep="\t", index_col=0)
@@ -44,6 +45,7 @@ def test_omixer_expected_values():
     for kw, expected in cases:
         ab, _ = module_abundance(ko, gmm, coverage=0.66, **kw)
         assert ab.loc["MF0004", "S1"] == pytest.approx(expected, abs=5e-7)
+        validation.record(ab.loc["MF0004", "S1"], expected, quantity=f"MF0004 abundance, omixer test, {' + '.join(kw) or 'defaults'}")
     sp_ = pd.read_csv(d / "omixer_test_species_matrix.tsv", sep="\t", index_col=[0, 1])
     ab, cov = module_abundance(sp_, gmm, coverage=0.3)
     assert cov.shape == (284, 2)
@@ -53,7 +55,8 @@ def test_omixer_expected_values():
     ("GMM", "GMMs_siobhain.csv", "GMMs.v1.07.txt"),
     ("GBM", "GBMs_siobhain.csv", "GBMs.v1.0.txt"),
 ])
-def test_authors_precomputed_dnbs_tables(kind, table, defs):
+@pytest.mark.validation(quantity="GBM/GMM abundances of the DNBS rodent study", source="the authors' precomputed module tables (Omixer-RPM defaults)", tolerance="rtol 1e-9")
+def test_authors_precomputed_dnbs_tables(kind, table, defs, validation):
     """The DNBS authors' GBM/GMM tables are reproduced exactly with Omixer-RPM defaults
     (coverage learned from the distribution, median score, no length normalisation)."""
     d = shared_path("data", "dnbs_fmt_visceral_pain_rodent")
@@ -63,6 +66,7 @@ def test_authors_precomputed_dnbs_tables(kind, table, defs):
     assert set(ab.index) == set(ref.index)  # the same modules pass the learned cut-off
     ours = ab.loc[ref.index, ref.columns].to_numpy()
     assert np.allclose(ours, ref.to_numpy(dtype=float), rtol=1e-9, atol=1e-12)
+    validation.record(ours, ref.to_numpy(dtype=float), quantity=f"{kind} abundances, DNBS study")
 
 
 def test_zhu2020_module_names_are_covered():

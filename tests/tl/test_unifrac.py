@@ -29,16 +29,19 @@ def _qiime(shared):
 
 @pytest.mark.shared
 @pytest.mark.parametrize("metric", list(REFS))
-def test_unifrac_equals_qiime191(shared, metric):
+@pytest.mark.validation(quantity="UniFrac distances (QIIME tiny test)", source="QIIME 1.9.1 output (scikit-bio qiime-191-tt)", doi="10.1038/nmeth.f.303", tolerance="rtol 1e-10, atol 1e-12")
+def test_unifrac_equals_qiime191(shared, metric, validation):
     d, t = _qiime(shared)
     # not16S.1 (empty after removing non-16S OTUs) is in QIIME's matrix but not in the table
     ref = pd.read_csv(d / REFS[metric], sep="\t", index_col=0).loc[t.index, t.index].to_numpy()
     ours = squareform(tl.beta(t.to_numpy(float), metric, taxa=list(t.columns), tree=str(d / "tree.nwk")))
     np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+    validation.record(ours, ref, quantity=metric.replace("_", " ") + " distances")
 
 
 @pytest.mark.shared
-def test_unifrac_equals_skbio_on_giloteaux(shared):
+@pytest.mark.validation(quantity="UniFrac on the Giloteaux ME/CFS 16S cohort", source="scikit-bio beta_diversity", tolerance="rtol 1e-10")
+def test_unifrac_equals_skbio_on_giloteaux(shared, validation):
     from skbio import TreeNode
     from skbio.diversity import beta_diversity
 
@@ -62,6 +65,9 @@ def test_unifrac_equals_skbio_on_giloteaux(shared):
     np.testing.assert_allclose(tl.unweighted_unifrac(X, taxa, tree), uw, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(tl.weighted_unifrac(X, taxa, tree), w, rtol=1e-10)
     np.testing.assert_allclose(tl.weighted_unifrac(X, taxa, tree, normalized=True), wn, rtol=1e-10)
+    validation.record(tl.unweighted_unifrac(X, taxa, tree), uw, quantity="unweighted UniFrac (Giloteaux)")
+    validation.record(tl.weighted_unifrac(X, taxa, tree, normalized=True), wn,
+                      quantity="weighted normalised UniFrac (Giloteaux)")
     # relative abundances give the same weighted distances
     P = X / X.sum(1, keepdims=True)
     np.testing.assert_allclose(tl.weighted_unifrac(P, taxa, tree), w, rtol=1e-10)
