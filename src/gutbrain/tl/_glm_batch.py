@@ -38,6 +38,7 @@ __all__ = [
     "gram",
     "logit_irls",
     "logit_pass",
+    "mask_sums",
     "outer_rows",
     "solve_wls",
     "wls_masked",
@@ -95,25 +96,53 @@ def gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     return _unpack(_pairs_t(X) @ np.asarray(W, dtype=np.float64), X.shape[1])
 
 
+def mask_sums(X: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-feature sums over the samples where ``W`` is 1 (or weighted by ``W``).
+
+    ``gram`` = ``Σ_i W[i,f] x_ij x_il`` for ``j ≤ l`` (packed, ``p(p+1)/2 × F``), ``xsum`` =
+    ``Σ_i W[i,f] x_i`` (``p × F``) and ``count`` = ``Σ_i W[i,f]`` (``F``): the masked
+    Gram matrices of the abundance model and the statistics of the first logistic
+    iteration (for a 0/1 outcome ``y = W``), from one matrix product.  Rows of
+    ``[x_ij x_il; x_ij; 1]`` that are equal (an intercept makes ``x_0j x_ij = x_ij``; a 0/1
+    column ``x_ij² = x_ij``) are multiplied once.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, p = X.shape
+    R = np.vstack([_pairs_t(X), X.T, np.ones((1, n))])
+    first: dict[bytes, int] = {}
+    inv = np.array([first.setdefault(r.tobytes(), len(first)) for r in R])  # equal rows: one index
+    keep = np.unique(inv, return_index=True)[1]
+    S = (R[keep] @ np.asarray(W, dtype=np.float64))[inv]
+    npair = p * (p + 1) // 2
+    return {"gram": S[:npair], "xsum": S[npair : npair + p], "count": S[-1]}
+
+
 def cross(X: np.ndarray, WZ: np.ndarray) -> np.ndarray:
     """Per-feature weighted cross-products ``b[f] = Σ_i WZ[i,f] x_i`` (``F × p``)."""
     return (np.ascontiguousarray(np.asarray(X, dtype=np.float64).T) @ WZ).T
 
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
-def _masked_values(M, Y, Y0, yy):  # pragma: no cover - compiled
-    """``Y0 = Y`` where ``M`` else 0 (NaN outside the mask allowed); ``yy = Σ Y0²`` per column."""
+def _masked_values(M, Y, W, Y0, yy, cnt):  # pragma: no cover - compiled
+    """One pass over the mask: ``W = M`` as 0/1, ``Y0 = Y`` where ``M`` else 0 (NaN
+    outside the mask allowed); per column ``yy = Σ Y0²`` and ``cnt = Σ M``."""
     n, F = Y.shape
     for f in range(F):
         yy[f] = 0.0
+        cnt[f] = 0.0
     for i in range(n):
         mr = M[i]
         yr = Y[i]
+        wr = W[i]
         zr = Y0[i]
         for f in range(F):
-            v = yr[f] if mr[f] else 0.0
+            m = mr[f]
+            v = yr[f] if m else 0.0
+            w = 1.0 if m else 0.0
+            wr[f] = w
             zr[f] = v
             yy[f] += v * v
+            cnt[f] += w
 
 
 # ----------------------------------------------------------------------------------
@@ -278,8 +307,10 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
     -------
     dict
         ``coef``, ``stderr``, ``t``, ``pval`` (``F × p``, NaN where aliased),
-        ``df`` (residual degrees of freedom), ``nobs``, ``rank``, ``sigma2`` (``F``)
-        and ``aliased`` (``F × p``).
+        ``df`` (residual degrees of freedom), ``nobs``, ``rank``, ``sigma2`` (``F``),
+        ``aliased`` (``F × p``), ``cov_unscaled`` (``F × p × p``) and ``mask_sums``
+        (:func:`mask_sums` of ``M``: with ``y_sums=`` they spare :func:`logit_irls` its
+        first product when its outcomes are ``M``).
 
     Examples
     --------
@@ -293,16 +324,17 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
     """
     X = np.asarray(X, dtype=np.float64)
     M = np.ascontiguousarray(M, dtype=bool)
-    W = M.astype(np.float64)
+    W = np.empty(M.shape)
     Y0 = np.empty(M.shape)
     yy = np.empty(M.shape[1])
-    _masked_values(M, np.ascontiguousarray(Y, dtype=np.float64), Y0, yy)
-    G = gram(X, W)
+    nobs = np.empty(M.shape[1])
+    _masked_values(M, np.ascontiguousarray(Y, dtype=np.float64), W, Y0, yy, nobs)
+    sums = mask_sums(X, W)
+    G = _unpack(sums["gram"], X.shape[1])
     b = cross(X, Y0)
     alias = alias_mask(G, tol)
     beta, Ginv = solve_wls(G, b, alias)
     assert Ginv is not None
-    nobs = W.sum(axis=0)
     rank = (~alias).sum(axis=1)
     df = nobs - rank
     # RSS from the sufficient statistics; explicit residuals where that cancels badly
@@ -329,6 +361,7 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
         "sigma2": sigma2,
         "aliased": alias,
         "cov_unscaled": Ginv,
+        "mask_sums": sums,
     }
 
 
@@ -417,15 +450,16 @@ def _logit_pass_packed(
     ey = np.zeros(m)
     mx = np.zeros(m)
     kb = max(1, min(block, m))
-    ib = max(16, min(chunk, n))
+    ib = max(16, min(-(-chunk // 16) * 16, -(-n // 16) * 16))  # a multiple of 16 samples
     buf1 = np.empty(ib * kb)
     buf2 = np.empty(ib * kb)
-    buf3 = np.empty(((ib + 15) // 16) * kb)
+    buf3 = np.empty(((n + 15) // 16) * kb)  # the products of 16 samples, for the whole block
     with np.errstate(over="ignore"):
         for f0 in range(0, m, kb):
             f1 = min(f0 + kb, m)
             k = f1 - f0
             Bt = np.ascontiguousarray(B[f0:f1].T)
+            LPall = buf3[: ((n + 15) // 16) * k].reshape(-1, k)
             for i0 in range(0, n, ib):
                 i1 = min(i0 + ib, n)
                 r = i1 - i0
@@ -433,11 +467,11 @@ def _logit_pass_packed(
                 V = buf2[: r * k].reshape(r, k)
                 np.matmul(X[i0:i1], Bt, out=E)  # η
                 np.exp(E, out=V)
-                LP = buf3[: ((r + 15) // 16) * k].reshape(-1, k)
+                LP = LPall[i0 // 16 : (i1 + 15) // 16]
                 _logit_weights(E, V, Y, i0, f0, a, c, ey[f0:f1], mx[f0:f1], LP)
-                lsum[f0:f1] += np.log(LP).sum(axis=0)
                 Gp[:, f0:f1] += PT[:, i0:i1] @ V
                 bT[:, f0:f1] += X[i0:i1].T @ E
+            lsum[f0:f1] = np.log(LPall).sum(axis=0)
     Gp *= c
     return Gp, bT, 2.0 * (c * lsum - ey), mx
 
@@ -483,6 +517,7 @@ def logit_irls(
     tol: float = 1e-11,
     block: int = 128,
     chunk: int = 512,
+    y_sums: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Logistic regression of every 0/1 column of ``Y`` on ``X``, as R's ``glm.fit``.
 
@@ -510,6 +545,10 @@ def logit_irls(
         Aliasing tolerance of the weighted least squares (R: 1e-11).
     block, chunk
         Features × samples per cache block of a pass (:func:`logit_pass`).
+    y_sums
+        :func:`mask_sums` of ``Y`` if already computed (e.g. ``wls_masked(X, T, Y)["mask_sums"]``
+        when the abundance model's mask is the presence matrix): the first iteration
+        then needs no pass over ``Y``.
 
     Returns
     -------
@@ -532,7 +571,6 @@ def logit_irls(
     Y = np.asarray(Y)
     if Y.dtype == bool:  # outcomes as read by the passes: one byte each (cheap to gather)
         Yk = np.ascontiguousarray(Y).view(np.uint8)
-        Y = Y.astype(np.float64)
     else:
         Y = np.ascontiguousarray(Y, dtype=np.float64)
         Yk = Y.astype(np.uint8) if np.array_equal(Y, Y != 0) else Y
@@ -558,13 +596,13 @@ def logit_irls(
             wb, wzb, db = start(ms, y, a)
             cw, cz, cd = cw + wb, cz + wzb, cd + db
     PT = _pairs_t(X)
-    npair = PT.shape[0]
     # G = Σ_i (w0 + cw + (w1 − w0) y_i) x_i x_iᵀ, b likewise, Σ y: one matrix product with Y
-    S = np.vstack([PT, X.T, np.ones((1, n))]) @ Y
-    Gp = ((w0 + cw) * PT.sum(axis=1))[:, None] + (w1 - w0) * S[:npair]
+    if y_sums is None:
+        y_sums = mask_sums(X, Y)
+    Gp = ((w0 + cw) * PT.sum(axis=1))[:, None] + (w1 - w0) * y_sums["gram"]
     G = _unpack(Gp, p)
-    b = (wz0 + cz) * X.sum(axis=0)[None, :] + (wz1 - wz0) * S[npair : npair + p].T
-    ny = S[-1]
+    b = (wz0 + cz) * X.sum(axis=0)[None, :] + (wz1 - wz0) * y_sums["xsum"].T
+    ny = y_sums["count"]
     devold = ny * d1 + (n - ny) * d0 + n * cd
     coef = np.zeros((F, p))
     Gused = np.zeros((F, p, p))
