@@ -106,13 +106,21 @@ def mask_sums(X: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
     ``[x_ij x_il; x_ij; 1]`` that are equal (an intercept makes ``x_0j x_ij = x_ij``; a 0/1
     column ``x_ij² = x_ij``) are multiplied once.
     """
+    U, inv = _sum_rows(X)
+    return _split_sums((U @ np.asarray(W, dtype=np.float64))[inv], X.shape[1])
+
+
+def _sum_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows ``U`` of ``[x_ij x_il (j ≤ l); x_ij; 1]`` and each row's index in ``U``."""
     X = np.asarray(X, dtype=np.float64)
-    n, p = X.shape
-    R = np.vstack([_pairs_t(X), X.T, np.ones((1, n))])
+    R = np.vstack([_pairs_t(X), X.T, np.ones((1, X.shape[0]))])
     first: dict[bytes, int] = {}
     inv = np.array([first.setdefault(r.tobytes(), len(first)) for r in R])  # equal rows: one index
     keep = np.unique(inv, return_index=True)[1]
-    S = (R[keep] @ np.asarray(W, dtype=np.float64))[inv]
+    return np.ascontiguousarray(R[keep]), inv
+
+
+def _split_sums(S: np.ndarray, p: int) -> dict[str, np.ndarray]:
     npair = p * (p + 1) // 2
     return {"gram": S[:npair], "xsum": S[npair : npair + p], "count": S[-1]}
 
@@ -123,19 +131,20 @@ def cross(X: np.ndarray, WZ: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
-def _masked_values(M, Y, W, Y0, yy, cnt):  # pragma: no cover - compiled
-    """One pass over the mask: ``W = M`` as 0/1, ``Y0 = Y`` where ``M`` else 0 (NaN
-    outside the mask allowed); per column ``yy = Σ Y0²`` and ``cnt = Σ M``."""
-    n, F = Y.shape
-    for f in range(F):
+def _masked_values(M, Y, f0, W, Y0, yy, cnt):  # pragma: no cover - compiled
+    """Columns ``f0 … f0 + k`` (``k`` = columns of ``W``) in one pass over the mask:
+    ``W = M`` as 0/1, ``Y0 = Y`` where ``M`` else 0 (NaN outside the mask allowed); per
+    column ``yy = Σ Y0²`` and ``cnt = Σ M``."""
+    n, k = W.shape
+    for f in range(k):
         yy[f] = 0.0
         cnt[f] = 0.0
     for i in range(n):
-        mr = M[i]
-        yr = Y[i]
+        mr = M[i, f0 : f0 + k]
+        yr = Y[i, f0 : f0 + k]
         wr = W[i]
         zr = Y0[i]
-        for f in range(F):
+        for f in range(k):
             m = mr[f]
             v = yr[f] if m else 0.0
             w = 1.0 if m else 0.0
@@ -286,7 +295,9 @@ def solve_wls(
     return beta, (Ginv if inverse else None)
 
 
-def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7) -> dict[str, np.ndarray]:
+def wls_masked(
+    X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7, block_bytes: int = 1 << 21
+) -> dict[str, np.ndarray]:
     """Ordinary least squares of each column of ``Y`` on the rows of ``X`` where ``M`` is true.
 
     Equals R's ``lm(y ~ X, subset = M[, f])`` for every feature ``f`` (aliased
@@ -302,6 +313,8 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
         ``n × F`` boolean mask of the rows each feature is fitted on.
     tol
         Aliasing tolerance (R's ``lm``: 1e-7).
+    block_bytes
+        Cache budget of a feature block (its 0/1 weights and masked values).
 
     Returns
     -------
@@ -324,14 +337,29 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
     """
     X = np.asarray(X, dtype=np.float64)
     M = np.ascontiguousarray(M, dtype=bool)
-    W = np.empty(M.shape)
-    Y0 = np.empty(M.shape)
-    yy = np.empty(M.shape[1])
-    nobs = np.empty(M.shape[1])
-    _masked_values(M, np.ascontiguousarray(Y, dtype=np.float64), W, Y0, yy, nobs)
-    sums = mask_sums(X, W)
+    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    n, F = M.shape
+    U, inv = _sum_rows(X)
+    XT = np.ascontiguousarray(X.T)
+    S = np.empty((U.shape[0], F))
+    bT = np.empty((X.shape[1], F))
+    yy = np.empty(F)
+    nobs = np.empty(F)
+    # feature blocks whose 0/1 weights and masked values (2 × n × kb) stay in cache
+    kb = int(min(F, max(16, block_bytes // (16 * max(n, 1)))))
+    W = np.empty((n, kb))
+    Y0 = np.empty((n, kb))
+    for f0 in range(0, F, kb):
+        f1 = min(f0 + kb, F)
+        Wb, Zb = W[:, : f1 - f0], Y0[:, : f1 - f0]
+        if f1 - f0 < kb:
+            Wb, Zb = np.empty((n, f1 - f0)), np.empty((n, f1 - f0))
+        _masked_values(M, Y, f0, Wb, Zb, yy[f0:f1], nobs[f0:f1])
+        np.matmul(U, Wb, out=S[:, f0:f1])
+        np.matmul(XT, Zb, out=bT[:, f0:f1])
+    sums = _split_sums(S[inv], X.shape[1])
     G = _unpack(sums["gram"], X.shape[1])
-    b = cross(X, Y0)
+    b = np.ascontiguousarray(bT.T)
     alias = alias_mask(G, tol)
     beta, Ginv = solve_wls(G, b, alias)
     assert Ginv is not None
@@ -341,7 +369,8 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
     rss = yy - np.einsum("fi,fi->f", b, beta)
     bad = rss <= 1e-7 * yy
     if np.any(bad):
-        resid = (Y0[:, bad] - X @ beta[bad].T) * W[:, bad]
+        Mb = M[:, bad]
+        resid = np.where(Mb, Y[:, bad] - X @ beta[bad].T, 0.0)
         rss[bad] = np.einsum("ij,ij->j", resid, resid)
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma2 = np.where(df > 0, rss / df, np.nan)
@@ -644,8 +673,8 @@ def logit_irls(
             if active.size == 0:
                 break
         # the pass runs over `cur` ⊇ active (outcome columns Ycur); they are gathered
-        # anew when fewer than 3/4 of them are active (the others' results are unused)
-        if active.size < 0.75 * cur.size:
+        # anew when at least 1/16 of them are done (a gather costs far less than a pass)
+        if active.size <= 0.9375 * cur.size:
             cur = active
             Ycur = np.take(Yk, cur, axis=1)
         Gp, bT, dev, mx = _logit_pass_packed(X, PT, Ycur, coef[cur], a, block, chunk)
