@@ -28,6 +28,8 @@ R's numerical conventions are kept where they change results:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 from scipy import special
@@ -399,22 +401,6 @@ def wls_masked(
 # ----------------------------------------------------------------------------------
 
 
-def _linkinv(eta: np.ndarray) -> np.ndarray:
-    tmp = np.where(eta < -_THRESH, _DBL_EPS, np.where(eta > _THRESH, _INVEPS, np.exp(np.clip(eta, -_THRESH, _THRESH))))
-    return tmp / (1.0 + tmp)
-
-
-def _mu_eta(eta: np.ndarray) -> np.ndarray:
-    e = np.exp(np.clip(eta, -_THRESH, _THRESH))
-    opexp = 1.0 + e
-    return np.where((eta > _THRESH) | (eta < -_THRESH), _DBL_EPS, e / (opexp * opexp))
-
-
-def _nlog(x: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return -np.log(x)
-
-
 _LOG_INV_EPS = 36.04365338911715  # log(1 / DBL_EPSILON): R's logit clamp for |η| > 30
 
 
@@ -608,13 +594,14 @@ def logit_irls(
     a = float(augment_weight)
     # --- iteration 1 from glm.fit's starting values (block-specific: closed form per y)
     def start(ms: float, y: float, w: float) -> tuple[float, float, float]:
-        eta = np.log(ms / (1.0 - ms))
-        mu = float(_linkinv(np.array(eta)))
-        me = float(_mu_eta(np.array(eta)))
+        eta = math.log(ms / (1.0 - ms))  # |η| < 30: R's clamps do not apply
+        e = math.exp(eta)
+        mu = e / (1.0 + e)
+        me = e / ((1.0 + e) * (1.0 + e))
         var = mu * (1.0 - mu)
         w2 = w * me * me / var
         z = eta + (y - mu) / me
-        dev = 2.0 * w * (-np.log(mu) if y > 0 else -np.log(1.0 - mu))
+        dev = 2.0 * w * (-math.log(mu) if y > 0 else -math.log(1.0 - mu))
         return w2, w2 * z, dev
 
     w1, wz1, d1 = start(0.75, 1.0, 1.0)  # (1·y + 0.5) / 2 for y = 1
@@ -625,6 +612,10 @@ def logit_irls(
             wb, wzb, db = start(ms, y, a)
             cw, cz, cd = cw + wb, cz + wzb, cd + db
     PT = _pairs_t(X)
+    # equal product rows (a 0/1 column: x_ij² = x_0j x_ij) are multiplied once in the passes
+    first: dict[bytes, int] = {}
+    pinv = np.array([first.setdefault(r.tobytes(), len(first)) for r in PT])
+    PTu = np.ascontiguousarray(PT[np.unique(pinv, return_index=True)[1]])
     # G = Σ_i (w0 + cw + (w1 − w0) y_i) x_i x_iᵀ, b likewise, Σ y: one matrix product with Y
     if y_sums is None:
         y_sums = mask_sums(X, Y)
@@ -677,7 +668,8 @@ def logit_irls(
         if active.size <= 0.9375 * cur.size:
             cur = active
             Ycur = np.take(Yk, cur, axis=1)
-        Gp, bT, dev, mx = _logit_pass_packed(X, PT, Ycur, coef[cur], a, block, chunk)
+        Gp, bT, dev, mx = _logit_pass_packed(X, PTu, Ycur, coef[cur], a, block, chunk)
+        Gp = Gp[pinv]
         if cur.size != active.size:
             sel = np.searchsorted(cur, active)
             Gp, bT, dev, mx = Gp[:, sel], bT[:, sel], dev[sel], mx[sel]
