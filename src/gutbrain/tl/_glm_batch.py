@@ -133,17 +133,14 @@ def cross(X: np.ndarray, WZ: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
-def _masked_values(M, Y, f0, W, Y0, yy, cnt):  # pragma: no cover - compiled
-    """Columns ``f0 … f0 + k`` (``k`` = columns of ``W``) in one pass over the mask:
-    ``W = M`` as 0/1, ``Y0 = Y`` where ``M`` else 0 (NaN outside the mask allowed); per
-    column ``yy = Σ Y0²`` and ``cnt = Σ M``."""
-    n, k = W.shape
-    for f in range(k):
-        yy[f] = 0.0
-        cnt[f] = 0.0
-    for i in range(n):
-        mr = M[i, f0 : f0 + k]
-        yr = Y[i, f0 : f0 + k]
+def _masked_values(M, Y, i0, W, Y0, yy, cnt):  # pragma: no cover - compiled
+    """Rows ``i0 … i0 + r`` (``r`` = rows of ``W``) in one pass over the mask:
+    ``W = M`` as 0/1, ``Y0 = Y`` where ``M`` else 0 (NaN outside the mask allowed); adds
+    ``Σ Y0²`` to ``yy`` and ``Σ M`` to ``cnt`` per column."""
+    r, k = W.shape
+    for i in range(r):
+        mr = M[i0 + i]
+        yr = Y[i0 + i]
         wr = W[i]
         zr = Y0[i]
         for f in range(k):
@@ -298,7 +295,7 @@ def solve_wls(
 
 
 def wls_masked(
-    X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7, block_bytes: int = 1 << 21
+    X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7, block_bytes: int = 1 << 19
 ) -> dict[str, np.ndarray]:
     """Ordinary least squares of each column of ``Y`` on the rows of ``X`` where ``M`` is true.
 
@@ -316,7 +313,7 @@ def wls_masked(
     tol
         Aliasing tolerance (R's ``lm``: 1e-7).
     block_bytes
-        Cache budget of a feature block (its 0/1 weights and masked values).
+        Cache budget of a sample chunk (its 0/1 weights and masked values).
 
     Returns
     -------
@@ -343,22 +340,21 @@ def wls_masked(
     n, F = M.shape
     U, inv = _sum_rows(X)
     XT = np.ascontiguousarray(X.T)
-    S = np.empty((U.shape[0], F))
-    bT = np.empty((X.shape[1], F))
-    yy = np.empty(F)
-    nobs = np.empty(F)
-    # feature blocks whose 0/1 weights and masked values (2 × n × kb) stay in cache
-    kb = int(min(F, max(16, block_bytes // (16 * max(n, 1)))))
-    W = np.empty((n, kb))
-    Y0 = np.empty((n, kb))
-    for f0 in range(0, F, kb):
-        f1 = min(f0 + kb, F)
-        Wb, Zb = W[:, : f1 - f0], Y0[:, : f1 - f0]
-        if f1 - f0 < kb:
-            Wb, Zb = np.empty((n, f1 - f0)), np.empty((n, f1 - f0))
-        _masked_values(M, Y, f0, Wb, Zb, yy[f0:f1], nobs[f0:f1])
-        np.matmul(U, Wb, out=S[:, f0:f1])
-        np.matmul(XT, Zb, out=bT[:, f0:f1])
+    S = np.zeros((U.shape[0], F))
+    bT = np.zeros((X.shape[1], F))
+    yy = np.zeros(F)
+    nobs = np.zeros(F)
+    # sample chunks whose 0/1 weights and masked values (2 × rows × F) stay in cache;
+    # the sums over samples are added up chunk by chunk
+    rb = int(min(n, max(32, block_bytes // (16 * max(F, 1)))))
+    W = np.empty((rb, F))
+    Y0 = np.empty((rb, F))
+    for i0 in range(0, n, rb):
+        i1 = min(i0 + rb, n)
+        Wb, Zb = W[: i1 - i0], Y0[: i1 - i0]
+        _masked_values(M, Y, i0, Wb, Zb, yy, nobs)
+        S += U[:, i0:i1] @ Wb
+        bT += XT[:, i0:i1] @ Zb
     sums = _split_sums(S[inv], X.shape[1])
     G = _unpack(sums["gram"], X.shape[1])
     b = np.ascontiguousarray(bT.T)
