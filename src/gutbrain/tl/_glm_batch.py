@@ -493,8 +493,8 @@ def logit_pass(
     B: np.ndarray,
     augment_weight: float = 0.0,
     *,
-    block: int = 128,
-    chunk: int = 512,
+    block: int = 512,
+    chunk: int = 128,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sufficient statistics of one logistic IRLS step at coefficients ``B`` (``F × p``).
 
@@ -526,8 +526,8 @@ def logit_irls(
     maxit: int = 25,
     epsilon: float = 1e-8,
     tol: float = 1e-11,
-    block: int = 128,
-    chunk: int = 512,
+    block: int = 512,
+    chunk: int = 128,
     y_sums: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Logistic regression of every 0/1 column of ``Y`` on ``X``, as R's ``glm.fit``.
