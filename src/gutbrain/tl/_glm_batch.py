@@ -28,6 +28,8 @@ R's numerical conventions are kept where they change results:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 from scipy import special
@@ -38,6 +40,7 @@ __all__ = [
     "gram",
     "logit_irls",
     "logit_pass",
+    "mask_sums",
     "outer_rows",
     "solve_wls",
     "wls_masked",
@@ -95,25 +98,59 @@ def gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     return _unpack(_pairs_t(X) @ np.asarray(W, dtype=np.float64), X.shape[1])
 
 
+def mask_sums(X: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-feature sums over the samples where ``W`` is 1 (or weighted by ``W``).
+
+    ``gram`` = ``Σ_i W[i,f] x_ij x_il`` for ``j ≤ l`` (packed, ``p(p+1)/2 × F``), ``xsum`` =
+    ``Σ_i W[i,f] x_i`` (``p × F``) and ``count`` = ``Σ_i W[i,f]`` (``F``): the masked
+    Gram matrices of the abundance model and the statistics of the first logistic
+    iteration (for a 0/1 outcome ``y = W``), from one matrix product.  Rows of
+    ``[x_ij x_il; x_ij; 1]`` that are equal (an intercept makes ``x_0j x_ij = x_ij``; a 0/1
+    column ``x_ij² = x_ij``) are multiplied once.
+    """
+    U, inv = _sum_rows(X)
+    return _split_sums((U @ np.asarray(W, dtype=np.float64))[inv], X.shape[1])
+
+
+def _sum_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows ``U`` of ``[x_ij x_il (j ≤ l); x_ij; 1]`` and each row's index in ``U``."""
+    X = np.asarray(X, dtype=np.float64)
+    R = np.vstack([_pairs_t(X), X.T, np.ones((1, X.shape[0]))])
+    first: dict[bytes, int] = {}
+    inv = np.array([first.setdefault(r.tobytes(), len(first)) for r in R])  # equal rows: one index
+    keep = np.unique(inv, return_index=True)[1]
+    return np.ascontiguousarray(R[keep]), inv
+
+
+def _split_sums(S: np.ndarray, p: int) -> dict[str, np.ndarray]:
+    npair = p * (p + 1) // 2
+    return {"gram": S[:npair], "xsum": S[npair : npair + p], "count": S[-1]}
+
+
 def cross(X: np.ndarray, WZ: np.ndarray) -> np.ndarray:
     """Per-feature weighted cross-products ``b[f] = Σ_i WZ[i,f] x_i`` (``F × p``)."""
     return (np.ascontiguousarray(np.asarray(X, dtype=np.float64).T) @ WZ).T
 
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
-def _masked_values(M, Y, Y0, yy):  # pragma: no cover - compiled
-    """``Y0 = Y`` where ``M`` else 0 (NaN outside the mask allowed); ``yy = Σ Y0²`` per column."""
-    n, F = Y.shape
-    for f in range(F):
-        yy[f] = 0.0
-    for i in range(n):
-        mr = M[i]
-        yr = Y[i]
+def _masked_values(M, Y, i0, W, Y0, yy, cnt):  # pragma: no cover - compiled
+    """Rows ``i0 … i0 + r`` (``r`` = rows of ``W``) in one pass over the mask:
+    ``W = M`` as 0/1, ``Y0 = Y`` where ``M`` else 0 (NaN outside the mask allowed); adds
+    ``Σ Y0²`` to ``yy`` and ``Σ M`` to ``cnt`` per column."""
+    r, k = W.shape
+    for i in range(r):
+        mr = M[i0 + i]
+        yr = Y[i0 + i]
+        wr = W[i]
         zr = Y0[i]
-        for f in range(F):
-            v = yr[f] if mr[f] else 0.0
+        for f in range(k):
+            m = mr[f]
+            v = yr[f] if m else 0.0
+            w = 1.0 if m else 0.0
+            wr[f] = w
             zr[f] = v
             yy[f] += v * v
+            cnt[f] += w
 
 
 # ----------------------------------------------------------------------------------
@@ -257,7 +294,9 @@ def solve_wls(
     return beta, (Ginv if inverse else None)
 
 
-def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7) -> dict[str, np.ndarray]:
+def wls_masked(
+    X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7, block_bytes: int = 1 << 19
+) -> dict[str, np.ndarray]:
     """Ordinary least squares of each column of ``Y`` on the rows of ``X`` where ``M`` is true.
 
     Equals R's ``lm(y ~ X, subset = M[, f])`` for every feature ``f`` (aliased
@@ -273,13 +312,17 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
         ``n × F`` boolean mask of the rows each feature is fitted on.
     tol
         Aliasing tolerance (R's ``lm``: 1e-7).
+    block_bytes
+        Cache budget of a sample chunk (its 0/1 weights and masked values).
 
     Returns
     -------
     dict
         ``coef``, ``stderr``, ``t``, ``pval`` (``F × p``, NaN where aliased),
-        ``df`` (residual degrees of freedom), ``nobs``, ``rank``, ``sigma2`` (``F``)
-        and ``aliased`` (``F × p``).
+        ``df`` (residual degrees of freedom), ``nobs``, ``rank``, ``sigma2`` (``F``),
+        ``aliased`` (``F × p``), ``cov_unscaled`` (``F × p × p``) and ``mask_sums``
+        (:func:`mask_sums` of ``M``: with ``y_sums=`` they spare :func:`logit_irls` its
+        first product when its outcomes are ``M``).
 
     Examples
     --------
@@ -293,23 +336,39 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
     """
     X = np.asarray(X, dtype=np.float64)
     M = np.ascontiguousarray(M, dtype=bool)
-    W = M.astype(np.float64)
-    Y0 = np.empty(M.shape)
-    yy = np.empty(M.shape[1])
-    _masked_values(M, np.ascontiguousarray(Y, dtype=np.float64), Y0, yy)
-    G = gram(X, W)
-    b = cross(X, Y0)
+    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    n, F = M.shape
+    U, inv = _sum_rows(X)
+    XT = np.ascontiguousarray(X.T)
+    S = np.zeros((U.shape[0], F))
+    bT = np.zeros((X.shape[1], F))
+    yy = np.zeros(F)
+    nobs = np.zeros(F)
+    # sample chunks whose 0/1 weights and masked values (2 × rows × F) stay in cache;
+    # the sums over samples are added up chunk by chunk
+    rb = int(min(n, max(32, block_bytes // (16 * max(F, 1)))))
+    W = np.empty((rb, F))
+    Y0 = np.empty((rb, F))
+    for i0 in range(0, n, rb):
+        i1 = min(i0 + rb, n)
+        Wb, Zb = W[: i1 - i0], Y0[: i1 - i0]
+        _masked_values(M, Y, i0, Wb, Zb, yy, nobs)
+        S += U[:, i0:i1] @ Wb
+        bT += XT[:, i0:i1] @ Zb
+    sums = _split_sums(S[inv], X.shape[1])
+    G = _unpack(sums["gram"], X.shape[1])
+    b = np.ascontiguousarray(bT.T)
     alias = alias_mask(G, tol)
     beta, Ginv = solve_wls(G, b, alias)
     assert Ginv is not None
-    nobs = W.sum(axis=0)
     rank = (~alias).sum(axis=1)
     df = nobs - rank
     # RSS from the sufficient statistics; explicit residuals where that cancels badly
     rss = yy - np.einsum("fi,fi->f", b, beta)
     bad = rss <= 1e-7 * yy
     if np.any(bad):
-        resid = (Y0[:, bad] - X @ beta[bad].T) * W[:, bad]
+        Mb = M[:, bad]
+        resid = np.where(Mb, Y[:, bad] - X @ beta[bad].T, 0.0)
         rss[bad] = np.einsum("ij,ij->j", resid, resid)
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma2 = np.where(df > 0, rss / df, np.nan)
@@ -329,28 +388,13 @@ def wls_masked(X: np.ndarray, Y: np.ndarray, M: np.ndarray, *, tol: float = 1e-7
         "sigma2": sigma2,
         "aliased": alias,
         "cov_unscaled": Ginv,
+        "mask_sums": sums,
     }
 
 
 # ----------------------------------------------------------------------------------
 # logistic regression (R glm.fit, binomial / logit), with MaAsLin 3's augmentation
 # ----------------------------------------------------------------------------------
-
-
-def _linkinv(eta: np.ndarray) -> np.ndarray:
-    tmp = np.where(eta < -_THRESH, _DBL_EPS, np.where(eta > _THRESH, _INVEPS, np.exp(np.clip(eta, -_THRESH, _THRESH))))
-    return tmp / (1.0 + tmp)
-
-
-def _mu_eta(eta: np.ndarray) -> np.ndarray:
-    e = np.exp(np.clip(eta, -_THRESH, _THRESH))
-    opexp = 1.0 + e
-    return np.where((eta > _THRESH) | (eta < -_THRESH), _DBL_EPS, e / (opexp * opexp))
-
-
-def _nlog(x: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return -np.log(x)
 
 
 _LOG_INV_EPS = 36.04365338911715  # log(1 / DBL_EPSILON): R's logit clamp for |η| > 30
@@ -417,15 +461,16 @@ def _logit_pass_packed(
     ey = np.zeros(m)
     mx = np.zeros(m)
     kb = max(1, min(block, m))
-    ib = max(16, min(chunk, n))
+    ib = max(16, min(-(-chunk // 16) * 16, -(-n // 16) * 16))  # a multiple of 16 samples
     buf1 = np.empty(ib * kb)
     buf2 = np.empty(ib * kb)
-    buf3 = np.empty(((ib + 15) // 16) * kb)
+    buf3 = np.empty(((n + 15) // 16) * kb)  # the products of 16 samples, for the whole block
     with np.errstate(over="ignore"):
         for f0 in range(0, m, kb):
             f1 = min(f0 + kb, m)
             k = f1 - f0
             Bt = np.ascontiguousarray(B[f0:f1].T)
+            LPall = buf3[: ((n + 15) // 16) * k].reshape(-1, k)
             for i0 in range(0, n, ib):
                 i1 = min(i0 + ib, n)
                 r = i1 - i0
@@ -433,11 +478,11 @@ def _logit_pass_packed(
                 V = buf2[: r * k].reshape(r, k)
                 np.matmul(X[i0:i1], Bt, out=E)  # η
                 np.exp(E, out=V)
-                LP = buf3[: ((r + 15) // 16) * k].reshape(-1, k)
+                LP = LPall[i0 // 16 : (i1 + 15) // 16]
                 _logit_weights(E, V, Y, i0, f0, a, c, ey[f0:f1], mx[f0:f1], LP)
-                lsum[f0:f1] += np.log(LP).sum(axis=0)
                 Gp[:, f0:f1] += PT[:, i0:i1] @ V
                 bT[:, f0:f1] += X[i0:i1].T @ E
+            lsum[f0:f1] = np.log(LPall).sum(axis=0)
     Gp *= c
     return Gp, bT, 2.0 * (c * lsum - ey), mx
 
@@ -448,8 +493,8 @@ def logit_pass(
     B: np.ndarray,
     augment_weight: float = 0.0,
     *,
-    block: int = 128,
-    chunk: int = 512,
+    block: int = 512,
+    chunk: int = 128,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sufficient statistics of one logistic IRLS step at coefficients ``B`` (``F × p``).
 
@@ -481,8 +526,9 @@ def logit_irls(
     maxit: int = 25,
     epsilon: float = 1e-8,
     tol: float = 1e-11,
-    block: int = 128,
-    chunk: int = 512,
+    block: int = 512,
+    chunk: int = 128,
+    y_sums: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Logistic regression of every 0/1 column of ``Y`` on ``X``, as R's ``glm.fit``.
 
@@ -510,6 +556,10 @@ def logit_irls(
         Aliasing tolerance of the weighted least squares (R: 1e-11).
     block, chunk
         Features × samples per cache block of a pass (:func:`logit_pass`).
+    y_sums
+        :func:`mask_sums` of ``Y`` if already computed (e.g. ``wls_masked(X, T, Y)["mask_sums"]``
+        when the abundance model's mask is the presence matrix): the first iteration
+        then needs no pass over ``Y``.
 
     Returns
     -------
@@ -532,7 +582,6 @@ def logit_irls(
     Y = np.asarray(Y)
     if Y.dtype == bool:  # outcomes as read by the passes: one byte each (cheap to gather)
         Yk = np.ascontiguousarray(Y).view(np.uint8)
-        Y = Y.astype(np.float64)
     else:
         Y = np.ascontiguousarray(Y, dtype=np.float64)
         Yk = Y.astype(np.uint8) if np.array_equal(Y, Y != 0) else Y
@@ -541,13 +590,14 @@ def logit_irls(
     a = float(augment_weight)
     # --- iteration 1 from glm.fit's starting values (block-specific: closed form per y)
     def start(ms: float, y: float, w: float) -> tuple[float, float, float]:
-        eta = np.log(ms / (1.0 - ms))
-        mu = float(_linkinv(np.array(eta)))
-        me = float(_mu_eta(np.array(eta)))
+        eta = math.log(ms / (1.0 - ms))  # |η| < 30: R's clamps do not apply
+        e = math.exp(eta)
+        mu = e / (1.0 + e)
+        me = e / ((1.0 + e) * (1.0 + e))
         var = mu * (1.0 - mu)
         w2 = w * me * me / var
         z = eta + (y - mu) / me
-        dev = 2.0 * w * (-np.log(mu) if y > 0 else -np.log(1.0 - mu))
+        dev = 2.0 * w * (-math.log(mu) if y > 0 else -math.log(1.0 - mu))
         return w2, w2 * z, dev
 
     w1, wz1, d1 = start(0.75, 1.0, 1.0)  # (1·y + 0.5) / 2 for y = 1
@@ -558,13 +608,17 @@ def logit_irls(
             wb, wzb, db = start(ms, y, a)
             cw, cz, cd = cw + wb, cz + wzb, cd + db
     PT = _pairs_t(X)
-    npair = PT.shape[0]
+    # equal product rows (a 0/1 column: x_ij² = x_0j x_ij) are multiplied once in the passes
+    first: dict[bytes, int] = {}
+    pinv = np.array([first.setdefault(r.tobytes(), len(first)) for r in PT])
+    PTu = np.ascontiguousarray(PT[np.unique(pinv, return_index=True)[1]])
     # G = Σ_i (w0 + cw + (w1 − w0) y_i) x_i x_iᵀ, b likewise, Σ y: one matrix product with Y
-    S = np.vstack([PT, X.T, np.ones((1, n))]) @ Y
-    Gp = ((w0 + cw) * PT.sum(axis=1))[:, None] + (w1 - w0) * S[:npair]
+    if y_sums is None:
+        y_sums = mask_sums(X, Y)
+    Gp = ((w0 + cw) * PT.sum(axis=1))[:, None] + (w1 - w0) * y_sums["gram"]
     G = _unpack(Gp, p)
-    b = (wz0 + cz) * X.sum(axis=0)[None, :] + (wz1 - wz0) * S[npair : npair + p].T
-    ny = S[-1]
+    b = (wz0 + cz) * X.sum(axis=0)[None, :] + (wz1 - wz0) * y_sums["xsum"].T
+    ny = y_sums["count"]
     devold = ny * d1 + (n - ny) * d0 + n * cd
     coef = np.zeros((F, p))
     Gused = np.zeros((F, p, p))
@@ -606,11 +660,12 @@ def logit_irls(
             if active.size == 0:
                 break
         # the pass runs over `cur` ⊇ active (outcome columns Ycur); they are gathered
-        # anew when fewer than 3/4 of them are active (the others' results are unused)
-        if active.size < 0.75 * cur.size:
+        # anew when at least 1/16 of them are done (a gather costs far less than a pass)
+        if active.size <= 0.9375 * cur.size:
             cur = active
             Ycur = np.take(Yk, cur, axis=1)
-        Gp, bT, dev, mx = _logit_pass_packed(X, PT, Ycur, coef[cur], a, block, chunk)
+        Gp, bT, dev, mx = _logit_pass_packed(X, PTu, Ycur, coef[cur], a, block, chunk)
+        Gp = Gp[pinv]
         if cur.size != active.size:
             sel = np.searchsorted(cur, active)
             Gp, bT, dev, mx = Gp[:, sel], bT[:, sel], dev[sel], mx[sel]

@@ -203,6 +203,8 @@ class _Para:
     is_group: np.ndarray  # R-length bool
     binary: np.ndarray  # R-length: design column is 0/1 (median-comparison threshold)
     col_sd: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # F × R
+    # fixed-effects abundance fits: (fitted features, mask_sums of their presence)
+    presence_sums: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
 
 def _glht_p(t: np.ndarray, df: np.ndarray) -> np.ndarray:
@@ -359,11 +361,16 @@ def _assemble(
                 if M is None:
                     col_sd[fit_idx, r] = x.std(ddof=1)
                 else:
-                    m = M.astype(np.float64)
-                    cnt = m.sum(axis=0)
-                    mu = (x @ m) / cnt
+                    if "mask_sums" in fit:  # Σ x, Σ x² over each feature's samples: already summed
+                        ms = fit["mask_sums"]
+                        cnt, sx = ms["count"], ms["xsum"][j]
+                        sxx = ms["gram"][j * X.shape[1] - j * (j - 1) // 2]  # packed (j, j)
+                    else:
+                        m = M.astype(np.float64)
+                        cnt, sx, sxx = m.sum(axis=0), x @ m, (x**2) @ m
+                    mu = sx / cnt
                     with np.errstate(invalid="ignore", divide="ignore"):
-                        col_sd[fit_idx, r] = np.sqrt(np.maximum((x**2) @ m - cnt * mu**2, 0.0) / (cnt - 1))
+                        col_sd[fit_idx, r] = np.sqrt(np.maximum(sxx - cnt * mu**2, 0.0) / (cnt - 1))
     err = np.full((F, R), None, dtype=object)
     for f in range(F):
         if feat_err[f] is not None:
@@ -406,7 +413,10 @@ def _linear_fits(design: Design3, T: np.ndarray, present_all: np.ndarray) -> _Pa
         warn = np.full(fit_idx.size, None, dtype=object)
         for v, cols in design.group.items():
             group_p[v] = _partial_f(fit, cols)
-    return _assemble(design, fit, fit_idx, feat_err, warn, group_p, M)
+    para = _assemble(design, fit, fit_idx, feat_err, warn, group_p, M)
+    if "mask_sums" in fit:
+        para.presence_sums = (fit_idx, fit["mask_sums"])
+    return para
 
 
 def _partial_f(fit: Mapping[str, np.ndarray], cols: Sequence[int]) -> np.ndarray:
@@ -426,19 +436,29 @@ def _partial_f(fit: Mapping[str, np.ndarray], cols: Sequence[int]) -> np.ndarray
     return out
 
 
-def _logistic_fits(design: Design3, present_all: np.ndarray, augment: bool) -> _Para:
-    """Prevalence model: augmented logistic (mixed) model of presence on every sample."""
+def _logistic_fits(
+    design: Design3,
+    present_all: np.ndarray,
+    augment: bool,
+    presence_sums: tuple[np.ndarray, dict[str, np.ndarray]] | None = None,
+) -> _Para:
+    """Prevalence model: augmented logistic (mixed) model of presence on every sample.
+
+    ``presence_sums`` (the abundance fits' :func:`~gutbrain.tl._glm_batch.mask_sums` of
+    the same presence matrix) spare the first logistic iteration its pass over the data.
+    """
     keep = design.keep
     feat_err = _feature_checks(design, present_all, None, "logistic")
     fit_idx = np.flatnonzero(np.equal(feat_err, None))
     X = design.X
-    Yb = present_all[keep][:, fit_idx].astype(np.float64)
+    Yp = present_all[keep][:, fit_idx]
     p_aug = X.shape[1] - 1
     a = p_aug / (2.0 * design.n_total) if augment else 0.0
     group_p: dict[str, np.ndarray] = {}
     if design.random:
         from ._mixed_batch import glmm_laplace
 
+        Yb = Yp.astype(np.float64)
         fit = glmm_laplace(X, Yb, design.random, augment_weight=a)
         warn = fit["warning"]
         for v, cols in design.group.items():
@@ -450,14 +470,20 @@ def _logistic_fits(design: Design3, present_all: np.ndarray, augment: bool) -> _
             same = fit["objective"] == fit0["objective"]
             group_p[v] = np.where((dfq > 0) & same, special.chdtrc(np.maximum(dfq, 1), lrt), np.nan)
     else:
-        fit = logit_irls(X, Yb, augment_weight=a)
+        y_sums = None
+        if presence_sums is not None:
+            lin_idx, sums = presence_sums
+            pos = np.searchsorted(lin_idx, fit_idx)
+            if np.all(pos < lin_idx.size) and np.array_equal(lin_idx[np.minimum(pos, lin_idx.size - 1)], fit_idx):
+                y_sums = {k: v[..., pos] for k, v in sums.items()}
+        fit = logit_irls(X, Yp, augment_weight=a, y_sums=y_sums)
         fit["df"] = np.full(fit["coef"].shape, np.inf)
         warn = np.full(fit_idx.size, None, dtype=object)
         warn[~fit["converged"]] = E_GLM_NOCONV
         warn[fit["fitted_01"]] = E_GLM_01
         for v, cols in design.group.items():
             red = [j for j in range(X.shape[1]) if j not in cols]
-            fit0 = logit_irls(X[:, red], Yb, augment_weight=a)
+            fit0 = logit_irls(X[:, red], Yp, augment_weight=a)
             dfq = (~np.isnan(fit["coef"][:, cols])).sum(axis=1)
             lrt = np.maximum(fit0["deviance"] - fit["deviance"], 0.0)
             group_p[v] = np.where(dfq > 0, special.chdtrc(np.maximum(dfq, 1), lrt), np.nan)
@@ -679,7 +705,7 @@ def _maaslin3_table(
         )
     else:
         lin_plain_p, lin_plain_err = lin.pval, lin.error
-    log = _logistic_fits(design, present, augment)
+    log = _logistic_fits(design, present, augment, lin.presence_sums)
     if median_comparison_prevalence:
         _median_comparison(
             log, threshold=median_comparison_prevalence_threshold, subtract_median=subtract_median, rng=rng,
