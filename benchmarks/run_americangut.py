@@ -1,0 +1,129 @@
+"""Benchmark: ``gutbrain run`` on the American Gut table (1,962 samples × 19,236 OTUs), per step.
+
+Runs the whole workflow as ``gutbrain run`` does (read the BIOM table and the metadata, the
+steps of ``gb.workflow.STEPS``, the report, the outputs) with the design the tests use::
+
+    gutbrain run AG_100nt_even10k.biom.gz -m mapping_trimmed.tsv.gz --group MIGRAINE \\
+        --where "BODY_SITE == 'UBERON:feces'" -o OUT
+
+(``--all-sites`` drops the ``--where``: all 1,962 samples with a MIGRAINE answer).  Each
+repeat runs in a fresh Python process, as a user's command does (imports and numba's
+compilation or cache load included).  The time of each phase is taken from the
+``on_progress`` callback (``read`` is everything before the first step: reading, metadata,
+``--where`` and the group plan; ``report`` is rendering and writing the outputs), so the
+script times releases that do not record step times themselves; the run's own record
+(``uns["workflow"]["timings"]``) is printed beside it when present.  The classifier's
+out-of-fold AUROC and its 95 % CI are printed too, so a speed-up that changed the numbers
+shows.
+
+Usage::
+
+    python benchmarks/run_americangut.py [--repeats 3] [--all-sites]
+
+Skips (exit 0) when ../shared is not beside the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _bench import record
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+BASE = SHARED / "data" / "americangut2014_migraine_selfreport_16s"
+FAECES = "BODY_SITE == 'UBERON:feces'"
+
+CHILD = r"""
+import json, sys, time
+t_start = time.perf_counter()
+import gutbrain as gb
+t_import = time.perf_counter() - t_start
+table, meta, where, out = sys.argv[1:5]
+marks = []
+def on_progress(name, frac):
+    marks.append((name, time.perf_counter()))
+t0 = time.perf_counter()
+ad = gb.workflow.run(table, metadata=meta, group="MIGRAINE", where=where or None, out=out,
+                     progress=False, on_progress=on_progress)
+t1 = time.perf_counter()
+phases = {}
+prev_name, prev_t = "read", t0
+for name, t in marks:
+    phases[prev_name] = phases.get(prev_name, 0.0) + (t - prev_t)
+    prev_name, prev_t = name, t
+phases[prev_name] = phases.get(prev_name, 0.0) + (t1 - prev_t)
+phases.pop("done", None)
+status = ad.uns["workflow"]["step_status"]
+state = dict(zip(status["step"], status["status"]))
+own = ad.uns["workflow"].get("timings")
+own = own.set_index("phase")["seconds"].to_dict() if own is not None else None
+clf = ad.uns.get("classifier", {})
+auc = None
+if "metrics" in clf:
+    m = clf["metrics"].set_index("metric")
+    auc = [float(m.loc["auroc", "value"]), float(m.loc["auroc", "ci_low"]), float(m.loc["auroc", "ci_high"])]
+print(json.dumps({"import": t_import, "total": t1 - t0, "phases": phases, "state": state, "own": own,
+                  "auroc": auc, "n_obs": ad.n_obs, "params": {k: str(v) for k, v in clf.get("params", {}).items()}}))
+"""
+
+
+def _one(where: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(BASE / "AG_100nt_even10k.biom.gz"),
+             str(BASE / "mapping_trimmed.tsv.gz"), where, str(Path(tmp) / "out")],
+            capture_output=True, text=True, check=False,
+        )
+    if out.returncode != 0:
+        raise SystemExit(f"the run failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=1, help="fresh-process runs (medians are printed)")
+    ap.add_argument("--all-sites", action="store_true", help="no --where: every body site")
+    args = ap.parse_args()
+    if not (BASE / "AG_100nt_even10k.biom.gz").exists():
+        print(f"skipped: {BASE} not found")
+        return
+    where = "" if args.all_sites else FAECES
+    runs = [_one(where) for _ in range(args.repeats)]
+    first = runs[0]
+    print(f"gutbrain run on American Gut 2014 (--group MIGRAINE{'' if not where else ' --where ' + repr(where)}): "
+          f"{first['n_obs']} samples; {args.repeats} fresh process(es); load average {os.getloadavg()[0]:.2f}")
+    keys = list(first["phases"])
+    width = max(len(k) for k in keys) + 2
+    print(f"{'phase':<{width}}{'status':>9}{'median s':>10}  runs (s)")
+    for k in keys:
+        vals = [r["phases"].get(k, float("nan")) for r in runs]
+        st = first["state"].get(k, "")
+        print(f"{k:<{width}}{st:>9}{statistics.median(vals):>10.2f}  " + " ".join(f"{v:.2f}" for v in vals))
+    tot = [r["total"] for r in runs]
+    print(f"{'total (gb.workflow.run)':<{width}}{'':>9}{statistics.median(tot):>10.2f}  "
+          + " ".join(f"{v:.2f}" for v in tot))
+    imp = [r["import"] for r in runs]
+    print(f"{'import gutbrain (not in total)':<{width}}{'':>9}{statistics.median(imp):>10.2f}")
+    if first["auroc"]:
+        a, lo, hi = first["auroc"]
+        p = first["params"]
+        print(f"classifier: AUROC {a:.3f} (95 % CI {lo:.3f}–{hi:.3f}); model {p.get('model')}, "
+              f"cv {p.get('cv')} by {p.get('group_by')}, {p.get('n_splits')}×{p.get('n_repeats')} folds, "
+              f"{p.get('n_features')} features offered")
+    if first["own"]:
+        print("the run's own record (uns['workflow']['timings'], first run):")
+        for k, v in first["own"].items():
+            print(f"  {k:<{width}}{v:>10.2f}")
+    record("gutbrain run (American Gut)", f"{first['n_obs']} samples × 19,236 OTUs", None, None,
+           statistics.median(tot), note="whole workflow; per-step table in docs/performance.md")
+
+
+if __name__ == "__main__":
+    main()
