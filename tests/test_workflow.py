@@ -278,3 +278,44 @@ def test_subject_gives_random_intercepts_and_leaves_wilcoxon_out():
     assert list(p["methods"]) == ["maaslin3", "maaslin2", "linda"]
     assert set(p["left_out"]) == {"ancombc", "wilcoxon"}
     assert any("cannot model repeated samples" in n for n in ad.uns["workflow"]["notes"])
+
+
+def test_step_durations_recorded_in_provenance_and_report(small, tmp_path, monkeypatch):
+    """Every phase's wall time is recorded (h5ad, provenance.json, report table): a property, not a speed."""
+    import time as _time
+
+    def slow(adata, config):
+        _time.sleep(0.05)
+
+    keep = tuple(s for s in _pipeline.STEPS if s.key in CORE)
+    monkeypatch.setattr(_pipeline, "STEPS", (*keep, _pipeline.Step("slow", slow, "A slow step")))
+    monkeypatch.setattr(report, "SECTIONS", tuple(s for s in report.SECTIONS
+                                                  if s[0] in (*CORE, "design", "provenance")))
+    out = tmp_path / "o"
+    ad = workflow.run(small, group="group", out=out, progress=False)
+    tab = ad.uns["workflow"]["timings"]
+    assert list(tab["phase"]) == ["read", *CORE, "slow"]
+    assert np.isfinite(tab["seconds"]).all() and (tab["seconds"] >= 0).all()
+    assert float(tab.set_index("phase").loc["slow", "seconds"]) >= 0.05  # a lower bound: sleep is at least that
+    back = anndata.read_h5ad(out / "gutbrain.h5ad")
+    pd.testing.assert_frame_equal(back.uns["workflow"]["timings"].reset_index(drop=True),
+                                  tab.reset_index(drop=True), check_dtype=False)
+    side = json.loads((out / "tables" / "provenance.json").read_text())["timings_seconds"]
+    assert set(side) == {"read", *CORE, "slow", "report", "write", "total"}
+    parts = sum(v for k, v in side.items() if k != "total")
+    assert side["total"] == pytest.approx(parts, abs=5e-3)  # each value rounded to 1 ms
+    html = (out / "report.html").read_text(encoding="utf-8")
+    prov = html[html.find("<section id=\"sec-provenance\">"):]
+    longest = tab.loc[tab["seconds"].idxmax(), "title"]
+    assert "Where the time went" in prov and f"the longest being {longest} (" in prov
+    shown = pd.read_csv(out / "tables" / "provenance_timings.tsv", sep="\t")
+    assert list(shown["step"])[-1] == "A slow step"
+    assert shown["share (%)"].sum() == pytest.approx(100.0, abs=0.5)
+
+
+def test_pinned_timestamp_leaves_wall_times_out_of_the_report(full_run):
+    adata, out, _ = full_run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Where the time went" not in html and "timestamp was pinned" in html
+    assert not (out / "tables" / "provenance_timings.tsv").exists()
+    assert {"read", "qc", "classifier"} <= set(adata.uns["workflow"]["timings"]["phase"])

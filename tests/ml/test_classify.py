@@ -122,3 +122,36 @@ def test_bootstrap_ci_brackets_point_and_bad_input():
         cross_validate_model(-np.ones((10, 3)), np.repeat([0, 1], 5))
     with pytest.raises(gb.DataValueError, match="group_by"):
         list(iter_splits(y, scheme="loso"))
+
+
+def test_prevalence_filter_is_fitted_within_folds_a_test_only_feature_is_never_selected():
+    """A taxon seen only in one subject group, where it marks the cases perfectly, is informative only
+    when that group is the test fold: the filter (fitted on the training fold) must drop it there,
+    so the held-out predictions cannot depend on it (the workflow's pipeline: filter → CLR → scale → L1;
+    prevalence threshold 8 % so that a filter fitted on all samples would keep it)."""
+    from gutbrain.ml import make_pipeline
+    from gutbrain.ml._cv import oof_predictions
+
+    X, y = _noise(n=120, p=40, seed=3)
+    groups = np.repeat(np.arange(12), 10)  # 12 subjects, 10 samples each
+    only = groups == 0  # the leaky taxon: abundant in subject 0's cases, rare in its controls, absent elsewhere
+    y[only] = np.tile([0, 1], 5)
+    X = np.column_stack([X, np.where(only, np.where(y == 1, 500.0, 1.0), 0.0)])
+    leak = X.shape[1] - 1
+    splits = list(iter_splits(y, scheme="group", groups=groups, n_splits=4, n_repeats=2, random_state=0))
+    fitted = {}
+    # 10 of 120 samples carry it: a filter fitted on *all* samples (a leak) would keep it at 8 %
+    assert PrevalenceFilter(0.08).fit(X).get_support()[leak]
+    pred = oof_predictions(make_pipeline("l1", transform="clr", min_prevalence=0.08), X, y, splits,
+                           on_fit=lambda est, r, f: fitted.__setitem__((r, f), est))
+    held = [(r, f, te) for r, f, tr, te in splits if only[te].any()]
+    assert len(held) == 2  # subject 0 is held out once per repeat
+    for r, f, te in held:
+        est = fitted[(r, f)]
+        assert not est.named_steps["filter"].get_support()[leak]  # absent from training: never selected
+        X2 = X[te].copy()
+        X2[:, leak] = 0.0  # removing the leaky taxon from the held-out samples changes nothing
+        np.testing.assert_allclose(est.predict_proba(X2)[:, 1], pred[r, te], rtol=1e-12)
+    # with subject 0 in training (10 of 90 samples ≥ 10 %) the taxon is kept: the check above can fail
+    kept = [fitted[(r, f)].named_steps["filter"].get_support()[leak] for r, f, tr, te in splits if only[tr].any()]
+    assert len(kept) == len(splits) - 2 and all(kept)

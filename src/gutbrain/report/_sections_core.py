@@ -243,6 +243,19 @@ def _step_table(wf: dict[str, Any]) -> pd.DataFrame | None:
     return out.reset_index(drop=True)
 
 
+def _timing_table(wf: dict[str, Any]) -> pd.DataFrame | None:
+    """Wall seconds of reading and of each step that ran, with its share of the run."""
+    tab = wf.get("timings")
+    if not isinstance(tab, pd.DataFrame) or tab.empty:
+        return None
+    tab = tab[tab["status"].astype(str) != "skipped"]
+    sec = tab["seconds"].astype(float)
+    total = float(sec.sum())
+    out = pd.DataFrame({"step": tab["title"].astype(str), "seconds": sec.round(2),
+                        "share (%)": (100 * sec / total).round(1) if total > 0 else 0.0})
+    return out.reset_index(drop=True)
+
+
 def provenance_section(adata: AnnData, context: dict[str, Any]) -> Section | None:
     """Versions, inputs with sha256, seed, what ran and was skipped, every parameter."""
     prov = provenance(adata)
@@ -271,6 +284,18 @@ def provenance_section(adata: AnnData, context: dict[str, Any]) -> Section | Non
     steps = _step_table(wf)
     if steps is not None:
         tables.append(("What ran, what was skipped and why", named(steps, "provenance_steps")))
+    times = _timing_table(wf)
+    if times is not None and context.get("timings", True):
+        top = times.loc[times["seconds"].idxmax()]
+        paras.append(f"Where the time went: reading and the steps took {times['seconds'].sum():.1f} s of wall "
+                     f"time, the longest being {top['step']} ({top['seconds']:.1f} s, {top['share (%)']:.0f} %); "
+                     "rendering this report and writing the outputs are timed in tables/provenance.json.")
+        tables.append(("Where the time went (wall seconds of each step that ran)",
+                       named(times, "provenance_timings")))
+    elif times is not None:
+        paras.append("Wall times of the steps are in tables/provenance.json and in the h5ad "
+                     "(uns['workflow']['timings']); they are left out of this report because its timestamp "
+                     "was pinned for byte-identical output.")
     software = wf.get("software")
     if not isinstance(software, pd.DataFrame):
         from importlib import metadata as md

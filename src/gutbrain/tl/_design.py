@@ -173,7 +173,7 @@ def _row(
     labels = cats[ok].astype(str).to_numpy()
     if np.unique(labels).size < 2 or np.unique(labels).size == labels.size:
         return _not_tested(row, "constant", "fewer than two testable categories")
-    sub = D[np.ix_(ok, ok)]
+    sub = D if ok.all() else D[np.ix_(ok, ok)]  # no copy of the n × n matrix when nothing is missing
     r2, p = _permanova_r2(sub, labels, None if strata is None else strata[ok], seed)
     row["permanova_r2"], row["permanova_p"] = r2, p
     test, ap, v = _association(cats, groups)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ def output_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _sidecar(adata: AnnData, tables: list[Path], stamp: str) -> dict[str, Any]:
+def _sidecar(adata: AnnData, tables: list[Path], stamp: str,
+             timings: dict[str, float] | None = None) -> dict[str, Any]:
     prov = provenance(adata)
     synthetic = bool(prov.get("synthetic", False))
     inputs = {str(k): {str(a): str(b) for a, b in dict(v).items()}
@@ -63,19 +65,29 @@ def _sidecar(adata: AnnData, tables: list[Path], stamp: str) -> dict[str, Any]:
         "reader": str(prov.get("reader", "unknown")),
         "inputs": inputs,
         "tables": {p.name: sha256_file(p) for p in tables},
+        **({"timings_seconds": {k: round(v, 3) for k, v in timings.items()}} if timings else {}),
     }
 
 
-def write_outputs(directory: Path, adata: AnnData, built: list[Any], html: str, stamp: str) -> list[Path]:
-    """Write ``gutbrain.h5ad``, ``tables/*.tsv`` (+ ``provenance.json``) and ``report.html``."""
+def write_outputs(directory: Path, adata: AnnData, built: list[Any], html: str, stamp: str,
+                  timings: dict[str, float] | None = None) -> list[Path]:
+    """Write ``gutbrain.h5ad``, ``tables/*.tsv`` (+ ``provenance.json``) and ``report.html``.
+
+    ``timings`` (phase → wall seconds) goes into ``provenance.json`` as ``timings_seconds``,
+    with ``write`` (the h5ad and the tables) added and ``total`` their sum.
+    """
     from ..io import write_h5ad
     from ..report import write_tables
 
+    t0 = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)
     write_h5ad(adata, directory / "gutbrain.h5ad")
     paths = write_tables(built, directory / "tables")
+    if timings is not None:
+        timings = {**timings, "write": time.perf_counter() - t0}
+        timings["total"] = sum(timings.values())
     with atomic_write(directory / "tables" / "provenance.json") as fh:
-        json.dump(_sidecar(adata, paths, stamp), fh, indent=2, sort_keys=True)
+        json.dump(_sidecar(adata, paths, stamp, timings), fh, indent=2, sort_keys=True)
         fh.write("\n")
     with atomic_write(directory / "report.html") as fh:
         fh.write(html)
