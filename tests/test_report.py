@@ -152,3 +152,26 @@ def test_golden_core_sections(core_html):
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text(got, encoding="utf-8")
     assert got == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_design_section_reads_parameters_back_from_h5ad(tmp_path):
+    # Lists stored in uns come back from h5ad as NumPy arrays; an empty one has no truth
+    # value, and the design section once raised on it (e.g. a run without covariates).
+    from anndata import AnnData, read_h5ad
+
+    from gutbrain.report._common import given
+    from gutbrain.report._sections_design import design_section
+
+    assert not given(np.array([], dtype=object)) and given(np.array(["age"], dtype=object))
+    assert not given(None) and not given("") and given("age") and given(3)
+    ad = AnnData(np.ones((3, 2)))
+    ad.uns["workflow"] = {
+        "params": {"model_formula": "~ group", "covariates": [], "subject": "", "where": ""},
+    }
+    path = tmp_path / "run.h5ad"
+    ad.write_h5ad(path)
+    back = read_h5ad(path)
+    assert isinstance(back.uns["workflow"]["params"]["covariates"], np.ndarray)
+    section = design_section(back, {})
+    assert section is not None
+    assert "no covariates" in repr(section)

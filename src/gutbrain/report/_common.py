@@ -10,7 +10,9 @@ import pandas as pd
 from .._format import format_number, format_p
 from .._registry import Figure
 
-__all__ = ["add_figure", "figure", "format_p", "group_of", "named", "num", "pct", "plural", "skip_reason", "svg"]
+__all__ = [
+    "add_figure", "figure", "format_p", "given", "group_of", "named", "num", "pct", "plural", "skip_reason", "svg",
+]
 
 
 def named(df: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -34,6 +36,19 @@ def figure(draw: Callable[[], Any], caption: str, name: str) -> Figure:
 
 def num(v: Any) -> str:
     return format_number(float(v))
+
+
+def given(v: Any) -> bool:
+    """Whether a stored parameter holds something: a list read back from h5ad is an array,
+    whose truth value NumPy refuses when it is empty."""
+    if v is None:
+        return False
+    if isinstance(v, (str, bytes)):
+        return bool(v)
+    try:
+        return len(v) > 0
+    except TypeError:
+        return bool(v)
 
 
 def pct(v: float, digits: int = 1) -> str:

@@ -14,6 +14,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._registry import Figure, Section
+from ._common import given
 
 __all__ = ["metabolites_section"]
 
@@ -60,7 +61,7 @@ def metabolites_section(adata: AnnData, context: dict[str, Any]) -> Section | No
         ap = dict(assoc["params"])
         res = pd.DataFrame(assoc["results"])
         n_sig = int((res["qval"] <= 0.1).sum())
-        rand = f" with a random intercept per {', '.join(ap['random'])}" if ap.get("random") else ""
+        rand = f" with a random intercept per {', '.join(ap['random'])}" if given(ap.get("random")) else ""
         sec.paragraphs.append(
             f"Associations: every taxon ({ap['n_taxa']} {ap.get('rank') or 'features'} present in ≥ "
             f"{ap['min_prevalence']:.0%} of samples, centred log-ratio with {ap['zero_handling']}) against "
