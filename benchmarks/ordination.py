@@ -105,16 +105,34 @@ def pcoa_rows(D: np.ndarray, k: int, engines: list[str], skip_full: bool) -> flo
     record("PCoA exact top 10 axes (Bray–Curtis)", size, "skbio pcoa dimensions=10", t_p10, t_gb,
            floor=f"centring + {products} B@V", floor_s=t_floor)
 
-    # fsvd
-    (_, w_f, _), t_gf, _, _ = measure(lambda: tl.pcoa_kernel(D, k, method="fsvd", random_state=0), trace=False)
-    res, t_sf, _, _ = measure(lambda: sk_pcoa(dm, method="fsvd", dimensions=k, seed=0), trace=False)
+    fsvd_rows(D, k, w, 1)
+    return t_floor
+
+
+def fsvd_rows(D: np.ndarray, k: int, w: np.ndarray | None, repeat: int) -> None:
+    """PCoA fsvd: gutbrain vs scikit-bio, ``repeat`` interleaved runs each (medians)."""
+    from skbio import DistanceMatrix
+    from skbio.stats.ordination import pcoa as sk_pcoa
+
+    import gutbrain.tl as tl
+
+    if w is None:  # exact eigenvalues to measure the errors against
+        w = tl.pcoa_kernel(D, k)[1]
+    dm = DistanceMatrix(D, validate=False)
+    t_g, t_s = [], []
+    for _ in range(max(1, repeat)):
+        (_, w_f, _), t, _, _ = measure(lambda: tl.pcoa_kernel(D, k, method="fsvd", random_state=0), trace=False)
+        t_g.append(t)
+        res, t, _, _ = measure(lambda: sk_pcoa(dm, method="fsvd", dimensions=k, seed=0), trace=False)
+        t_s.append(t)
+    t_gf, t_sf = float(np.median(t_g)), float(np.median(t_s))
     e_gb = float(np.abs(w_f - w).max() / w[0])
     e_sk = float(np.abs(res.eigvals.to_numpy() - w).max() / w[0])
-    print(f"\nPCoA fsvd, {k} axes: gutbrain {t_gf:.3f} s (eigenvalue error {e_gb:.1e}), "
+    print(f"\nPCoA fsvd, {k} axes (median of {len(t_g)}): gutbrain {t_gf:.3f} s (eigenvalue error {e_gb:.1e}), "
           f"skbio {t_sf:.3f} s (error {e_sk:.1e}); gb speed-up {t_sf / t_gf:.2f}", flush=True)
-    record("PCoA fsvd 10 axes", size, "skbio pcoa fsvd", t_sf, t_gf,
-           note=f"eigenvalue error gb {e_gb:.0e}, skbio {e_sk:.0e}")
-    return t_floor
+    record("PCoA fsvd 10 axes", f"N={D.shape[0]}", "skbio pcoa fsvd", t_sf, t_gf,
+           note=f"eigenvalue error gb {e_gb:.0e}, skbio {e_sk:.0e}"
+                + (f"; median of {len(t_g)} interleaved runs" if len(t_g) > 1 else ""))
 
 
 def _count_products(B: np.ndarray, k: int) -> tuple[int, bool]:
@@ -135,17 +153,20 @@ def _indicator(batch: np.ndarray, cols: int) -> np.ndarray:
     return W
 
 
-def permanova_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[str]) -> None:
+def permanova_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[str], repeat: int = 1) -> None:
     from skbio import DistanceMatrix
     from skbio.stats.distance import permanova as sk_permanova
 
     import gutbrain.tl as tl
-    from gutbrain.tl._stats import _BATCH, _ROWS, _codes, _labellings
+    from gutbrain.tl._stats import _BATCH, _codes, _labellings, _rows_per_block
 
     n = D.shape[0]
-    tl.permanova_kernel(D[:50, :50], np.tile(["a", "b"], 25), permutations=9)
-    res, t_gb, _, r_gb = measure(lambda: tl.permanova_kernel(D, labels, permutations=perms, random_state=0),
-                                 trace=False)
+    m = min(n, 600)  # warm the blocked path (n ≥ 512) too
+    tl.permanova_kernel(D[:m, :m], np.tile(["a", "b"], m // 2 + 1)[:m], permutations=9)
+    runs = [measure(lambda: tl.permanova_kernel(D, labels, permutations=perms, random_state=0), trace=False)
+            for _ in range(max(1, repeat))]
+    res, r_gb = runs[-1][0], max(r[3] for r in runs)
+    t_gb = float(np.median([r[1] for r in runs]))
     # floors: bare products of D² and the indicator matrices (built in advance, not timed), on
     # row blocks with one thread per core as gutbrain runs them (tl/_blocks.py)
     from gutbrain.tl._blocks import blas_blocks
@@ -158,16 +179,19 @@ def permanova_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[
     for cols, label, upper in ((g, "g columns", False), (g - 1, "g−1 columns", False),
                                (g - 1, "upper triangle, g−1 columns", True)):
         Ws = [_indicator(b, cols) for b in batches]  # codes ≥ cols (the last group) left out
-        t0 = time.perf_counter()
-        with blas_blocks() as blocks:
-            for W in Ws:
-                def work(r0: int, r1: int, W: np.ndarray = W, upper: bool = upper, A: np.ndarray = D2) -> None:
-                    if upper:
-                        A[r0:r1, r0:] @ W[r0:]
-                    else:
-                        A[r0:r1] @ W
-                blocks.map(n, min(_ROWS, -(-n // (4 * blocks.workers))), work)
-        floors[label] = time.perf_counter() - t0
+        times = []
+        for _ in range(max(1, repeat)):
+            t0 = time.perf_counter()
+            with blas_blocks() as blocks:
+                for W in Ws:
+                    def work(r0: int, r1: int, W: np.ndarray = W, upper: bool = upper, A: np.ndarray = D2) -> None:
+                        if upper:
+                            A[r0:r1, r0:] @ W[r0:]
+                        else:
+                            A[r0:r1] @ W
+                    blocks.map(n, _rows_per_block(n, blocks.workers), work)
+            times.append(time.perf_counter() - t0)
+        floors[label] = float(np.median(times))
         del Ws
     del D2
     rng = np.random.default_rng(0)
@@ -175,7 +199,8 @@ def permanova_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[
     for _ in range(perms):
         rng.permutation(codes)
     t_draw = time.perf_counter() - t0
-    print(f"\nPERMANOVA, {perms} permutations, {g} groups, N={n} (batches of {_BATCH})")
+    print(f"\nPERMANOVA, {perms} permutations, {g} groups, N={n} (batches of {_BATCH}; "
+          f"median of {max(1, repeat)} runs each)")
     print(f"{'impl':<34} {'seconds':>9} {'ΔRSS MiB':>9} {'gb speed-up':>11}  statistic, p")
     print(f"{'gutbrain':<34} {t_gb:9.3f} {r_gb:9.0f} {'1.0':>11}  F={res['test statistic']:.10g} "
           f"p={res['p-value']:.4f}", flush=True)
@@ -188,8 +213,10 @@ def permanova_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[
         if eng == "numba":
             sk_permanova(DistanceMatrix(D[:50, :50], validate=False), np.tile(["a", "b"], 25), permutations=9,
                              engine=eng)
-        ref, t_p, _, r_p = measure(
-            lambda eng=eng: sk_permanova(dm, labels, permutations=perms, seed=0, engine=eng), trace=False)
+        sk_runs = [measure(lambda eng=eng: sk_permanova(dm, labels, permutations=perms, seed=0, engine=eng),
+                           trace=False) for _ in range(max(1, repeat))]
+        ref, r_p = sk_runs[-1][0], max(r[3] for r in sk_runs)
+        t_p = float(np.median([r[1] for r in sk_runs]))
         peers[f"skbio permanova ({eng})"] = t_p
         same = "same F and p" if (abs(ref["test statistic"] / res["test statistic"] - 1) < 1e-10
                                   and ref["p-value"] == res["p-value"]) else \
@@ -262,7 +289,10 @@ def main() -> None:
     ap.add_argument("--permutations", type=int, default=999)
     ap.add_argument("--engines", default="cython,numba", help="scikit-bio compute engines to time")
     ap.add_argument("--skip-full-eigh", action="store_true", help="skip scikit-bio's full eigh (slowest)")
-    ap.add_argument("--only", default="pcoa,permanova,permdisp")
+    ap.add_argument("--only", default="pcoa,permanova,permdisp",
+                    help="pcoa (with fsvd), fsvd (alone), permanova, permdisp")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each side for fsvd and PERMANOVA (medians; interleaved)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     n = args.n or (2000 if args.quick else 10_000)
@@ -284,8 +314,10 @@ def main() -> None:
     pcoa_floor = 0.0
     if "pcoa" in only or "permdisp" in only:
         pcoa_floor = pcoa_rows(D, 10, engines, args.skip_full_eigh or "pcoa" not in only)
+    if "fsvd" in only and "pcoa" not in only:
+        fsvd_rows(D, 10, None, args.repeat)
     if "permanova" in only:
-        permanova_rows(D, labels, args.permutations, engines)
+        permanova_rows(D, labels, args.permutations, engines, args.repeat)
     if "permdisp" in only:
         permdisp_rows(D, labels, args.permutations, engines, pcoa_floor)
 
