@@ -31,7 +31,9 @@ with F=300 features (``--f``); two groups of equal size for the tests; 999 permu
 * **PERMDISP** — ``gb.tl.permdisp_kernel`` (``test="median"`` and ``"centroid"``) against
   ``skbio.stats.distance.permdisp``. *Floor*: the PCoA floor above (the eigensolve
   dominates) plus, for every permutation, the group centroids as one product of the
-  indicator matrix with the coordinates; the spatial-median iterations come on top.
+  indicator matrix with the coordinates (timed beside the PERMDISP runs); the
+  spatial-median iterations come on top. ``--engines ""`` times gutbrain against the
+  floors only.
 
 scikit-bio runs with each engine in ``--engines`` (default: ``cython,numba``; the first
 numba call is compiled before timing) and the faster one is the peer.
@@ -59,7 +61,6 @@ def pcoa_rows(D: np.ndarray, k: int, engines: list[str], skip_full: bool) -> flo
     from skbio.stats.ordination import pcoa as sk_pcoa
 
     import gutbrain.tl as tl
-    from gutbrain.tl import _ordination as go
 
     n = D.shape[0]
     size = f"N={n}"
@@ -68,16 +69,7 @@ def pcoa_rows(D: np.ndarray, k: int, engines: list[str], skip_full: bool) -> flo
     print(f"\nPCoA exact, top {k} axes of N={n}")
     print(f"{'impl':<34} {'seconds':>9} {'ΔRSS MiB':>9} {'gb speed-up':>11} {'axes max|Δ|':>12}")
     print(f"{'gutbrain (block Krylov)':<34} {t_gb:9.3f} {r_gb:9.0f} {'1.0':>11}", flush=True)
-    # floor: centring + the products the solver made, as bare GEMMs
-    B = go.gower_center(D)
-    products, ok = _count_products(B, k)
-    V = np.random.default_rng(1).standard_normal((n, max(2 * k, k + 10)))
-    t0 = time.perf_counter()
-    go.gower_center(D)
-    for _ in range(products):
-        B @ V
-    t_floor = time.perf_counter() - t0
-    del B
+    t_floor, products, ok = _pcoa_floor(D, k)
     print(f"{'floor: centring + ' + str(products) + ' products B@V':<34} {t_floor:9.3f} {'':>9} "
           f"{t_floor / t_gb:11.2f}   (converged: {ok})", flush=True)
     dm = DistanceMatrix(D, validate=False)
@@ -133,6 +125,23 @@ def fsvd_rows(D: np.ndarray, k: int, w: np.ndarray | None, repeat: int) -> None:
     record("PCoA fsvd 10 axes", f"N={D.shape[0]}", "skbio pcoa fsvd", t_sf, t_gf,
            note=f"eigenvalue error gb {e_gb:.0e}, skbio {e_sk:.0e}"
                 + (f"; median of {len(t_g)} interleaved runs" if len(t_g) > 1 else ""))
+
+
+def _pcoa_floor(D: np.ndarray, k: int) -> tuple[float, int, bool]:
+    """Seconds of the PCoA floor (centring + the solver's products as bare GEMMs), products, converged."""
+    from gutbrain.tl import _ordination as go
+
+    n = D.shape[0]
+    B = go.gower_center(D)
+    products, ok = _count_products(B, k)
+    V = np.random.default_rng(1).standard_normal((n, max(2 * k, k + 10)))
+    t0 = time.perf_counter()
+    go.gower_center(D)
+    for _ in range(products):
+        B @ V
+    t_floor = time.perf_counter() - t0
+    del B
+    return t_floor, products, ok
 
 
 def _count_products(B: np.ndarray, k: int) -> tuple[int, bool]:
@@ -231,7 +240,7 @@ def permanova_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[
                 f"(numpy, as scikit-bio; in no floor) {t_draw:.3g} s")
 
 
-def permdisp_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[str], pcoa_floor: float) -> None:
+def permdisp_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[str]) -> None:
     from skbio import DistanceMatrix
     from skbio.stats.distance import permdisp as sk_permdisp
 
@@ -245,6 +254,7 @@ def permdisp_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[s
     tl.permdisp_kernel(D[:60, :60], small, permutations=9)
     tl.permdisp_kernel(D[:60, :60], small, permutations=9, test="centroid")
     X, _, _ = tl.pcoa_kernel(D, 10)
+    pcoa_floor = _pcoa_floor(D, 10)[0]  # timed here, beside the PERMDISP runs
     t0 = time.perf_counter()
     for batch in _labellings(codes, perms, 0):
         W = _indicator(batch, g)
@@ -275,7 +285,7 @@ def permdisp_rows(D: np.ndarray, labels: np.ndarray, perms: int, engines: list[s
                                               f"p DIFFERENT: {ref['p-value']}")
             print(f"{'skbio permdisp (' + eng + ')':<34} {t_p:9.3f} {r_p:9.0f} {t_p / t_gb:11.2f}  {same}",
                   flush=True)
-        name, t_p = _best(peers)
+        name, t_p = _best(peers) if peers else (None, None)
         record(f"PERMDISP ({test}) {perms} perms", f"N={n}", name, t_p, t_gb,
                floor="PCoA floor + centroids", floor_s=floor,
                note="the floor has no spatial-median (Weiszfeld) iterations" if test == "median" else "")
@@ -311,15 +321,14 @@ def main() -> None:
           f"({100 * (X == 0).mean():.0f} % zeros)")
     labels = np.repeat(np.array(["a", "b"]), [n // 2, n - n // 2])
     only = set(args.only.split(","))
-    pcoa_floor = 0.0
-    if "pcoa" in only or "permdisp" in only:
-        pcoa_floor = pcoa_rows(D, 10, engines, args.skip_full_eigh or "pcoa" not in only)
+    if "pcoa" in only:
+        pcoa_rows(D, 10, engines, args.skip_full_eigh)
     if "fsvd" in only and "pcoa" not in only:
         fsvd_rows(D, 10, None, args.repeat)
     if "permanova" in only:
         permanova_rows(D, labels, args.permutations, engines, args.repeat)
     if "permdisp" in only:
-        permdisp_rows(D, labels, args.permutations, engines, pcoa_floor)
+        permdisp_rows(D, labels, args.permutations, engines)
 
 
 if __name__ == "__main__":
