@@ -75,6 +75,8 @@ def table(rows: list[dict], *, markdown: bool = False) -> str:
         if strict:
             body[-1] += [r.get("strict") or "—", _fmt_s(r.get("strict_s")),
                          f"{r['strict_ratio']:.2f}" if r.get("strict_ratio") else "—"]
+    if markdown:  # a "|" inside a cell (Σ|x−y|) would split it
+        body = [[str(x).replace("|", "\\|") for x in row] for row in body]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
     edge = "| " if markdown else ""
     end = " |" if markdown else ""
