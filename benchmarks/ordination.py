@@ -56,7 +56,7 @@ def _best(times: dict[str, float]) -> tuple[str, float]:
     return name, times[name]
 
 
-def pcoa_rows(D: np.ndarray, k: int, engines: list[str], skip_full: bool) -> float:
+def pcoa_rows(D: np.ndarray, k: int, engines: list[str], skip_full: bool, repeat: int = 1) -> float:
     from skbio import DistanceMatrix
     from skbio.stats.ordination import pcoa as sk_pcoa
 
@@ -97,7 +97,7 @@ def pcoa_rows(D: np.ndarray, k: int, engines: list[str], skip_full: bool) -> flo
     record("PCoA exact top 10 axes (Bray–Curtis)", size, "skbio pcoa dimensions=10", t_p10, t_gb,
            floor=f"centring + {products} B@V", floor_s=t_floor)
 
-    fsvd_rows(D, k, w, 1)
+    fsvd_rows(D, k, w, repeat)
     return t_floor
 
 
@@ -322,7 +322,7 @@ def main() -> None:
     labels = np.repeat(np.array(["a", "b"]), [n // 2, n - n // 2])
     only = set(args.only.split(","))
     if "pcoa" in only:
-        pcoa_rows(D, 10, engines, args.skip_full_eigh)
+        pcoa_rows(D, 10, engines, args.skip_full_eigh, args.repeat)
     if "fsvd" in only and "pcoa" not in only:
         fsvd_rows(D, 10, None, args.repeat)
     if "permanova" in only:

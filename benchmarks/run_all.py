@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 #: script → arguments of the quick run.
 QUICK: dict[str, list[str]] = {
     "beta": ["--quick", "--repeat", "3", "--skip-scipy"],
-    "ordination": ["--quick", "--engines", "numba"],
+    "ordination": ["--quick", "--engines", "numba", "--repeat", "3"],
     "da": ["--n", "2000", "--f", "500", "--skip-ancombc", "--repeat", "3"],
     "maaslin3": ["--n", "2000", "--f", "500", "--loop-subset", "100", "--repeat", "1"],  # own table only
     "read_biom": ["--repeats", "1"],
@@ -50,7 +50,7 @@ QUICK: dict[str, list[str]] = {
 #: script → arguments of the full-size run (the sizes named in issue 18).
 FULL: dict[str, list[str]] = {
     "beta": ["--no-sparse", "--dense-n", "10000,4000", "--repeat", "3"],
-    "ordination": ["--engines", "numba"],
+    "ordination": ["--engines", "numba", "--repeat", "3"],
 }
 
 
