@@ -30,13 +30,17 @@ def record(
     *,
     floor: str | None = None,
     floor_s: float | None = None,
+    strict: str | None = None,
+    strict_s: float | None = None,
     note: str = "",
 ) -> None:
     """Append one summary row (seconds) to ``$GUTBRAIN_BENCH_RESULTS`` when it is set.
 
     ``ratio`` is ``peer_s / gutbrain_s`` (> 1: gutbrain is faster); ``floor_ratio`` is
     ``gutbrain_s / floor_s`` (1.0: at the floor; the floor is the fastest simple
-    implementation of the same arithmetic, written in the script).
+    implementation of the same arithmetic, written in the script, or the floor as an
+    issue defines it). ``strict`` / ``strict_s``: a stricter floor (less arithmetic than
+    the defined one, e.g. exploiting symmetry), shown in its own columns.
     """
     path = os.environ.get(RESULTS_ENV)
     if not path:
@@ -51,6 +55,9 @@ def record(
         "floor": floor,
         "floor_s": floor_s,
         "floor_ratio": (gutbrain_s / floor_s) if floor_s and gutbrain_s else None,
+        "strict": strict,
+        "strict_s": strict_s,
+        "strict_ratio": (gutbrain_s / strict_s) if strict_s and gutbrain_s else None,
         "note": note,
         "load": os.getloadavg()[0],
     }

@@ -96,12 +96,41 @@ def _labellings(
             return restricted(rng)
 
     total = permutations + 1
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
     for start in range(0, total, batch):
         stop = min(total, start + batch)
         out = np.empty((stop - start, codes.size), dtype=np.int64)
+        if strata is None:  # compiled, draw for draw NumPy's rng.permutation
+            from ._stats_kernels import draw_permutations
+
+            draw_permutations(rng, codes, out, start == 0)
+            yield out
+            continue
         for r, i in enumerate(range(start, stop)):
             out[r] = codes if i == 0 else draw(codes)
         yield out
+
+
+def _prefetched(items: Iterator[Any], prepare: Any) -> Iterator[Any]:
+    """``prepare(item)`` for each item, the next one computed in a helper thread meanwhile.
+
+    Drawing a batch of permutations and building its indicator matrix (compiled, without
+    the GIL) then overlaps the products of the previous batch instead of stalling them.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def step() -> Any:
+        item = next(items, None)
+        return None if item is None else prepare(item)
+
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        ahead = ex.submit(step)
+        while True:
+            ready = ahead.result()
+            if ready is None:
+                return
+            ahead = ex.submit(step)
+            yield ready
 
 
 def _group_sizes(batch: np.ndarray, n_groups: int) -> np.ndarray:
@@ -112,51 +141,76 @@ def _group_sizes(batch: np.ndarray, n_groups: int) -> np.ndarray:
 class _QuadraticForms:
     """``w_gᵀ A w_g`` for every group and labelling, from ``groups − 1`` indicator columns.
 
-    ``A`` is symmetric with a zero diagonal; the forms count each pair twice.
+    ``A`` is symmetric with a zero diagonal; the forms count each pair twice. Only its
+    strict upper triangle ``U`` is used: ``w_gᵀ A w_h = (w_gᵀ U w_h) + (w_hᵀ U w_g)``, so each
+    block of rows is one product ``U[r0:r1, r0:] W[r0:]`` (the floor's product exactly).
+    ``A`` is overwritten: its lower triangle is set to zero (pass a private copy), unless
+    ``r`` (the full matrix's row sums) is given, in which case ``A`` must already be ``U``.
     """
 
-    def __init__(self, A: np.ndarray, n_groups: int, drop: int) -> None:
-        self.A = A
+    def __init__(self, A: np.ndarray, n_groups: int, drop: int, r: np.ndarray | None = None) -> None:
         self.g = n_groups
         self.drop = drop
         self.kept = np.array([h for h in range(n_groups) if h != drop], dtype=np.int64)
-        self.r = A.sum(axis=1)
-        self.total = float(self.r.sum())
+        if r is None:  # A is the full symmetric matrix: keep its row sums, zero below the diagonal
+            from ._stats_kernels import zero_lower
 
-    def __call__(self, batch: np.ndarray, blocks: BlasBlocks) -> np.ndarray:
-        """``b × groups`` quadratic forms of a batch of labellings (``b × n`` codes)."""
-        A = self.A
+            r = A.sum(axis=1)
+            zero_lower(A)
+        #: row sums of the full matrix; ``A`` holds its strict upper triangle
+        self.r = r
+        self.total = float(r.sum())
+        self.A = A
+
+    def indicators(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(batch, W)``: column ``p·h + j`` of ``W`` is kept group ``j`` under labelling ``p``."""
         b, n = batch.shape
         h = self.kept.size
-        # column (p, j) is the indicator of kept group j under labelling p
         W = np.empty((n, b * h))
         W3 = W.reshape(n, b, h)
         codes = batch.T
         for j, grp in enumerate(self.kept):
             np.equal(codes, grp, out=W3[:, :, j], casting="unsafe")
+        return batch, W
 
-        def forms_of(Wb: np.ndarray, AW: np.ndarray) -> np.ndarray:
-            m = Wb.shape[0]
-            return np.einsum("npi,npj->pij", Wb.reshape(m, b, h), AW.reshape(m, b, h))
+    def __call__(self, batch: np.ndarray, blocks: BlasBlocks, W: np.ndarray | None = None) -> np.ndarray:
+        """``b × groups`` quadratic forms of a batch of labellings (``b × n`` codes).
+
+        ``W`` is the batch's indicator matrix (:meth:`indicators`), built here when absent.
+        """
+        A = self.A
+        b, n = batch.shape
+        h = self.kept.size
+        if W is None:
+            W = self.indicators(batch)[1]
+        from ._stats_kernels import upper_forms
 
         def work(r0: int, r1: int) -> np.ndarray:
-            # only the upper triangle of A is read: the diagonal block (both orders of its
-            # pairs) and the block to its right (each pair once, then mirrored)
-            Wb = W[r0:r1]
-            part = forms_of(Wb, A[r0:r1, r0:r1] @ Wb)
-            if r1 < n:
-                right = forms_of(Wb, A[r0:r1, r1:] @ W[r1:])
-                part += right + right.transpose(0, 2, 1)
+            # rows r0:r1 of the upper triangle (zeros below the diagonal) times W, then the
+            # forms w_pᵢᵀ (U W)_pⱼ of these rows, read off in one compiled pass
+            part = np.zeros((b, h, h))
+            upper_forms(W[r0:r1], A[r0:r1, r0:] @ W[r0:], h, part)
             return part
 
-        # blocks shrink down the triangle's rows in cost: several per worker keep them balanced
-        rows_per = min(_ROWS, -(-n // (4 * blocks.workers)))
-        Q = np.sum(blocks.map(n, rows_per, work), axis=0)
+        rows_per = _rows_per_block(n, blocks.workers)
+        U = np.sum(blocks.map(n, rows_per, work), axis=0)
+        Q = U + U.transpose(0, 2, 1)
         forms = np.empty((b, self.g))
         forms[:, self.kept] = np.diagonal(Q, axis1=1, axis2=2)
         rw = (W.T @ self.r).reshape(b, h)
         forms[:, self.drop] = self.total - 2.0 * rw.sum(axis=1) + Q.sum(axis=(1, 2))
         return forms
+
+
+def _rows_per_block(n: int, workers: int) -> int:
+    """Rows per block of the upper-triangle product ``U W``.
+
+    Blocks shrink in cost down the triangle (block ``k`` multiplies ``n − r0`` columns) and
+    are handed to the workers largest first, so several per worker keep them balanced;
+    each diagonal block is multiplied in full (its zeros below the diagonal too),
+    ``rows / n`` of extra work, so eight blocks per worker keep that near 6 %.
+    """
+    return max(64, min(_ROWS, -(-n // (8 * workers))))
 
 
 def _within_sums(forms: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -168,7 +222,8 @@ def _within_sums(forms: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     return 0.5 * per.sum(axis=1)
 
 
-def _square(D: Any) -> np.ndarray:
+def _square(D: Any, *, check: bool = True) -> np.ndarray:
+    """Square float64 matrix from a square or condensed one; ``check``: refuse NaN/inf."""
     D = np.asarray(D, dtype=np.float64)
     if D.ndim == 1:
         from scipy.spatial.distance import squareform
@@ -176,7 +231,7 @@ def _square(D: Any) -> np.ndarray:
         D = squareform(D, checks=False)
     if D.ndim != 2 or D.shape[0] != D.shape[1]:
         raise DataValueError("expected a square distance matrix", fix="pass an n × n matrix")
-    if not np.all(np.isfinite(D)):
+    if check and not np.all(np.isfinite(D)):
         raise DataValueError(
             "the distance matrix has NaN or infinite values", fix="remove samples with no reads"
         )
@@ -232,21 +287,27 @@ def permanova_kernel(
     pandas.Series
         Same fields as ``skbio.stats.distance.permanova``.
     """
-    D = _square(D)
+    from ._stats_kernels import squares_upper
+
+    D = _square(D, check=False)
     groups, codes = _codes(grouping)
     n, g = codes.size, groups.size
     if D.shape[0] != n:
         raise DataValueError(f"{n} labels for {D.shape[0]} samples", fix="give one label per sample")
-    D2 = D * D
+    # one compiled pass: the upper triangle of D∘D, its row sums and the finiteness check
+    D2, r = np.empty_like(D), np.empty(n)
+    if not squares_upper(D, D2, r):
+        _square(D)  # raises the error for NaN / inf
     sizes = np.bincount(codes, minlength=g)
-    forms = _QuadraticForms(D2, g, int(np.argmax(sizes)))
+    forms = _QuadraticForms(D2, g, int(np.argmax(sizes)), r)
     s_T = forms.total / n / 2.0
     inv = 1.0 / sizes
     stats = []
     with blas_blocks(n >= 512) as blocks:
-        for batch in _labellings(codes, permutations, random_state, strata):
+        batches = _labellings(codes, permutations, random_state, strata)
+        for batch, W in _prefetched(batches, forms.indicators):
             w = inv if strata is None else 1.0 / _group_sizes(batch, g)
-            s_W = _within_sums(forms(batch, blocks), w)
+            s_W = _within_sums(forms(batch, blocks, W), w)
             stats.append(((s_T - s_W) / (g - 1)) / (s_W / (n - g)))
     f = np.concatenate(stats)
     return _result("PERMANOVA", "pseudo-F", n, g, float(f[0]), _p_value(f, permutations), permutations)
@@ -276,8 +337,8 @@ def anosim_kernel(
     forms = _QuadraticForms(RK, g, int(np.argmax(sizes)))
     stats = []
     with blas_blocks(n >= 512) as blocks:
-        for batch in _labellings(codes, permutations, random_state):
-            sw = _within_sums(forms(batch, blocks), None)
+        for batch, W in _prefetched(_labellings(codes, permutations, random_state), forms.indicators):
+            sw = _within_sums(forms(batch, blocks, W), None)
             r_w = sw / n_within
             r_b = (total - sw) / (m - n_within)
             stats.append((r_b - r_w) / divisor)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+from numba.np.random.random_methods import random_interval
 
-__all__ = ["gower_fill", "permdisp_stats", "row_sq_means", "spatial_median"]
+__all__ = ["draw_permutations", "gower_fill", "permdisp_stats", "row_sq_means", "spatial_median",
+           "squares_upper", "upper_forms", "zero_lower"]
 
 
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)
@@ -37,6 +39,80 @@ def gower_fill(D, r, g, B):  # pragma: no cover - compiled
             B[i, j] = -0.5 * (v * v - r[j] + ci)
 
 
+@njit(cache=True, nogil=True, boundscheck=False)
+def draw_permutations(rng, codes, out, keep_first):  # pragma: no cover - compiled
+    """Fill each row of ``out`` with ``rng.permutation(codes)``, draw for draw as NumPy.
+
+    NumPy's ``Generator.permutation`` of a 1-d array copies it and shuffles it with
+    Fisher–Yates, swapping element ``i`` with ``random_interval(i)`` for ``i = n−1 … 1``;
+    this is the same loop on the same bit generator (numba's translation of NumPy's
+    ``random_interval``), so the labellings — and the generator's state afterwards —
+    are NumPy's, without a Python call per permutation. ``keep_first``: row 0 is
+    ``codes`` unpermuted (the observed labelling) and consumes no draws.
+    """
+    n = codes.size
+    bg = rng.bit_generator
+    for r in range(out.shape[0]):
+        x = out[r]
+        for i in range(n):
+            x[i] = codes[i]
+        if r == 0 and keep_first:
+            continue
+        for i in range(n - 1, 0, -1):
+            j = np.int64(random_interval(bg, np.uint64(i)))
+            t = x[i]
+            x[i] = x[j]
+            x[j] = t
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def zero_lower(A):  # pragma: no cover - compiled
+    """Set the strict lower triangle of the square matrix ``A`` to zero, in place."""
+    for i in prange(1, A.shape[0]):
+        for j in range(i):
+            A[i, j] = 0.0
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def squares_upper(D, A, r):  # pragma: no cover - compiled
+    """One pass over ``D``: ``A`` = strict upper triangle of ``D∘D`` (zeros elsewhere), ``r`` its
+    row sums off the diagonal; returns False when ``D`` has a NaN or infinite value."""
+    n = D.shape[0]
+    bad = 0
+    for i in prange(n):
+        s = 0.0
+        nonfinite = 0
+        for j in range(n):
+            v = D[i, j]
+            w = v * v
+            if not np.isfinite(v):
+                nonfinite = 1
+            if j > i:
+                A[i, j] = w
+                s += w
+            else:
+                A[i, j] = 0.0
+                if j < i:
+                    s += w
+        r[i] = s
+        bad += nonfinite
+    return bad == 0
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def upper_forms(Wb, P, h, out):  # pragma: no cover - compiled
+    """``out[p, i, j] += Σ_rows Wb[r, p·h + i] · P[r, p·h + j]`` for 0/1 indicators ``Wb``."""
+    m, cols = P.shape
+    b = cols // h
+    for r in range(m):
+        for p in range(b):
+            base = p * h
+            for i in range(h):
+                if Wb[r, base + i] != 0.0:
+                    for j in range(h):
+                        out[p, i, j] += P[r, base + j]
+
+
 #: Spatial median: step below which the iteration stops, and most iterations (scikit-bio's).
 _MEDIAN_EPS = 1e-7
 _MEDIAN_ITER = 500
@@ -54,11 +130,16 @@ def spatial_median(X, rows, m, y, t, y1):  # pragma: no cover - compiled
     """
     k = X.shape[1]
     eps = _MEDIAN_EPS
+    # the group's points, gathered once: every iteration then streams a contiguous array
+    G = np.empty((m, k))
+    for a in range(m):
+        for c in range(k):
+            G[a, c] = X[rows[a], c]
     for c in range(k):
         y[c] = 0.0
     for a in range(m):
         for c in range(k):
-            y[c] += X[rows[a], c]
+            y[c] += G[a, c]
     for c in range(k):
         y[c] /= m
     if m == 1:
@@ -69,17 +150,16 @@ def spatial_median(X, rows, m, y, t, y1):  # pragma: no cover - compiled
         for c in range(k):
             t[c] = 0.0
         for a in range(m):
-            i = rows[a]
             d2 = 0.0
             for c in range(k):
-                diff = X[i, c] - y[c]
+                diff = G[a, c] - y[c]
                 d2 += diff * diff
             d = np.sqrt(d2)
             if d > eps:
                 w = 1.0 / d
                 winv += w
                 for c in range(k):
-                    t[c] += w * X[i, c]
+                    t[c] += w * G[a, c]
             else:
                 eta += 1
         if eta == m:
