@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .._format import format_number, format_p
 from .._registry import Figure
 
 __all__ = [
-    "add_figure", "figure", "format_p", "given", "group_of", "named", "num", "pct", "plural", "skip_reason", "svg",
+    "add_figure", "figure", "format_p", "group_of", "named", "num", "pct", "plain", "plural", "skip_reason", "svg",
 ]
 
 
@@ -38,17 +39,18 @@ def num(v: Any) -> str:
     return format_number(float(v))
 
 
-def given(v: Any) -> bool:
-    """Whether a stored parameter holds something: a list read back from h5ad is an array,
-    whose truth value NumPy refuses when it is empty."""
-    if v is None:
-        return False
-    if isinstance(v, (str, bytes)):
-        return bool(v)
-    try:
-        return len(v) > 0
-    except TypeError:
-        return bool(v)
+def plain(v: Any) -> Any:
+    """``uns`` values as Python objects: arrays (lists read back from h5ad) → lists, NumPy scalars →
+    Python scalars, recursively through dicts and lists."""
+    if isinstance(v, np.ndarray):
+        return [plain(x) for x in v.tolist()]
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    return v
 
 
 def pct(v: float, digits: int = 1) -> str:

@@ -18,7 +18,7 @@ from .._core import UNITS, provenance
 from .._registry import Section
 from .._version import __version__
 from ..tl._summary import DEFAULT_MIN_DEPTH
-from ._common import figure, named, num, plural
+from ._common import figure, named, num, plain, plural
 
 __all__ = ["DEFAULT_MIN_DEPTH", "composition_section", "provenance_section", "qc_section"]
 
@@ -200,20 +200,8 @@ def composition_section(adata: AnnData, context: dict[str, Any]) -> Section | No
                    tables=[(caption, named(tab, "composition_top_taxa"))], order=20)
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return [_plain(x) for x in v.tolist()]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
-
-
 def _fmt_param(v: Any) -> str:
-    v = _plain(v)
+    v = plain(v)
     if v is None:
         return ""
     if isinstance(v, str):
@@ -264,7 +252,7 @@ def provenance_section(adata: AnnData, context: dict[str, Any]) -> Section | Non
     wf = dict(adata.uns.get("workflow", {}))
     wf_params = dict(wf.get("params", {}))
     seed = wf_params.get("random_state", wf_params.get("seed", context.get("seed")))
-    ran = [str(s) for s in _plain(wf.get("steps", []))]
+    ran = [str(s) for s in plain(wf.get("steps", []))]
     paras = [
         f"Analysed with gutbrain {__version__}"
         + (f" (object created by gutbrain {prov.get('version')})" if prov.get("version") != __version__ else "")
@@ -330,7 +318,7 @@ def provenance_section(adata: AnnData, context: dict[str, Any]) -> Section | Non
         if isinstance(rich, pd.DataFrame) and len(rich):
             tables.append(("Planted richness effects of the synthetic cohort",
                            named(rich.copy(), "demo_richness_effects")))
-        citations = [str(c) for c in _plain(dict(demo.get("params", {})).get("references", []))]
+        citations = [str(c) for c in plain(dict(demo.get("params", {})).get("references", []))]
     return Section(key="provenance", title="Methods and provenance", paragraphs=paras, tables=tables,
                    citations=citations, order=100)
 

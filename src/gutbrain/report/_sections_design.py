@@ -14,7 +14,7 @@ from anndata import AnnData
 
 from .._core import provenance
 from .._registry import Section
-from ._common import format_p, given, named, pct, skip_reason, the_groups
+from ._common import format_p, named, pct, plain, skip_reason, the_groups
 
 __all__ = ["design_flags", "design_section"]
 
@@ -53,8 +53,8 @@ def _sample_lines(adata: AnnData, params: dict[str, Any], wf: dict[str, Any]) ->
             f"{n_match} of the table's {n_tab} samples matched"
             + (f"; the other {n_tab - n_match} have no metadata and were left out." if n_tab > n_match else ".")
         )
-    wp = dict(wf.get("params", {}))
-    if given(wp.get("where")):
+    wp = plain(dict(wf.get("params", {})))  # lists read back from h5ad are arrays
+    if wp.get("where"):
         before = int(wp.get("n_before_filter", 0))
         lines.append(f"The filter --where “{wp['where']}” kept {before - int(wp.get('n_filtered_out', 0))} of "
                      f"{before} samples.")
@@ -71,15 +71,15 @@ def _sample_lines(adata: AnnData, params: dict[str, Any], wf: dict[str, Any]) ->
         if int(g.get("n_missing", 0)):
             lines.append(f"{int(g['n_missing'])} samples have no {g['column']} value; they were left out "
                          "of the whole analysis (they are not a group).")
-    if given(wp.get("model_formula")):
+    if wp.get("model_formula"):
         lines.append(f"Model of the differential-abundance tests: {wp['model_formula']}"
-                     + ("" if given(wp.get("covariates")) else " (no covariates; add them with --covariates or "
+                     + ("" if wp.get("covariates") else " (no covariates; add them with --covariates or "
                         "--formula)") + ".")
-    if given(wp.get("subject")):
+    if wp.get("subject"):
         lines.append(f"Repeated samples: --subject {wp['subject']} gives random intercepts in the "
                      "differential-abundance models, keeps each subject's samples in one cross-validation "
                      "fold, and restricts the PERMANOVA permutations by subject.")
-    elif given(wp.get("cv_groups")):
+    elif wp.get("cv_groups"):
         lines.append(f"The column “{wp['cv_groups']}” looks like a subject id with repeated samples: the "
                      "classifier keeps each of its values in one cross-validation fold. The other tests treat "
                      f"samples as independent; if {wp['cv_groups']} repeats within people, rerun with "

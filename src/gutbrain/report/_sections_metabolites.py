@@ -14,7 +14,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._registry import Figure, Section
-from ._common import given
+from ._common import plain
 
 __all__ = ["metabolites_section"]
 
@@ -58,10 +58,10 @@ def metabolites_section(adata: AnnData, context: dict[str, Any]) -> Section | No
     )
     assoc = adata.uns.get("metabolite_associations")
     if assoc is not None:
-        ap = dict(assoc["params"])
+        ap = plain(dict(assoc["params"]))
         res = pd.DataFrame(assoc["results"])
         n_sig = int((res["qval"] <= 0.1).sum())
-        rand = f" with a random intercept per {', '.join(ap['random'])}" if given(ap.get("random")) else ""
+        rand = f" with a random intercept per {', '.join(ap['random'])}" if ap.get("random") else ""
         sec.paragraphs.append(
             f"Associations: every taxon ({ap['n_taxa']} {ap.get('rank') or 'features'} present in ≥ "
             f"{ap['min_prevalence']:.0%} of samples, centred log-ratio with {ap['zero_handling']}) against "
