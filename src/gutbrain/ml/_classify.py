@@ -28,7 +28,8 @@ from sklearn.preprocessing import StandardScaler
 from .._core import get_matrix, get_unit, record
 from .._errors import DataValueError, UnitError
 from ..pp._filter import ADDITIVE_UNITS as _ADDITIVE
-from ._cv import bootstrap_ci, fast_auc, iter_splits, oof_predictions
+from ._cv import bootstrap_ci, default_jobs, fast_auc, iter_splits, oof_predictions
+from ._scoring import decision_auroc
 from ._transformers import (
     CLRTransformer,
     LogRelative,
@@ -66,7 +67,8 @@ def _logistic_cv(l1_ratio: float, random_state: int) -> Any:
     kw: dict[str, Any] = {
         "Cs": LOGISTIC_CS,
         "cv": 3,
-        "scoring": "roc_auc",
+        # the "roc_auc" scorer's numbers without its per-call validation (_scoring.py)
+        "scoring": decision_auroc,
         "max_iter": 5000,
         "random_state": random_state,
     }
@@ -253,10 +255,27 @@ def _r2_rows(y: np.ndarray, s: np.ndarray) -> np.ndarray:
         return 1.0 - sse / sst
 
 
+#: Folds run in worker processes (``n_jobs=None``) when samples × features × fits reach
+#: this: smaller jobs finish before forking the workers would pay off.
+_PARALLEL_FOLDS_MIN_SIZE = 2_000_000
+
+
+def _fold_jobs(model: str, custom: bool, n_jobs: int | None, size: int) -> int:
+    """Worker processes for the folds: 1 for random forests (their trees use ``n_jobs``
+    threads) and custom pipelines; else ``n_jobs`` (negative: all cores but ``-n_jobs - 1``),
+    or, for ``None``, every core when the job is large enough."""
+    if custom or model == "rf":
+        return 1
+    if n_jobs is None:
+        return default_jobs() if size >= _PARALLEL_FOLDS_MIN_SIZE else 1
+    n_jobs = int(n_jobs)
+    return max(1, default_jobs() + 1 + n_jobs if n_jobs < 0 else n_jobs)
+
+
 def _perm_stat(
-    pipe: Pipeline, X: np.ndarray, y: np.ndarray, splits: list, classification: bool
+    pipe: Pipeline, X: np.ndarray, y: np.ndarray, splits: list, classification: bool, n_jobs: int
 ) -> float:
-    pred = oof_predictions(pipe, X, y, splits, classification=classification)[0]
+    pred = oof_predictions(pipe, X, y, splits, classification=classification, n_jobs=n_jobs)[0]
     if classification:
         return float(fast_auc(y, pred[None, :])[0])
     return float(_r2_rows(y, pred))
@@ -308,7 +327,9 @@ def cross_validate_model(
     random_state
         Seed of splits, models and bootstrap.
     n_jobs
-        Parallel jobs of random forests.
+        Parallel jobs: the random forest's threads; for the other models, worker processes
+        fitting the folds side by side (``None``: every core when samples × features × fits
+        reach 2 million, else one).  The results do not depend on it.
     feature_names, sample_names
         Labels for the result tables.
     pipeline
@@ -343,9 +364,10 @@ def cross_validate_model(
         y, scheme=cv, groups=groups, n_splits=n_splits, n_repeats=n_repeats,
         classification=classification, random_state=random_state,
     ))
+    fold_jobs = _fold_jobs(model, pipeline is not None, n_jobs, X.size * len(splits))
     imps: list[np.ndarray] = []
     pred = oof_predictions(
-        pipe, X, y, splits, classification=classification,
+        pipe, X, y, splits, classification=classification, n_jobs=fold_jobs,
         on_fit=lambda est, r, f: imps.append(_importance_of(est, p)) if pipeline is None else None,
     )
     n_rep = pred.shape[0]
@@ -409,7 +431,7 @@ def cross_validate_model(
         obs = float(fast_auc(y, pred[0][None, :])[0]) if classification else float(_r2_rows(y, pred[0]))
         perm_rng = np.random.default_rng(random_state + 1)
         null = np.array([
-            _perm_stat(pipe, X, perm_rng.permutation(y), first, classification)
+            _perm_stat(pipe, X, perm_rng.permutation(y), first, classification, fold_jobs)
             for _ in range(n_permutations)
         ])
         pval = (1.0 + np.sum(null >= obs)) / (1.0 + n_permutations)

@@ -13,13 +13,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
     GroupKFold,
     LeaveOneGroupOut,
     RepeatedKFold,
     RepeatedStratifiedKFold,
-    StratifiedGroupKFold,
 )
 
 from .._errors import DataValueError
@@ -27,9 +26,11 @@ from .._errors import DataValueError
 __all__ = [
     "CV_SCHEMES",
     "bootstrap_ci",
+    "default_jobs",
     "fast_auc",
     "iter_splits",
     "oof_predictions",
+    "stratified_group_kfold",
 ]
 
 #: Cross-validation schemes understood by :func:`iter_splits`.
@@ -77,8 +78,7 @@ def iter_splits(
         raise DataValueError("group cross-validation needs at least 2 groups", fix="check group_by")
     for r in range(n_repeats):
         if classification:
-            cv: Any = StratifiedGroupKFold(n_splits=k_splits, shuffle=True, random_state=random_state + r)
-            split = cv.split(X0, y, groups)
+            split: Any = stratified_group_kfold(y, groups, n_splits=k_splits, random_state=random_state + r)
         else:
             # GroupKFold has no shuffle before sklearn 1.6: relabel groups at random instead
             rng = np.random.default_rng(random_state + r)
@@ -89,6 +89,180 @@ def iter_splits(
             yield r, f, tr, te
 
 
+def _stratified_group_assignment(
+    y_counts_per_group: np.ndarray, y_cnt: np.ndarray, n_splits: int
+) -> np.ndarray:
+    """Greedy fold of each group (rows of ``y_counts_per_group``, visited in the given order).
+
+    Each group goes to the fold that, with it added, has the smallest mean (over classes) of
+    the standard deviation across folds of the class proportions; near-ties
+    (``numpy.isclose``) go to the fold with fewer samples, then to the lower fold number.
+    The candidate placements of one group are evaluated for all folds at once, with the
+    same floating-point operations, in the same order, as scikit-learn's
+    ``StratifiedGroupKFold``, so the choices are identical.
+    """
+    n_groups, n_classes = y_counts_per_group.shape
+    fold_counts = np.zeros((n_splits, n_classes))
+    assignment = np.empty(n_groups, dtype=np.int64)
+    eye = np.eye(n_splits)[:, :, None]
+    scale = y_cnt.reshape(1, 1, -1)
+    order = np.argsort(-np.std(y_counts_per_group, axis=1), kind="stable")
+    rtol, atol = 1e-05, 1e-08  # numpy.isclose's defaults, as scikit-learn uses them
+    for g in order:
+        counts = y_counts_per_group[g]
+        # candidate i: fold i holds the group; adding 0.0 leaves the other folds' counts exact
+        cand = fold_counts[None, :, :] + eye * counts[None, None, :]
+        evals = np.mean(np.std(cand / scale, axis=1), axis=1).tolist()
+        sizes = fold_counts.sum(axis=1).tolist()
+        best, min_eval, min_size = 0, np.inf, np.inf
+        for i in range(n_splits):
+            e = evals[i]
+            if e < min_eval or (abs(e - min_eval) <= atol + rtol * abs(min_eval) and sizes[i] < min_size):
+                best, min_eval, min_size = i, e, sizes[i]
+        fold_counts[best] += counts
+        assignment[g] = best
+    return assignment
+
+
+def stratified_group_kfold(
+    y: np.ndarray, groups: np.ndarray, *, n_splits: int = 5, random_state: int | None = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stratified group K-fold with shuffled groups: yield ``(train_idx, test_idx)``.
+
+    The same folds as ``sklearn.model_selection.StratifiedGroupKFold(n_splits,
+    shuffle=True, random_state=random_state)`` (the same greedy assignment and the same
+    random shuffle of the groups), computed without scikit-learn's per-group and
+    per-sample Python loops.
+
+    Parameters
+    ----------
+    y
+        Class labels.
+    groups
+        Group of each sample (e.g. subject); a group never straddles train and test.
+    n_splits
+        Number of folds (at most the number of groups).
+    random_state
+        Seed of the shuffle of the groups (a ``numpy.random.RandomState`` seed).
+    """
+    import warnings
+
+    y = np.asarray(y)
+    _, y_inv, y_cnt = np.unique(y, return_inverse=True, return_counts=True)
+    y_inv = y_inv.ravel()
+    if np.all(n_splits > y_cnt):
+        raise DataValueError(
+            f"{n_splits} folds but every class has fewer members", fix="use fewer folds"
+        )
+    if n_splits > y_cnt.min():
+        warnings.warn(
+            f"The least populated class in y has only {int(y_cnt.min())} members, which is less "
+            f"than n_splits={n_splits}.", UserWarning, stacklevel=2,
+        )
+    _, groups_inv, groups_cnt = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    groups_inv = groups_inv.ravel()
+    n_groups = groups_cnt.size
+    if n_splits > n_groups:
+        raise DataValueError(f"{n_splits} folds but only {n_groups} groups", fix="use fewer folds")
+    y_counts_per_group = np.zeros((n_groups, y_cnt.size))
+    np.add.at(y_counts_per_group, (groups_inv, y_inv), 1.0)
+    perm = np.arange(n_groups)
+    np.random.RandomState(random_state).shuffle(perm)
+    inv_perm = np.empty_like(perm)
+    inv_perm[perm] = np.arange(n_groups)
+    fold_of_group = _stratified_group_assignment(y_counts_per_group[perm], y_cnt, n_splits)
+    fold = fold_of_group[inv_perm[groups_inv]]
+    for i in range(n_splits):
+        test = fold == i
+        yield np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def default_jobs() -> int:
+    """Cores this process may use (its CPU affinity where the OS reports it)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _can_fork() -> bool:
+    """Whether folds may run in forked worker processes.
+
+    Fork only on Linux (macOS's system libraries are not fork-safe), from a process with no
+    other Python threads (a thread holding a lock at fork time would deadlock the child; a
+    web server's or Dask's threads make the folds run serially instead), and not from a
+    daemonic process (which may not have children).
+    """
+    import multiprocessing as mp
+    import sys
+    import threading
+
+    return (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+            and threading.active_count() == 1 and not mp.current_process().daemon)
+
+
+def _fit_fold(
+    estimator: Any, X: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray, classification: bool
+) -> tuple[Any, np.ndarray]:
+    est = clone(estimator).fit(X[tr], y[tr])
+    pred = est.predict_proba(X[te])[:, 1] if classification else est.predict(X[te])
+    return est, pred
+
+
+#: The job of the forked fold workers: set before the pool forks, so the children inherit
+#: the data instead of receiving a pickled copy per fold.
+_FORK_JOB: dict[str, Any] = {}
+
+
+def _forked_fold(k: int) -> tuple[Any, np.ndarray, list[tuple[Any, ...]]]:
+    """Fit fold ``k`` of :data:`_FORK_JOB` in a worker; return its warnings for the parent."""
+    import warnings
+
+    estimator, X, y, splits, classification = _FORK_JOB["job"]
+    _, _, tr, te = splits[k]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est, pred = _fit_fold(estimator, X, y, tr, te, classification)
+    return est, pred, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+
+
+def _reraise_warnings(records: list[tuple[Any, ...]]) -> None:
+    """Raise a worker's warnings in this process, as if its fits had run here."""
+    import warnings
+
+    for message, category, filename, lineno in records:
+        warnings.warn_explicit(message, category, filename, lineno)
+
+
+def _fit_folds_forked(
+    estimator: Any, X: np.ndarray, y: np.ndarray, splits: list, classification: bool, n_workers: int
+) -> list[tuple[Any, np.ndarray]]:
+    import multiprocessing as mp
+    import warnings
+    from concurrent.futures import ProcessPoolExecutor
+
+    _FORK_JOB["job"] = (estimator, X, y, splits, classification)
+    try:
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns about fork() when BLAS threads exist; OpenBLAS and OpenMP
+            # re-initialise their pools in the child (pthread_atfork), and no Python thread
+            # runs (checked by _can_fork)
+            warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+            with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("fork")) as pool:
+                futures = [pool.submit(_forked_fold, k) for k in range(len(splits))]
+                try:
+                    done = [f.result() for f in futures]
+                finally:
+                    for f in futures:  # after a failure, do not start the remaining folds
+                        f.cancel()
+    finally:
+        _FORK_JOB.clear()
+    out = []
+    for est, pred, records in done:  # fold order: warnings and results as a serial run gives them
+        _reraise_warnings(records)
+        out.append((est, pred))
+    return out
+
+
 def oof_predictions(
     estimator: Any,
     X: np.ndarray,
@@ -97,23 +271,33 @@ def oof_predictions(
     *,
     classification: bool = True,
     on_fit: Callable[[Any, int, int], None] | None = None,
+    n_jobs: int = 1,
 ) -> np.ndarray:
     """Out-of-fold predictions, shape ``(n_repeats, n_samples)`` (NaN where not tested).
 
-    Classifiers give the probability of the positive class (``y == 1``).
+    Classifiers give the probability of the positive class (``y == 1``).  With
+    ``n_jobs > 1`` the folds are fitted in up to ``n_jobs`` forked worker processes (Linux,
+    from a process without other threads; serially otherwise) and gathered in fold order,
+    so predictions, fitted estimators (``on_fit``) and warnings are those of a serial run.
+    Processes, not threads: liblinear draws its coordinate order from one process-wide
+    random generator, so concurrent fits in threads are not reproducible (scikit-learn
+    issue #31883).
     """
     n_rep = 1 + max(s[0] for s in splits)
     out = np.full((n_rep, len(y)), np.nan)
-    for r, f, tr, te in splits:
-        if classification and len(np.unique(y[tr])) < 2:
-            raise DataValueError(
-                "a training fold holds only one class", fix="use fewer folds or another cv scheme"
-            )
-        est = clone(estimator).fit(X[tr], y[tr])
-        if classification:
-            out[r, te] = est.predict_proba(X[te])[:, 1]
-        else:
-            out[r, te] = est.predict(X[te])
+    if classification:
+        for _r, _f, tr, _te in splits:
+            if len(np.unique(y[tr])) < 2:
+                raise DataValueError(
+                    "a training fold holds only one class", fix="use fewer folds or another cv scheme"
+                )
+    n_workers = min(int(n_jobs), len(splits))
+    if n_workers > 1 and _can_fork():
+        fits = iter(_fit_folds_forked(estimator, X, y, splits, classification, n_workers))
+    else:
+        fits = (_fit_fold(estimator, X, y, tr, te, classification) for _r, _f, tr, te in splits)
+    for (r, f, _tr, te), (est, pred) in zip(splits, fits, strict=True):
+        out[r, te] = pred
         if on_fit is not None:
             on_fit(est, r, f)
     return out
@@ -134,6 +318,13 @@ def fast_auc(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
     s1 = np.where(y, ranks, 0.0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (s1 - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+
+
+def _auprc(y: np.ndarray, score: np.ndarray) -> float:
+    """``sklearn.metrics.average_precision_score`` (positive label 1), bit for bit."""
+    from ._scoring import average_precision
+
+    return average_precision(np.asarray(y) == 1, score)
 
 
 def bootstrap_ci(
@@ -169,7 +360,7 @@ def bootstrap_ci(
         point = float(fast_auc(y, score[None, :])[0])
         boots = fast_auc(y[idx], score[idx])
     else:
-        fn = {"auprc": average_precision_score, "auroc_sk": roc_auc_score}.get(metric, metric)  # type: ignore[arg-type]
+        fn = {"auprc": _auprc, "auroc_sk": roc_auc_score}.get(metric, metric)  # type: ignore[arg-type]
         point = float(fn(y, score))  # type: ignore[operator]
         boots = np.array([fn(y[i], score[i]) for i in idx])  # type: ignore[operator]
     boots = boots[np.isfinite(boots)]
