@@ -44,6 +44,7 @@ QUICK: dict[str, list[str]] = {
     "read_metaphlan": ["--repeats", "1", "--no-plain"],
     "sim": ["--runs", "50", "--big", "500"],
     "startup": ["--runs", "5"],
+    "classifier": ["--repeats", "2"],
 }
 
 

@@ -236,11 +236,13 @@ def _reraise_warnings(records: list[tuple[Any, ...]]) -> None:
 def _fit_folds_forked(
     estimator: Any, X: np.ndarray, y: np.ndarray, splits: list, classification: bool, n_workers: int
 ) -> list[tuple[Any, np.ndarray]]:
+    import gc
     import multiprocessing as mp
     import warnings
     from concurrent.futures import ProcessPoolExecutor
 
     _FORK_JOB["job"] = (estimator, X, y, splits, classification)
+    gc.freeze()  # the children's garbage collector then leaves the parent's objects (and pages) alone
     try:
         with warnings.catch_warnings():
             # Python >= 3.12 warns about fork() when BLAS threads exist; OpenBLAS and OpenMP
@@ -255,6 +257,7 @@ def _fit_folds_forked(
                     for f in futures:  # after a failure, do not start the remaining folds
                         f.cancel()
     finally:
+        gc.unfreeze()
         _FORK_JOB.clear()
     out = []
     for est, pred, records in done:  # fold order: warnings and results as a serial run gives them
