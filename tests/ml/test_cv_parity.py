@@ -202,3 +202,34 @@ def test_fold_jobs_rule():
     assert _classify._fold_jobs("l1", False, None, big) == default_jobs()
     assert _classify._fold_jobs("l1", False, -1, 10) == default_jobs()
     assert _classify._fold_jobs("enet", False, 3, 10) == 3
+
+
+def test_a_dead_worker_falls_back_to_serial_fits(monkeypatch):
+    """A worker killed mid-run (out of memory, a signal): the folds are refitted here, same result."""
+    import os
+
+    X, y = _counts(n=60, p=20, seed=2)
+    splits = list(iter_splits(y, n_splits=3, n_repeats=1))
+    serial = oof_predictions(make_pipeline("l1"), X, y, splits, n_jobs=1)
+    parent = os.getpid()
+    real = _cv._fit_fold
+
+    def dies_in_a_worker(*args):
+        if os.getpid() != parent:
+            os._exit(1)
+        return real(*args)
+
+    broken = []
+    real_forked = _cv._fit_folds_forked
+
+    def forked(*args):
+        try:
+            return real_forked(*args)
+        except Exception as exc:
+            broken.append(type(exc).__name__)
+            raise
+
+    monkeypatch.setattr(_cv, "_fit_fold", dies_in_a_worker)
+    monkeypatch.setattr(_cv, "_fit_folds_forked", forked)
+    np.testing.assert_array_equal(oof_predictions(make_pipeline("l1"), X, y, splits, n_jobs=2), serial)
+    assert broken == ["BrokenProcessPool"]

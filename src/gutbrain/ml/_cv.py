@@ -281,7 +281,8 @@ def oof_predictions(
     Classifiers give the probability of the positive class (``y == 1``).  With
     ``n_jobs > 1`` the folds are fitted in up to ``n_jobs`` forked worker processes (Linux,
     from a process without other threads; serially otherwise) and gathered in fold order,
-    so predictions, fitted estimators (``on_fit``) and warnings are those of a serial run.
+    so predictions, fitted estimators (``on_fit``) and warnings are those of a serial run
+    (if a worker dies, every fold is refitted serially).
     Processes, not threads: liblinear draws its coordinate order from one process-wide
     random generator, so concurrent fits in threads are not reproducible (scikit-learn
     issue #31883).
@@ -295,9 +296,15 @@ def oof_predictions(
                     "a training fold holds only one class", fix="use fewer folds or another cv scheme"
                 )
     n_workers = min(int(n_jobs), len(splits))
+    fits: Iterator[tuple[Any, np.ndarray]] | None = None
     if n_workers > 1 and _can_fork():
-        fits = iter(_fit_folds_forked(estimator, X, y, splits, classification, n_workers))
-    else:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            fits = iter(_fit_folds_forked(estimator, X, y, splits, classification, n_workers))
+        except BrokenProcessPool:  # a worker died (killed, out of memory): refit every fold here
+            fits = None
+    if fits is None:
         fits = (_fit_fold(estimator, X, y, tr, te, classification) for _r, _f, tr, te in splits)
     for (r, f, _tr, te), (est, pred) in zip(splits, fits, strict=True):
         out[r, te] = pred
