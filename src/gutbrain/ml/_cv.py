@@ -226,11 +226,22 @@ def _forked_fold(k: int) -> tuple[Any, np.ndarray, list[tuple[Any, ...]]]:
 
 
 def _reraise_warnings(records: list[tuple[Any, ...]]) -> None:
-    """Raise a worker's warnings in this process, as if its fits had run here."""
+    """Raise a worker's warnings in this process, as if its fits had run here.
+
+    Each is attributed to the module that raised it, with that module's registry, so the
+    filters (by module, "once per location") act as they would have on a serial run.
+    """
+    import sys
     import warnings
 
+    modules: dict[str, Any] = {}
+    if records:
+        modules = {getattr(m, "__file__", None): m for m in list(sys.modules.values())}
     for message, category, filename, lineno in records:
-        warnings.warn_explicit(message, category, filename, lineno)
+        module = modules.get(filename)
+        registry = None if module is None else module.__dict__.setdefault("__warningregistry__", {})
+        warnings.warn_explicit(message, category, filename, lineno,
+                               module=None if module is None else module.__name__, registry=registry)
 
 
 def _fit_folds_forked(
