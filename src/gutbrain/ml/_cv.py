@@ -178,10 +178,11 @@ def stratified_group_kfold(
 
 
 def default_jobs() -> int:
-    """Cores this process may use (its CPU affinity where the OS reports it)."""
-    import os
+    """Cores this process may use: joblib's count (CPU affinity, cgroup CPU quotas of
+    containers, and ``LOKY_MAX_CPU_COUNT`` when set)."""
+    from joblib import cpu_count
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, int(cpu_count()))
 
 
 def _can_fork() -> bool:
