@@ -8,7 +8,7 @@ floating-point operations — the decision function ``X @ coef.T + intercept``, 
 points at the distinct scores with collinear points dropped, rates as counts divided by
 the totals, then the trapezoidal area from :func:`scipy.integrate.trapezoid` — so every
 score, and therefore the penalty each fold selects, is identical bit for bit
-(``tests/ml/test_scoring.py`` checks the scores and the fits against ``"roc_auc"``).
+(``tests/ml/test_cv_parity.py`` checks the scores and the fits against ``"roc_auc"``).
 """
 
 from __future__ import annotations
@@ -121,4 +121,9 @@ def decision_auroc(estimator: Any, X: Any, y: np.ndarray) -> float:
     score = safe_sparse_dot(X, estimator.coef_.T, dense_output=True) + estimator.intercept_
     if score.ndim > 1 and score.shape[1] == 1:
         score = score.reshape(-1)
+    if score.ndim != 1:
+        from .._errors import DataValueError
+
+        raise DataValueError(f"the AUROC scorer needs two classes, not {score.shape[1]}",
+                             fix="give binary labels (0/1)")
     return roc_auc_trapezoid(np.asarray(y) == estimator.classes_[-1], score)
