@@ -319,3 +319,23 @@ def test_pinned_timestamp_leaves_wall_times_out_of_the_report(full_run):
     assert "Where the time went" not in html and "timestamp was pinned" in html
     assert not (out / "tables" / "provenance_timings.tsv").exists()
     assert {"read", "qc", "classifier"} <= set(adata.uns["workflow"]["timings"]["phase"])
+
+
+def test_progress_bar_on_a_terminal_starts_no_thread():
+    """The bar redraws at each step, without rich's refresh thread: the classifier's folds and the
+    report's figures fork worker processes only while the run is the only Python thread."""
+    import threading
+    from unittest import mock
+
+    import rich.console
+
+    from gutbrain.workflow._pipeline import _progress_bar
+
+    with mock.patch.object(rich.console.Console, "is_terminal", new=property(lambda self: True)):
+        bar = _progress_bar(True)
+        assert not bar.disable
+        before = threading.active_count()
+        with bar:
+            task = bar.add_task("gutbrain run", total=2)
+            bar.update(task, completed=1, refresh=True)
+            assert threading.active_count() == before

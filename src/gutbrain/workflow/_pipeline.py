@@ -168,8 +168,11 @@ def _progress_bar(enabled: bool) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
+    # no refresh thread (redrawn at each step instead): the classifier's folds and the report's
+    # figures fork worker processes only while no other Python thread runs
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
-                    console=console, transient=True, disable=not (enabled and console.is_terminal))
+                    console=console, transient=True, auto_refresh=False,
+                    disable=not (enabled and console.is_terminal))
 
 
 def run(
@@ -290,7 +293,7 @@ def run(
             task = bar.add_task("gutbrain run", total=len(STEPS) + 1)
 
             def tick(name: str, frac: float) -> None:
-                bar.update(task, description=f"step: {name}", completed=frac * (len(STEPS) + 1))
+                bar.update(task, description=f"step: {name}", completed=frac * (len(STEPS) + 1), refresh=True)
                 report(name, frac)
 
             ran = _run_steps(adata, config, tick)
