@@ -13,12 +13,12 @@ import re
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
 
-from gutbrain.pl._style import PAD_INCHES, fig_to_svg, style  # noqa: E402
+from gutbrain.pl._style import PAD_INCHES, fig_to_svg, style
 
 SIZE = re.compile(r'<svg[^>]*?width="([\d.]+)pt" height="([\d.]+)pt" viewBox="([-\d. ]+)"')
 
