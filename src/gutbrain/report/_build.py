@@ -106,8 +106,8 @@ def collect_sections(
         Draw the two slowest sections in a forked helper process beside the others (same
         result, about half the wall time on two cores).  ``None`` (default): when
         :func:`gutbrain.report._fork.fork_allowed` says it is safe — Linux, two cores, no other
-        Python thread alive (so never in the web app's workers) and ``GUTBRAIN_REPORT_FORK``
-        not ``0``.
+        Python thread alive (so never in the web app's workers), an AnnData held in memory
+        (not backed by an open HDF5 file) and ``GUTBRAIN_REPORT_FORK`` not ``0``.
 
     Returns
     -------
@@ -143,8 +143,8 @@ def collect_sections(
 
     from . import _fork
 
-    if fork is None:
-        fork = _fork.fork_allowed()
+    if fork is None:  # a backed AnnData keeps an HDF5 file open: not shared with a fork
+        fork = _fork.fork_allowed() and not getattr(adata, "isbacked", False)
     everything = list(range(len(sections)))
     built = _fork.run_split([k for k, _ in sections], run) if fork else run(everything)
     table_names(built)

@@ -8,7 +8,8 @@ and the section functions (nothing is pickled on the way in) and sends back the 
 
 When it is used (:func:`fork_allowed`): Linux, at least two usable cores, and **no other
 Python thread alive** — so never in the web app's workers (they run a parent-watch thread),
-nor under a live progress bar (its refresh thread), nor in any threaded server.
+nor under a live progress bar (its refresh thread), nor in Jupyter or any threaded server —
+and (checked by ``collect_sections``) an AnnData in memory, not backed by an open HDF5 file.
 
 Why it cannot deadlock:
 
@@ -140,7 +141,12 @@ def run_split(keys: Sequence[str], run: Callable[[list[int]], list[Any]]) -> lis
         _child(write_fd, run, forked)
     gc.unfreeze()
     os.close(write_fd)
-    built = run(here)
+    try:
+        built = run(here)
+    except BaseException:  # e.g. Ctrl-C: leave no helper behind
+        os.close(read_fd)
+        _reap(pid)
+        raise
     answer = _receive(pid, read_fd, time.monotonic() + TIMEOUT)
     if answer is None:
         built += run(forked)
