@@ -121,12 +121,24 @@ def test_a_helper_that_hangs_is_killed_and_replaced(adata, monkeypatch):
             time.sleep(600)
         return _drawing_section("gut_brain_indices", 1)(adata, context)
 
+    helpers = []
+    fork = os.fork
+
+    def recording_fork():
+        pid = fork()
+        if pid:
+            helpers.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recording_fork)
     t0 = time.monotonic()
     forked = collect_sections(adata, {}, _sections(gut_brain_indices=hangs_in_helper), fork=True)
     assert time.monotonic() - t0 < 30
+    monkeypatch.undo()
     _same(collect_sections(adata, {}, _sections(), fork=False), forked)
-    with pytest.raises(ChildProcessError):  # reaped: no helper left behind
-        os.waitpid(-1, os.WNOHANG)
+    assert len(helpers) == 1
+    with pytest.raises(ChildProcessError):  # killed and reaped: no helper left behind
+        os.waitpid(helpers[0], os.WNOHANG)
 
 
 def test_not_used_beside_another_thread_or_when_switched_off(monkeypatch):
