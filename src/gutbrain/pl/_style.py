@@ -81,8 +81,17 @@ def group_colors(adata: Any, key: str, levels: list[str] | None = None) -> dict[
     return colours
 
 
+#: Margin (inches) kept around the drawn artists when a figure is cropped to them.
+PAD_INCHES = 0.05
+
+
 def fig_to_svg(fig: Any, *, close: bool = True) -> str:
-    """Render a matplotlib figure to deterministic SVG text (no XML prolog).
+    """Render a matplotlib figure to deterministic SVG text (no XML prolog), cropped to its artists.
+
+    The figure is drawn **once** (its layout engine runs during that draw) and then cropped
+    to the union of its artists plus :data:`PAD_INCHES` by setting the SVG ``viewBox``.
+    ``savefig(bbox_inches="tight")`` shows the same region but draws every figure twice:
+    once to measure the artists and once more to render them shifted.
 
     Parameters
     ----------
@@ -90,15 +99,88 @@ def fig_to_svg(fig: Any, *, close: bool = True) -> str:
         A :class:`matplotlib.figure.Figure`.
     close
         Close the figure afterwards (frees memory; the pyplot state is untouched otherwise).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(figsize=(2, 2))
+    >>> _ = ax.plot([0, 1], [0, 1]); _ = ax.set_xlabel("x")
+    >>> text = fig_to_svg(fig)
+    >>> text.startswith("<svg"), 'viewBox="0 0 ' in text  # cropped: the box starts at the artists
+    (True, False)
     """
     buf = io.StringIO()
     with style():
-        fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.05,
-                    metadata={"Date": None, "Creator": None})
+        width_pt, height_pt, bbox = _draw_svg(fig, buf)
+        background = _background(fig)
     if close:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
     text = buf.getvalue()
     start = text.find("<svg")
-    return text[start:] if start >= 0 else text
+    text = text[start:] if start >= 0 else text
+    return _crop(text, width_pt, height_pt, bbox, background)
+
+
+def _draw_svg(fig: Any, fh: Any) -> tuple[float, float, Any]:
+    """Draw ``fig`` once as SVG into ``fh``; return its size in points and its padded tight bbox
+    (inches).  Mirrors ``FigureCanvasSVG.print_svg`` at the ``savefig`` settings of :data:`RC`."""
+    from matplotlib import cbook
+    from matplotlib.backends.backend_mixed import MixedModeRenderer
+    from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
+
+    old_canvas = fig.canvas
+    canvas = FigureCanvasSVG(fig)  # sets fig.canvas; restored below
+    try:
+        dpi = mpl.rcParams["savefig.dpi"]
+        face = mpl.rcParams["savefig.facecolor"]
+        edge = mpl.rcParams["savefig.edgecolor"]
+        colours = {k: v for k, v in (("facecolor", face), ("edgecolor", edge)) if not cbook._str_equal(v, "auto")}
+        with (cbook._setattr_cm(fig, dpi=72), cbook._setattr_cm(canvas, _is_saving=True),
+              fig._cm_set(**colours)):
+            width_in, height_in = fig.get_size_inches()
+            renderer = MixedModeRenderer(
+                fig, width_in, height_in, dpi,
+                RendererSVG(width_in * 72, height_in * 72, fh, image_dpi=dpi,
+                            metadata={"Date": None, "Creator": None}))
+            fig.draw(renderer)
+            renderer.finalize()
+            bbox = fig.get_tightbbox(renderer).padded(PAD_INCHES)
+    finally:
+        fig.set_canvas(old_canvas)
+    return width_in * 72, height_in * 72, bbox
+
+
+def _background(fig: Any) -> str | None:
+    """The saved figure's background colour as hex, or ``None`` when it is fully transparent."""
+    from matplotlib.colors import to_hex, to_rgba
+
+    face = mpl.rcParams["savefig.facecolor"]
+    rgba = to_rgba(fig.get_facecolor() if str(face) == "auto" else face)
+    return None if rgba[3] == 0 else to_hex(rgba, keep_alpha=rgba[3] < 1)
+
+
+def _crop(text: str, width_pt: float, height_pt: float, bbox: Any, background: str | None = None) -> str:
+    """Point the SVG's ``width``/``height``/``viewBox`` at ``bbox`` (inches, y up from the bottom).
+
+    Where the box reaches past the figure (labels drawn outside it), ``background`` fills the whole
+    box first, as the enlarged figure patch of ``savefig(bbox_inches="tight")`` does."""
+    from matplotlib.backends.backend_svg import _short_float_fmt as fmt
+
+    x0, y0, w, h = 72 * bbox.x0, height_pt - 72 * bbox.y1, 72 * bbox.width, 72 * bbox.height
+    old = (f'width="{fmt(width_pt)}pt" height="{fmt(height_pt)}pt" '
+           f'viewBox="0 0 {fmt(width_pt)} {fmt(height_pt)}"')
+    box = f'{fmt(x0)} {fmt(y0)} {fmt(w)} {fmt(h)}'
+    head = text.find(old, 0, 400)
+    if head < 0:
+        raise RuntimeError("unexpected SVG header from matplotlib; cannot crop the figure")
+    text = text[:head] + f'width="{fmt(w)}pt" height="{fmt(h)}pt" viewBox="{box}"' + text[head + len(old):]
+    outside = x0 < 0 or y0 < 0 or x0 + w > width_pt or y0 + h > height_pt
+    if background is not None and outside:
+        end = text.index(">", head) + 1
+        rect = f'\n <rect x="{fmt(x0)}" y="{fmt(y0)}" width="{fmt(w)}" height="{fmt(h)}" fill="{background}"/>'
+        text = text[:end] + rect + text[end:]
+    return text
