@@ -54,6 +54,29 @@ class BlasBlocks:
         return out
 
 
+_CONTROLLER: Any = None
+
+
+def _controller() -> Any:
+    """One ``threadpoolctl.ThreadpoolController`` per process (``None`` without threadpoolctl).
+
+    Scanning the loaded libraries takes milliseconds (``threadpool_info`` reads
+    ``/proc/self/maps`` and probes every library); the controller scans once, after
+    SciPy's BLAS is loaded (NumPy's is loaded with NumPy), and then answers the thread
+    counts and sets the limits of those libraries in microseconds.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        try:
+            import scipy.linalg  # noqa: F401  - load SciPy's BLAS before the scan
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            _CONTROLLER = False
+        else:
+            _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER or None
+
+
 @contextmanager
 def blas_blocks(parallel: bool = True) -> Iterator[BlasBlocks]:
     """Worker threads for row blocks, one per BLAS thread; BLAS single-threaded inside.
@@ -63,17 +86,13 @@ def blas_blocks(parallel: bool = True) -> Iterator[BlasBlocks]:
     parallel
         ``False`` runs every block in the calling thread (small jobs), BLAS untouched.
     """
-    workers = 1
     limiter: Any = None
-    if parallel:
-        try:
-            from threadpoolctl import threadpool_info, threadpool_limits
-
-            workers = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
-            if workers > 1:
-                limiter = threadpool_limits(limits=1, user_api="blas")
-        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-            workers = 1
+    ctl = _controller() if parallel else None
+    if ctl is not None:
+        blas = ctl.select(user_api="blas")
+        workers = max((i["num_threads"] for i in blas.info()), default=1)
+        if workers > 1:
+            limiter = blas.limit(limits=1)
     if limiter is None:
         yield BlasBlocks(1, None)
         return

@@ -128,19 +128,60 @@ def permanova_r2(pseudo_f: float, n: int, n_groups: int) -> float:
     return f * (n_groups - 1) / (f * (n_groups - 1) + (n - n_groups))
 
 
-def _permanova_r2(D: np.ndarray, labels: np.ndarray, strata: np.ndarray | None, seed: int) -> tuple[float, float]:
-    """(R², sequential permutation p) of one variable."""
-    from ._stats import permanova_kernel
+class _Permanova:
+    """The design check's PERMANOVAs on one distance matrix, sharing their fixed costs.
 
-    codes = np.unique(labels, return_inverse=True)[1]
-    g, n = int(codes.max()) + 1, codes.size
-    first = permanova_kernel(D, labels, permutations=19, random_state=seed, strata=strata)
-    r2 = permanova_r2(float(first["test statistic"]), n, g)
-    p = float(first["p-value"])
-    if p <= 0.25:
-        p = float(permanova_kernel(D, labels, permutations=N_PERMUTATIONS, random_state=seed,
-                                   strata=strata)["p-value"])
-    return float(r2), p
+    ``D∘D`` is squared once for the variables observed on every sample (and once per
+    pattern of missing values, straight from ``D``), and one pool of workers with BLAS
+    limited to a thread serves every variable; each test is otherwise
+    :func:`~gutbrain.tl.permanova_kernel`'s computation — the same products in the same
+    order, hence bit for bit its statistics and p-values.
+    """
+
+    def __init__(self, D: np.ndarray, blocks: Any) -> None:
+        self.D = D
+        self.blocks = blocks
+        self._full: tuple[np.ndarray, np.ndarray] | None = None
+        self._last: tuple[bytes, np.ndarray, np.ndarray] | None = None
+
+    def squares(self, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Strict upper triangle of ``D∘D`` and row sums of ``D∘D`` on the samples ``ok``."""
+        from ._stats import _square
+        from ._stats_kernels import squares_upper, squares_upper_at
+
+        if ok.all():
+            if self._full is None:
+                U, r = np.empty_like(self.D), np.empty(self.D.shape[0])
+                if not squares_upper(self.D, U, r):
+                    _square(self.D)  # raises the error for NaN / inf
+                self._full = (U, r)
+            return self._full
+        key = np.packbits(ok).tobytes()
+        if self._last is None or self._last[0] != key:  # variables often share a pattern of gaps
+            idx = np.flatnonzero(ok)
+            U, r = np.empty((idx.size, idx.size)), np.empty(idx.size)
+            if not squares_upper_at(self.D, idx, U, r):
+                _square(self.D[np.ix_(ok, ok)])  # raises the error for NaN / inf
+            self._last = (key, U, r)
+        return self._last[1], self._last[2]
+
+    def __call__(
+        self, ok: np.ndarray, labels: np.ndarray, strata: np.ndarray | None, seed: int
+    ) -> tuple[float, float]:
+        """(R², sequential permutation p) of one variable observed on the samples ``ok``."""
+        from ._blocks import BlasBlocks
+        from ._stats import _codes, _p_value, _pseudo_f
+
+        U, r = self.squares(ok)
+        groups, codes = _codes(labels)
+        n, g = codes.size, groups.size
+        blocks = self.blocks if n >= 512 else BlasBlocks(1, None)  # permanova_kernel's choice
+        f = _pseudo_f(U, r, codes, g, 19, seed, strata, blocks)
+        r2 = permanova_r2(float(f[0]), n, g)
+        p = _p_value(f, 19)
+        if p <= 0.25:
+            p = _p_value(_pseudo_f(U, r, codes, g, N_PERMUTATIONS, seed, strata, blocks), N_PERMUTATIONS)
+        return float(r2), p
 
 
 def _not_tested(row: dict[str, Any], relation: str, note: str) -> dict[str, Any]:
@@ -149,7 +190,7 @@ def _not_tested(row: dict[str, Any], relation: str, note: str) -> dict[str, Any]
 
 
 def _row(
-    name: str, s: pd.Series, groups: pd.Series, D: np.ndarray, strata: np.ndarray | None, seed: int
+    name: str, s: pd.Series, groups: pd.Series, test: _Permanova, strata: np.ndarray | None, seed: int
 ) -> dict[str, Any]:
     kind = _kind(s)
     present = ~is_missing(s)
@@ -173,8 +214,7 @@ def _row(
     labels = cats[ok].astype(str).to_numpy()
     if np.unique(labels).size < 2 or np.unique(labels).size == labels.size:
         return _not_tested(row, "constant", "fewer than two testable categories")
-    sub = D if ok.all() else D[np.ix_(ok, ok)]  # no copy of the n × n matrix when nothing is missing
-    r2, p = _permanova_r2(sub, labels, None if strata is None else strata[ok], seed)
+    r2, p = test(ok, labels, None if strata is None else strata[ok], seed)
     row["permanova_r2"], row["permanova_p"] = r2, p
     test, ap, v = _association(cats, groups)
     row.update(association_test=test, association_p=ap, cramers_v=v)
@@ -242,6 +282,7 @@ def design_check(
     from scipy.stats import false_discovery_control
 
     from ._beta import _ensure_distance
+    from ._blocks import blas_blocks
 
     if group not in adata.obs.columns:
         raise DataValueError(f"no obs column {group!r}", fix="pass the group column")
@@ -256,10 +297,12 @@ def design_check(
     skip = {group, subject, *exclude}
     cols = [str(c) for c in (adata.obs.columns if variables is None else variables) if c in adata.obs.columns]
     rows = []
-    for k, name in enumerate(cols):
-        if name in skip or name.startswith("qc_"):
-            continue
-        rows.append(_row(name, adata.obs[name], groups, D, strata, random_state + k))
+    with blas_blocks(D.shape[0] >= 512) as blocks:
+        test = _Permanova(D, blocks)
+        for k, name in enumerate(cols):
+            if name in skip or name.startswith("qc_"):
+                continue
+            rows.append(_row(name, adata.obs[name], groups, test, strata, random_state + k))
     tab = pd.DataFrame(rows, columns=[c for c in DESIGN_COLUMNS if c not in ("association_q", "flagged")])
     p = tab["association_p"].to_numpy(dtype=float)
     q = np.full(p.shape, np.nan)

@@ -298,19 +298,35 @@ def permanova_kernel(
     D2, r = np.empty_like(D), np.empty(n)
     if not squares_upper(D, D2, r):
         _square(D)  # raises the error for NaN / inf
+    with blas_blocks(n >= 512) as blocks:
+        f = _pseudo_f(D2, r, codes, g, permutations, random_state, strata, blocks)
+    return _result("PERMANOVA", "pseudo-F", n, g, float(f[0]), _p_value(f, permutations), permutations)
+
+
+def _pseudo_f(
+    U: np.ndarray, r: np.ndarray, codes: np.ndarray, g: int, permutations: int, random_state: Any,
+    strata: Any, blocks: BlasBlocks,
+) -> np.ndarray:
+    """PERMANOVA pseudo-F of the observed labelling (first) and of each permutation.
+
+    ``U`` is the strict upper triangle of ``D∘D`` and ``r`` the row sums of ``D∘D``
+    (:func:`~gutbrain.tl._stats_kernels.squares_upper`); neither is modified, so callers
+    testing several groupings of the same samples square the distances once.
+    """
+    n = codes.size
     sizes = np.bincount(codes, minlength=g)
-    forms = _QuadraticForms(D2, g, int(np.argmax(sizes)), r)
+    forms = _QuadraticForms(U, g, int(np.argmax(sizes)), r)
     s_T = forms.total / n / 2.0
     inv = 1.0 / sizes
     stats = []
-    with blas_blocks(n >= 512) as blocks:
-        batches = _labellings(codes, permutations, random_state, strata)
-        for batch, W in _prefetched(batches, forms.indicators):
-            w = inv if strata is None else 1.0 / _group_sizes(batch, g)
-            s_W = _within_sums(forms(batch, blocks, W), w)
-            stats.append(((s_T - s_W) / (g - 1)) / (s_W / (n - g)))
-    f = np.concatenate(stats)
-    return _result("PERMANOVA", "pseudo-F", n, g, float(f[0]), _p_value(f, permutations), permutations)
+    batches = _labellings(codes, permutations, random_state, strata)
+    # one batch: nothing to compute ahead, so no helper thread
+    ready = map(forms.indicators, batches) if permutations < _BATCH else _prefetched(batches, forms.indicators)
+    for batch, W in ready:
+        w = inv if strata is None else 1.0 / _group_sizes(batch, g)
+        s_W = _within_sums(forms(batch, blocks, W), w)
+        stats.append(((s_T - s_W) / (g - 1)) / (s_W / (n - g)))
+    return np.concatenate(stats)
 
 
 def anosim_kernel(
