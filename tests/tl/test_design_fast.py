@@ -146,3 +146,16 @@ def test_blas_blocks_restores_the_thread_limit():
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
     if max(before, default=1) > 1:
         assert set(inside) == {1}
+
+
+@pytest.mark.parametrize("values", [
+    pd.Series(["yes", " NA ", "no_data", None, np.nan, "Not provided", "no", "yes", "-", ""]),
+    pd.Series(pd.Categorical(["a", "unspecified", None, "a", "b"])),
+    pd.Series([1, 1.0, True, "1", "none", "nan", None, pd.NA], dtype=object),
+    pd.Series([1.5, np.nan, 3.0]),
+    pd.Series([True, False]),
+    pd.Series([], dtype=object),
+    pd.Series([None, np.nan], dtype=object),
+])
+def test_missing_per_distinct_value_equals_is_missing(values):
+    assert np.array_equal(_design._missing(values), is_missing(values))

@@ -74,6 +74,20 @@ def _kind(s: pd.Series) -> str:
     return "categorical"
 
 
+def _missing(s: pd.Series) -> np.ndarray:
+    """:func:`~gutbrain.io._values.is_missing` of ``s``, tested once per distinct value.
+
+    Metadata columns repeat a few answers over thousands of samples; the text tests
+    (strip, lower, token look-up) run on the distinct values only.
+    """
+    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return is_missing(s)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return codes < 0
+    return (codes < 0) | is_missing(pd.Series(np.asarray(uniques, dtype=object)))[codes]
+
+
 def _categories(s: pd.Series, kind: str) -> tuple[pd.Series, str]:
     """Categories used for the tests (text, NaN for missing) and a description."""
     if kind == "numeric":
@@ -202,7 +216,7 @@ def _row(
     name: str, s: pd.Series, groups: pd.Series, test: _Permanova, strata: np.ndarray | None, seed: int
 ) -> dict[str, Any]:
     kind = _kind(s)
-    present = ~is_missing(s)
+    present = ~_missing(s)
     s = s.astype(object).where(present) if not present.all() and _kind(s) == "categorical" else s
     row: dict[str, Any] = {"variable": name, "type": kind, "levels_tested": "", "n": int(present.sum()),
                            "missing": float(1.0 - present.mean()) if len(s) else 0.0,

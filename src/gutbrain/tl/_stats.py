@@ -353,7 +353,7 @@ def _pseudo_f_rows(
     inv = 1.0 / np.bincount(codes, minlength=g)
     stats = []
     for batch in _labellings(codes, permutations, random_state, strata):
-        C = batch.astype(np.int32)
+        C = batch.astype(np.int16 if g < 2**15 else np.int32)  # narrow codes: less to stream
         rows = np.empty(C.shape)
         (within_rows if parallel else within_rows_serial)(U, C, rows)
         w = inv[C] if strata is None else np.take_along_axis(1.0 / _group_sizes(batch, g), batch, axis=1)
