@@ -76,8 +76,13 @@ def _reference_row(ad, name, k, subject):
 
 
 @pytest.mark.parametrize("subject", [None, "subject"])
-def test_design_table_equals_per_variable_permanova_kernel(subject):
+def test_design_table_equals_per_variable_permanova_kernel(subject, monkeypatch):
+    from gutbrain.tl import _stats
+
     ad = _cohort(600)
+    row_sums = []
+    plain = _stats._pseudo_f_rows
+    monkeypatch.setattr(_stats, "_pseudo_f_rows", lambda U, *a, **k: row_sums.append(U.shape[0]) or plain(U, *a, **k))
     tab = gb.tl.design_check(ad, group="group", subject=subject, random_state=5).set_index("variable")
     cols = list(ad.obs.columns)
     tested = tab.index[np.isfinite(tab["permanova_r2"].to_numpy(dtype=float))]
@@ -95,6 +100,7 @@ def test_design_table_equals_per_variable_permanova_kernel(subject):
     # both stages, both paths of the second stage (products for 2 levels, row sums for more),
     # and matrices on both sides of the parallel threshold (n = 600 and the 'rare' subset)
     assert {2, 3, 4, 5} <= levels and second_stage >= 3
+    assert row_sums  # the diet (5 levels, a subset) went through the row sums
     assert tab.loc["rare", "n"] < 512 <= tab.loc["site", "n"]
 
 
