@@ -165,3 +165,15 @@ def test_blas_blocks_restores_the_thread_limit():
 ])
 def test_missing_per_distinct_value_equals_is_missing(values):
     assert np.array_equal(_design._missing(values), is_missing(values))
+
+
+def test_thread_controller_is_cached_until_an_import(monkeypatch):
+    import sys
+    import types
+
+    from gutbrain.tl import _blocks
+
+    first = _blocks._controller()
+    assert _blocks._controller() is first  # no rescan of the libraries per call
+    monkeypatch.setitem(sys.modules, "gutbrain_test_dummy_module", types.ModuleType("dummy"))
+    assert _blocks._controller() is not first  # an import may have loaded a BLAS: rescan

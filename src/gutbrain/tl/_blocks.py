@@ -15,6 +15,7 @@ restored on exit.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -54,27 +55,29 @@ class BlasBlocks:
         return out
 
 
-_CONTROLLER: Any = None
+#: ``(controller or False, len(sys.modules) when it scanned)``.
+_CONTROLLER: tuple[Any, int] | None = None
 
 
 def _controller() -> Any:
-    """One ``threadpoolctl.ThreadpoolController`` per process (``None`` without threadpoolctl).
+    """A ``threadpoolctl.ThreadpoolController`` (``None`` without threadpoolctl), cached.
 
     Scanning the loaded libraries takes milliseconds (``threadpool_info`` reads
     ``/proc/self/maps`` and probes every library); the controller scans once, after
     SciPy's BLAS is loaded (NumPy's is loaded with NumPy), and then answers the thread
-    counts and sets the limits of those libraries in microseconds.
+    counts and sets the limits of those libraries in microseconds. A library can only be
+    loaded by an import, so the scan is repeated when ``sys.modules`` has grown since.
     """
     global _CONTROLLER
-    if _CONTROLLER is None:
+    if _CONTROLLER is None or _CONTROLLER[1] != len(sys.modules):
         try:
             import scipy.linalg  # noqa: F401  - load SciPy's BLAS before the scan
             from threadpoolctl import ThreadpoolController
         except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-            _CONTROLLER = False
+            _CONTROLLER = (False, len(sys.modules))
         else:
-            _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER or None
+            _CONTROLLER = (ThreadpoolController(), len(sys.modules))
+    return _CONTROLLER[0] or None
 
 
 @contextmanager
