@@ -15,6 +15,7 @@ restored on exit.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -54,6 +55,31 @@ class BlasBlocks:
         return out
 
 
+#: ``(controller or False, len(sys.modules) when it scanned)``.
+_CONTROLLER: tuple[Any, int] | None = None
+
+
+def _controller() -> Any:
+    """A ``threadpoolctl.ThreadpoolController`` (``None`` without threadpoolctl), cached.
+
+    Scanning the loaded libraries takes milliseconds (``threadpool_info`` reads
+    ``/proc/self/maps`` and probes every library); the controller scans once, after
+    SciPy's BLAS is loaded (NumPy's is loaded with NumPy), and then answers the thread
+    counts and sets the limits of those libraries in microseconds. A library can only be
+    loaded by an import, so the scan is repeated when ``sys.modules`` has grown since.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None or _CONTROLLER[1] != len(sys.modules):
+        try:
+            import scipy.linalg  # noqa: F401  - load SciPy's BLAS before the scan
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            _CONTROLLER = (False, len(sys.modules))
+        else:
+            _CONTROLLER = (ThreadpoolController(), len(sys.modules))
+    return _CONTROLLER[0] or None
+
+
 @contextmanager
 def blas_blocks(parallel: bool = True) -> Iterator[BlasBlocks]:
     """Worker threads for row blocks, one per BLAS thread; BLAS single-threaded inside.
@@ -63,17 +89,13 @@ def blas_blocks(parallel: bool = True) -> Iterator[BlasBlocks]:
     parallel
         ``False`` runs every block in the calling thread (small jobs), BLAS untouched.
     """
-    workers = 1
     limiter: Any = None
-    if parallel:
-        try:
-            from threadpoolctl import threadpool_info, threadpool_limits
-
-            workers = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
-            if workers > 1:
-                limiter = threadpool_limits(limits=1, user_api="blas")
-        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-            workers = 1
+    ctl = _controller() if parallel else None
+    if ctl is not None:
+        blas = ctl.select(user_api="blas")
+        workers = max((i["num_threads"] for i in blas.info()), default=1)
+        if workers > 1:
+            limiter = blas.limit(limits=1)
     if limiter is None:
         yield BlasBlocks(1, None)
         return

@@ -11,7 +11,8 @@ from numba import njit, prange
 from numba.np.random.random_methods import random_interval
 
 __all__ = ["draw_permutations", "gower_fill", "permdisp_stats", "row_sq_means", "spatial_median",
-           "squares_upper", "upper_forms", "zero_lower"]
+           "squares_upper", "squares_upper_at", "upper_forms", "within_rows", "within_rows_serial",
+           "zero_lower"]
 
 
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)
@@ -99,6 +100,35 @@ def squares_upper(D, A, r):  # pragma: no cover - compiled
     return bad == 0
 
 
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def squares_upper_at(D, idx, A, r):  # pragma: no cover - compiled
+    """:func:`squares_upper` of ``D[np.ix_(idx, idx)]`` without copying that submatrix.
+
+    The same products and the same summation order: bit for bit the same ``A`` and ``r``.
+    """
+    m = idx.size
+    bad = 0
+    for a in prange(m):
+        row = idx[a]
+        s = 0.0
+        nonfinite = 0
+        for b in range(m):
+            v = D[row, idx[b]]
+            w = v * v
+            if not np.isfinite(v):
+                nonfinite = 1
+            if b > a:
+                A[a, b] = w
+                s += w
+            else:
+                A[a, b] = 0.0
+                if b < a:
+                    s += w
+        r[a] = s
+        bad += nonfinite
+    return bad == 0
+
+
 @njit(cache=True, nogil=True, boundscheck=False)
 def upper_forms(Wb, P, h, out):  # pragma: no cover - compiled
     """``out[p, i, j] += Σ_rows Wb[r, p·h + i] · P[r, p·h + j]`` for 0/1 indicators ``Wb``."""
@@ -111,6 +141,43 @@ def upper_forms(Wb, P, h, out):  # pragma: no cover - compiled
                 if Wb[r, base + i] != 0.0:
                     for j in range(h):
                         out[p, i, j] += P[r, base + j]
+
+
+@njit(fastmath={"reassoc", "nsz"}, cache=True, nogil=True, boundscheck=False)
+def _same_label_sum(a, c, ci):  # pragma: no cover - compiled
+    """``Σ_j a[j]·[c[j] = ci]`` (vectorised: the terms are added in SIMD lanes)."""
+    s = 0.0
+    for j in range(a.size):
+        s += a[j] if c[j] == ci else 0.0
+    return s
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def within_rows(U, C, out):  # pragma: no cover - compiled
+    """``out[p, i] = Σ_{j > i, C[p, j] = C[p, i]} U[i, j]`` for each labelling ``p``.
+
+    ``U``'s strict upper triangle is read row by row; each row stays in cache while every
+    labelling of the batch is summed over it. Rows ``k`` and ``n − 1 − k`` go to the same
+    task, so every task sums ``n − 1`` terms per labelling.
+    """
+    n = U.shape[0]
+    for k in prange((n + 1) // 2):
+        _within_row(U, C, k, out)
+        _within_row(U, C, n - 1 - k, out)  # the middle row of an odd n twice: same values
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def within_rows_serial(U, C, out):  # pragma: no cover - compiled
+    """:func:`within_rows` in the calling thread (small matrices: no thread start-up)."""
+    for i in range(U.shape[0]):
+        _within_row(U, C, i, out)
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _within_row(U, C, i, out):  # pragma: no cover - compiled
+    a = U[i, i + 1 :]
+    for p in range(C.shape[0]):
+        out[p, i] = _same_label_sum(a, C[p, i + 1 :], C[p, i])
 
 
 #: Spatial median: step below which the iteration stops, and most iterations (scikit-bio's).
