@@ -87,6 +87,29 @@ def _lineage_text(value: Any) -> str:
     return "; ".join(p.strip() for p in parts if p is not None and str(p).strip() != "")
 
 
+def _lineage_texts(values: list[Any]) -> list[str]:
+    """:func:`_lineage_text` of each value; a lineage list repeated across features is joined once."""
+    cache: dict[Any, str] = {}
+    out: list[str] = []
+    for v in values:
+        key: Any = v
+        if type(v) is list:
+            try:
+                "".join(v)  # a list of str only (TypeError otherwise): tuple equality is then exact
+            except TypeError:
+                out.append(_lineage_text(v))
+                continue
+            key = tuple(v)
+        elif type(v) is not str:
+            out.append(_lineage_text(v))
+            continue
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = _lineage_text(v)
+        out.append(text)
+    return out
+
+
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
@@ -441,7 +464,7 @@ def parts_to_adata(
     obs_md = dict(parts.obs_md)
     tax_key = next((k for k in TAXONOMY_KEYS if k in obs_md), None)
     if tax_key is not None:
-        lineages = [_lineage_text(v) for v in obs_md.pop(tax_key)]
+        lineages = _lineage_texts(obs_md.pop(tax_key))
         ranks = lineage_frame(lineages, index=parts.feature_ids)
         for col in ranks.columns:
             var[col] = ranks[col].to_numpy()
