@@ -46,6 +46,7 @@ def _record() -> ad.AnnData:
     dist = np.ones((n, n))
     dist[:10, :10] = 0.5
     adata.obsp["blocky"] = dist  # deflates well
+    adata.obsm["large"] = np.repeat(np.arange(n, dtype=np.float64)[:, None], 1100, axis=1)  # > 1 MiB
     adata.obs["label"] = [f"s{i % 7}" for i in range(n)]  # plain strings → categorical on write
     adata.uns["small_table"] = pd.DataFrame({"a": np.arange(5.0), "b": list("abcde")})
     adata.uns["big_table"] = pd.DataFrame({"v": np.repeat(np.arange(50.0), 400)})
@@ -70,6 +71,9 @@ def test_filters_where_they_pay(tmp_path):
     write_h5ad_file(_record(), path)
     with h5py.File(path, "r") as fh:
         assert fh["obsp/blocky"].compression == "gzip"
+        assert fh["obsp/blocky"].compression_opts == 4
+        assert fh["obsm/large"].compression == "gzip"
+        assert fh["obsm/large"].compression_opts == 1  # large: the fast level
         assert fh["obsp/random"].compression is None  # a probe keeps > 90 %: not worth it
         assert fh["uns/small_table/a"].compression is None
         assert fh["uns/small_table/a"].chunks is None  # contiguous
