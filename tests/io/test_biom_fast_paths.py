@@ -77,3 +77,49 @@ def test_lineage_keys_per_distinct_lineage_equal_per_feature():
     per_feature = taxon_columns(frame)
     for col in per_feature.columns:
         np.testing.assert_array_equal(frame[col].to_numpy(), per_feature[col].to_numpy())
+
+
+_BR = bytes.maketrans(b"[]", b"  ")
+
+
+def _float_parse(region: bytes) -> np.ndarray | None:
+    """The general path: every number through NumPy's float parser (``None`` if it fails)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return np.fromstring(region.translate(_BR).decode("ascii"), sep=",")
+    except (DeprecationWarning, ValueError):
+        return None
+
+
+_number = st.one_of(
+    st.integers(0, 10**6).map(str), st.integers(0, 10**6).map(lambda i: f"{i}.0"),
+    st.integers(0, 2**62).map(lambda i: f"{i}.0"), st.floats(0, 1e6, allow_nan=False).map(repr),
+    st.sampled_from(["-1.0", "1e3", "1.00", "1.05", ".0", "0.0", "1.", "007.0", "1.0.0", "", "NaN",
+                     "99999999999999999999.0", "9007199254740993.0"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(_number, min_size=3, max_size=3), min_size=1, max_size=20),
+       st.sampled_from([",", ", ", " ,"]))
+def test_integral_fast_path_equals_float_parser(triplets, sep):
+    from gutbrain.io._biom_parse import _integral_values
+
+    region = ("[" + sep.join("[" + sep.join(t) + "]" for t in triplets) + "]").encode()
+    fast = _integral_values(region)
+    if fast is not None:  # the shortcut only answers where it is exact
+        ref = _float_parse(region)
+        assert ref is not None
+        np.testing.assert_array_equal(fast, ref)
+        assert fast.dtype == np.float64
+
+
+def test_counts_table_takes_the_integral_path():
+    from gutbrain.io._biom_parse import _integral_values
+
+    region = b"[[0,2,1.0],[0,4,10.0],[1,6,12345.0]]"
+    np.testing.assert_array_equal(_integral_values(region), [0, 2, 1, 0, 4, 10, 1, 6, 12345])
+    assert _integral_values(b"[[0,2,0.5]]") is None  # a fraction: the float parser decides
