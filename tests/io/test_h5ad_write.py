@@ -97,3 +97,26 @@ def test_compression_pays_properties(arr):
 def test_strings_keep_the_filter(dtype):
     arr = np.array(["abc"] * 30_000, dtype=dtype)
     assert compression_pays(arr)
+
+
+def _tree(path) -> dict:
+    """Every group and dataset: kind, dtype, shape and attributes (the storage filters aside)."""
+    out = {}
+    with h5py.File(path, "r") as fh:
+        def visit(name, obj):
+            attrs = repr({k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in obj.attrs.items()})
+            out[name] = (("D", str(obj.dtype), obj.shape) if isinstance(obj, h5py.Dataset) else ("G",)) + (attrs,)
+        fh.visititems(visit)
+        out["/"] = repr(dict(fh.attrs))
+    return out
+
+
+@pytest.mark.parametrize("with_raw", [False, True])
+def test_same_hdf5_layout_as_anndata_writer(tmp_path, with_raw):
+    a, b = _record(), _record()
+    if with_raw:
+        a.raw, b.raw = a.copy(), b.copy()
+    a.write_h5ad(tmp_path / "anndata.h5ad", compression="gzip")
+    write_h5ad_file(b, tmp_path / "gutbrain.h5ad")
+    assert _tree(tmp_path / "anndata.h5ad") == _tree(tmp_path / "gutbrain.h5ad")  # no extra "raw"
+    assert ad.read_h5ad(tmp_path / "gutbrain.h5ad").raw is None or with_raw

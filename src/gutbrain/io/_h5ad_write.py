@@ -85,6 +85,8 @@ def compression_pays(arr: np.ndarray) -> bool:
 
 def _callback(func: Any, store: Any, key: str, elem: Any, dataset_kwargs: Mapping[str, Any],
               iospec: Any) -> None:
+    if elem is None and str(key).strip("/") == "raw" and store.name == "/":
+        return  # AnnData.write_h5ad writes no ``raw`` entry when there is none
     kwargs = dict(dataset_kwargs)
     arr = _array_of(elem)
     scalar = isinstance(elem, (str, bytes, int, float, bool, np.generic)) or (
