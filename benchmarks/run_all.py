@@ -41,6 +41,7 @@ QUICK: dict[str, list[str]] = {
     "da": ["--n", "2000", "--f", "500", "--skip-ancombc", "--repeat", "3"],
     "maaslin3": ["--n", "2000", "--f", "500", "--loop-subset", "100", "--repeat", "1"],  # own table only
     "read_biom": ["--repeats", "1"],
+    "write_h5ad": ["--repeats", "3"],
     "read_metaphlan": ["--repeats", "1", "--no-plain"],
     "sim": ["--runs", "50", "--big", "500"],
     "startup": ["--runs", "5"],

@@ -587,9 +587,16 @@ def check_json_depth(raw: bytes, *, label: Any) -> None:
         len(raw) <= 1 << 16
     ):
         return
-    stripped = _JSON_STRING.sub(b'""', raw) if b'"' in raw else raw
-    arr = np.frombuffer(stripped, dtype=np.uint8)
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == ord('"')) if b'"' in raw else np.zeros(0, dtype=np.intp)
+    if quotes.size and (b"\\" in raw or quotes.size % 2):
+        # escapes or an unterminated string: let the string pattern decide what is text
+        arr = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+        quotes = quotes[:0]
     pos = np.flatnonzero((arr == ord("[")) | (arr == ord("{")) | (arr == ord("]")) | (arr == ord("}")))
+    if quotes.size:
+        # without escapes, quotes pair up in order: a bracket after an odd number of them is text
+        pos = pos[np.searchsorted(quotes, pos) % 2 == 0]
     if pos.size == 0:
         return
     br = arr[pos]

@@ -85,6 +85,7 @@ _NUMERIC_ONLY_NA = NUMERIC_ONLY_NA
 _MISSING_RE = re.compile(r"^missing:\s*", re.IGNORECASE)
 _Q2_TYPES = {"categorical", "numeric"}
 _INT_RE = r"[+-]?\d+"
+_INT_FULL = re.compile(_INT_RE)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -155,51 +156,81 @@ def type_columns(
     """
     declared = declared or {}
     out: dict[str, Any] = {}
-    for col in cells.columns:
-        raw = cells[col].astype(object).where(cells[col].notna(), "")
-        s = raw.map(lambda v: str(v).strip())
-        lower = s.str.lower()
-        na = lower.isin(NA_TOKENS) | lower.str.match(_MISSING_RE)
-        values = s.where(~na)
-        num = pd.to_numeric(values, errors="coerce")
-        bad = values.notna() & num.isna()
-        # "unknown"-like tokens are missing only in an otherwise numeric column
-        soft = lower.isin(_NUMERIC_ONLY_NA) & bad
-        want = declared.get(col)
-        if want == "categorical":
-            is_num = False
-        elif want == "numeric":
-            hard = bad & ~soft
-            if hard.any():
-                i = int(np.flatnonzero(hard.to_numpy())[0])
-                line = None if line_of_row is None else int(line_of_row[i])
-                raise DataValueError(
-                    f"column {col!r} is declared numeric by '#q2:types' but holds "
-                    f"{values.iloc[i]!r}",
-                    path=path,
-                    line=line,
-                    column=str(col),
-                    fix="correct the value, leave the cell empty, or declare the column categorical",
-                )
-            is_num = True
-        else:
-            is_num = bool((~na).any()) and not bool((bad & ~soft).any())
-        if is_num:
-            vals = num.where(~soft).astype(np.float64)
-            if (
-                want != "numeric"
-                and len(vals) > 0
-                and bool(s.str.fullmatch(_INT_RE).all())
-                and bool((vals.abs() < 2**53).all())
-            ):
-                out[col] = vals.astype(np.int64)
-            else:
-                out[col] = vals
-        else:
-            out[col] = pd.Categorical(values)
+    for j, col in enumerate(cells.columns):
+        out[col] = _type_column(cells.iloc[:, j], col, declared.get(col), path, line_of_row)
     frame = pd.DataFrame(out, index=cells.index)
     frame.columns = list(cells.columns)
     return frame
+
+
+def _distinct_text(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Row codes into the column's distinct stripped texts (missing cells → ``""``).
+
+    Typing is decided on the distinct values only (a metadata column holds far fewer
+    distinct values than rows), then mapped back to the rows by the codes.
+    """
+    vals = column.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(vals, skipna=True) not in {"string", "empty"}:
+        # numbers, bytes, lists...: their text, as str() writes it (1 and 1.0 differ)
+        na = pd.isna(vals) if vals.size else np.zeros(0, dtype=bool)
+        vals = np.array([None if m else str(v) for v, m in zip(vals, na)], dtype=object)
+    codes, uniques = pd.factorize(vals, use_na_sentinel=True)
+    texts = [str(u).strip() for u in uniques]
+    if codes.size and codes.min() < 0:  # None/NaN cells are empty text
+        codes = np.where(codes < 0, len(texts), codes)
+        texts.append("")
+    # distinct raw values may strip to the same text: merge them
+    merged, remap = pd.factorize(np.array(texts, dtype=object))
+    return merged[codes], [str(t) for t in remap]
+
+
+def _type_column(
+    column: pd.Series,
+    col: Any,
+    want: str | None,
+    path: str | os.PathLike[str] | None,
+    line_of_row: Sequence[int] | None,
+) -> Any:
+    codes, texts = _distinct_text(column)
+    lower = [t.lower() for t in texts]
+    na = np.array([t in NA_TOKENS or bool(_MISSING_RE.match(t)) for t in lower], dtype=bool)
+    values = np.array(texts, dtype=object)
+    values[na] = np.nan
+    num = pd.to_numeric(values, errors="coerce")
+    num_na = pd.isna(num)
+    bad = ~na & num_na
+    # "unknown"-like tokens are missing only in an otherwise numeric column
+    soft = np.array([t in _NUMERIC_ONLY_NA for t in lower], dtype=bool) & bad
+    if want == "categorical":
+        is_num = False
+    elif want == "numeric":
+        hard = bad & ~soft
+        if hard.any():
+            i = int(np.flatnonzero(hard[codes])[0])
+            line = None if line_of_row is None else int(line_of_row[i])
+            raise DataValueError(
+                f"column {col!r} is declared numeric by '#q2:types' but holds "
+                f"{values[codes[i]]!r}",
+                path=path,
+                line=line,
+                column=str(col),
+                fix="correct the value, leave the cell empty, or declare the column categorical",
+            )
+        is_num = True
+    else:
+        is_num = bool((~na).any()) and not bool((bad & ~soft).any())
+    if not is_num:
+        return pd.Categorical(values[codes])
+    vals = np.asarray(num, dtype=np.float64).copy()
+    vals[soft] = np.nan
+    if (
+        want != "numeric"
+        and codes.size > 0
+        and all(_INT_FULL.fullmatch(t) for t in texts)
+        and bool((np.abs(vals) < 2**53).all())
+    ):
+        return vals.astype(np.int64)[codes]
+    return vals[codes]
 
 
 def _unique_or_error(ids: list[str], lines: list[int], path: Path, id_name: str) -> None:
@@ -263,6 +294,12 @@ def read_metadata(
 
     """
     p = Path(path)
+    rows, lines = _read_rows(p, sheet)
+    return _rows_to_frame(rows, lines, p, id_column)
+
+
+def _read_rows(p: Path, sheet: str | int | None = None) -> tuple[list[list[str]], list[int]]:
+    """The file's rows as text cells and their line numbers (Excel sheet or delimited text)."""
     if not p.is_file():
         raise InputFormatError(
             "file not found" if not p.exists() else "not a file",
@@ -270,10 +307,8 @@ def read_metadata(
             fix="check the path of the metadata file",
         )
     if p.suffix.lower() in {".xlsx", ".xlsm", ".xls"}:
-        rows, lines = _excel_rows(p, sheet)
-    else:
-        rows, lines = _text_rows(p)
-    return _rows_to_frame(rows, lines, p, id_column)
+        return _excel_rows(p, sheet)
+    return _text_rows(p)
 
 
 def _excel_rows(path: Path, sheet: str | int | None) -> tuple[list[list[str]], list[int]]:

@@ -441,6 +441,7 @@ def lineage_frame(
     df["taxonomy"] = text
     if labels is not None:
         df.index = pd.Index(labels)
-    if with_keys:
-        df = _with_columns(df, taxon_columns(df))
+    if with_keys:  # per distinct lineage, broadcast to the features
+        keys = taxon_columns(table)
+        df = _with_columns(df, keys.iloc[codes] if len(text) else keys)
     return df

@@ -43,12 +43,10 @@ def _read_taxonomy(path: Path) -> Any:
     return io.read_taxonomy(path)
 
 
-def _raw_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and body rows of a metadata file as text (comments and #q2 rows skipped)."""
+def _header_body(rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Header and body rows (stripped cells; comments, #q2 rows and empty rows skipped)."""
     from ..io import _metadata as md
 
-    rows, _ = md._excel_rows(path, None) if path.suffix.lower() in {".xlsx", ".xlsm", ".xls"} \
-        else md._text_rows(path)
     header: list[str] | None = None
     body: list[list[str]] = []
     for row in rows:
@@ -64,6 +62,29 @@ def _raw_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     return header or [], body
 
 
+def _raw_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and body rows of a metadata file as text (comments and #q2 rows skipped)."""
+    from ..io import _metadata as md
+
+    return _header_body(md._read_rows(path)[0])
+
+
+def _best_id_column(header: list[str], body: list[list[str]], sample_ids: Any) -> tuple[str | None, int]:
+    ids = {str(s).strip() for s in sample_ids}
+    if body and min(len(r) for r in body) >= len(header):
+        columns: Any = zip(*body, strict=False)  # rectangular: one pass transposes
+    else:
+        columns = ([r[j] for r in body if j < len(r)] for j in range(len(header)))
+    best: tuple[str | None, int] = (None, 0)
+    for name, values in zip(header, columns, strict=False):
+        distinct = set(values)
+        if len(distinct) == len(values):  # only a column of unique values can hold the ids
+            n = len(distinct & ids)
+            if n > best[1]:
+                best = (name, n)
+    return best
+
+
 def find_id_column(path: PathLike, sample_ids: Any) -> tuple[str | None, int]:
     """The metadata column holding the most of ``sample_ids``, and how many it holds.
 
@@ -76,29 +97,24 @@ def find_id_column(path: PathLike, sample_ids: Any) -> tuple[str | None, int]:
     ('Sample', 2)
     """
     header, body = _raw_rows(Path(path))
-    ids = {str(s).strip() for s in sample_ids}
-    best: tuple[str | None, int] = (None, 0)
-    for j, name in enumerate(header):
-        values = [r[j] for r in body if j < len(r)]
-        n = sum(v in ids for v in values)
-        if n > best[1] and len(set(values)) == len(values):
-            best = (name, n)
-    return best
+    return _best_id_column(header, body, sample_ids)
 
 
 def _attach(adata: AnnData, mpath: Path, id_column: str | None) -> AnnData:
     from .. import io
+    from ..io import _metadata as md
 
+    rows, lines = md._read_rows(mpath)  # read and parsed once for both uses below
     if id_column is None:
-        found, _n = find_id_column(mpath, adata.obs_names)
-        header, _ = _raw_rows(mpath)
+        header, body = _header_body(rows)
+        found, _n = _best_id_column(header, body, adata.obs_names)
         if found is not None and header and found != header[0]:
             id_column, rule = found, "matched sample ids"
         else:
             rule = "first column"
     else:
         rule = "--id-column"
-    meta = io.read_metadata(mpath, id_column=id_column)
+    meta = md._rows_to_frame(rows, lines, mpath, id_column)
     used = id_column or str(meta.attrs.get("id_column") or meta.index.name or "first column")
     with warnings.catch_warnings():
         # the dropped-sample count is recorded below and shown in the report
