@@ -53,9 +53,22 @@ def test_numbers_stay_numbers(x):
 @given(st.text())
 def test_no_escaped_cell_starts_a_formula(text):
     out = escape_formula(text)
-    assert not out.startswith(("=", "+", "@", "\t", "\r")) or out == text == ""
+    if out.startswith(("=", "+", "-", "@", "\t", "\r")):
+        # left alone only when it is a number written with ASCII digits ("+0", "-1.5e3", "-inf")
+        assert out == text and text.isascii()
+        float(text)
     if out != text:
         assert out == "'" + text
+
+
+@pytest.mark.parametrize("cell", ["+0", "-1e5", "+inf"])
+def test_signed_numbers_are_numbers(cell):
+    assert escape_formula(cell) == cell
+
+
+@pytest.mark.parametrize("cell", ["+\u0663", "-\uff11", "+1+1", "-1 ", "+0x10", "+1_000"])
+def test_signed_text_that_is_not_an_ascii_number_is_escaped(cell):
+    assert escape_formula(cell) == "'" + cell
 
 
 def test_frame_columns_categories_and_index():

@@ -128,7 +128,7 @@ def check_random_state(seed: int | np.random.Generator | None) -> np.random.Gene
 #: First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell
 #: as a formula or a DDE command: the OWASP CSV-injection list.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.I)
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.I | re.ASCII)  # ASCII digits only: what a spreadsheet reads as a number
 
 
 def escape_formula(value: Any) -> Any:
