@@ -22,6 +22,7 @@ from sklearn.model_selection import (
 )
 
 from .._errors import DataValueError
+from .._forking import fork_safe, reraise_warnings, warning_records
 
 __all__ = [
     "CV_SCHEMES",
@@ -185,22 +186,6 @@ def default_jobs() -> int:
     return max(1, int(cpu_count()))
 
 
-def _can_fork() -> bool:
-    """Whether folds may run in forked worker processes.
-
-    Fork only on Linux (macOS's system libraries are not fork-safe), from a process with no
-    other Python threads (a thread holding a lock at fork time would deadlock the child; a
-    web server's or Dask's threads make the folds run serially instead), and not from a
-    daemonic process (which may not have children).
-    """
-    import multiprocessing as mp
-    import sys
-    import threading
-
-    return (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
-            and threading.active_count() == 1 and not mp.current_process().daemon)
-
-
 def _fit_fold(
     estimator: Any, X: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray, classification: bool
 ) -> tuple[Any, np.ndarray]:
@@ -223,26 +208,7 @@ def _forked_fold(k: int) -> tuple[Any, np.ndarray, list[tuple[Any, ...]]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est, pred = _fit_fold(estimator, X, y, tr, te, classification)
-    return est, pred, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
-
-
-def _reraise_warnings(records: list[tuple[Any, ...]]) -> None:
-    """Raise a worker's warnings in this process, as if its fits had run here.
-
-    Each is attributed to the module that raised it, with that module's registry, so the
-    filters (by module, "once per location") act as they would have on a serial run.
-    """
-    import sys
-    import warnings
-
-    modules: dict[str, Any] = {}
-    if records:
-        modules = {getattr(m, "__file__", None): m for m in list(sys.modules.values())}
-    for message, category, filename, lineno in records:
-        module = modules.get(filename)
-        registry = None if module is None else module.__dict__.setdefault("__warningregistry__", {})
-        warnings.warn_explicit(message, category, filename, lineno,
-                               module=None if module is None else module.__name__, registry=registry)
+    return est, pred, warning_records(caught)
 
 
 def _fit_folds_forked(
@@ -259,7 +225,7 @@ def _fit_folds_forked(
         with warnings.catch_warnings():
             # Python >= 3.12 warns about fork() when BLAS threads exist; OpenBLAS and OpenMP
             # re-initialise their pools in the child (pthread_atfork), and no Python thread
-            # runs (checked by _can_fork)
+            # runs (checked by fork_safe)
             warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
             with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("fork")) as pool:
                 futures = [pool.submit(_forked_fold, k) for k in range(len(splits))]
@@ -273,7 +239,7 @@ def _fit_folds_forked(
         _FORK_JOB.clear()
     out = []
     for est, pred, records in done:  # fold order: warnings and results as a serial run gives them
-        _reraise_warnings(records)
+        reraise_warnings(records)
         out.append((est, pred))
     return out
 
@@ -309,7 +275,7 @@ def oof_predictions(
                 )
     n_workers = min(int(n_jobs), len(splits))
     fits: Iterator[tuple[Any, np.ndarray]] | None = None
-    if n_workers > 1 and _can_fork():
+    if n_workers > 1 and fork_safe():
         from concurrent.futures.process import BrokenProcessPool
 
         try:

@@ -34,11 +34,12 @@ import pickle
 import select
 import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from .._forking import fork_safe, reraise_warnings, warning_records
 
 __all__ = ["FORKED_SECTIONS", "TIMEOUT", "fork_allowed", "run_split"]
 
@@ -53,15 +54,13 @@ ENV = "GUTBRAIN_REPORT_FORK"
 
 def fork_allowed() -> bool:
     """Whether the report may draw sections in a forked helper (see the module notes)."""
-    if os.environ.get(ENV, "1").strip() in ("0", "false", "no", "off"):
-        return False
-    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+    if os.environ.get(ENV, "1").strip() in ("0", "false", "no", "off") or not fork_safe():
         return False
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    return cores >= 2 and threading.active_count() == 1
+    return cores >= 2
 
 
 def _child(fd: int, run: Callable[[list[int]], list[Any]], orders: list[int]) -> None:
@@ -72,8 +71,7 @@ def _child(fd: int, run: Callable[[list[int]], list[Any]], orders: list[int]) ->
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             built = run(orders)
-        sent = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
-        payload = pickle.dumps(("ok", built, sent), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(("ok", built, warning_records(caught)), protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException as exc:  # anything goes back to the parent as a failure
         payload = pickle.dumps(("failed", repr(exc), []))
     try:
@@ -152,7 +150,6 @@ def run_split(keys: Sequence[str], run: Callable[[list[int]], list[Any]]) -> lis
         built += run(forked)
     else:
         _, theirs, sent = answer
-        for message, category, filename, lineno in sent:
-            warnings.warn_explicit(message, category, filename, lineno)
+        reraise_warnings(sent)
         built += theirs
     return sorted(built, key=lambda b: b.order)

@@ -74,28 +74,34 @@ def zero_lower(A):  # pragma: no cover - compiled
             A[i, j] = 0.0
 
 
+@njit(inline="always", boundscheck=False)
+def _square_row(d, a, out):  # pragma: no cover - compiled
+    """Row ``a`` of :func:`squares_upper`: ``out`` = ``d∘d`` right of the diagonal, zeros up to
+    it; returns (sum of the squares off the diagonal, 1 if ``d`` has a NaN or inf else 0)."""
+    s = 0.0
+    nonfinite = 0
+    for j in range(d.size):
+        v = d[j]
+        w = v * v
+        if not np.isfinite(v):
+            nonfinite = 1
+        if j > a:
+            out[j] = w
+            s += w
+        else:
+            out[j] = 0.0
+            if j < a:
+                s += w
+    return s, nonfinite
+
+
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 def squares_upper(D, A, r):  # pragma: no cover - compiled
     """One pass over ``D``: ``A`` = strict upper triangle of ``D∘D`` (zeros elsewhere), ``r`` its
     row sums off the diagonal; returns False when ``D`` has a NaN or infinite value."""
-    n = D.shape[0]
     bad = 0
-    for i in prange(n):
-        s = 0.0
-        nonfinite = 0
-        for j in range(n):
-            v = D[i, j]
-            w = v * v
-            if not np.isfinite(v):
-                nonfinite = 1
-            if j > i:
-                A[i, j] = w
-                s += w
-            else:
-                A[i, j] = 0.0
-                if j < i:
-                    s += w
-        r[i] = s
+    for i in prange(D.shape[0]):
+        r[i], nonfinite = _square_row(D[i], i, A[i])
         bad += nonfinite
     return bad == 0
 
@@ -104,27 +110,12 @@ def squares_upper(D, A, r):  # pragma: no cover - compiled
 def squares_upper_at(D, idx, A, r):  # pragma: no cover - compiled
     """:func:`squares_upper` of ``D[np.ix_(idx, idx)]`` without copying that submatrix.
 
-    The same products and the same summation order: bit for bit the same ``A`` and ``r``.
+    Each row is gathered into a buffer and squared by the same code in the same order: bit
+    for bit the same ``A`` and ``r``.
     """
-    m = idx.size
     bad = 0
-    for a in prange(m):
-        row = idx[a]
-        s = 0.0
-        nonfinite = 0
-        for b in range(m):
-            v = D[row, idx[b]]
-            w = v * v
-            if not np.isfinite(v):
-                nonfinite = 1
-            if b > a:
-                A[a, b] = w
-                s += w
-            else:
-                A[a, b] = 0.0
-                if b < a:
-                    s += w
-        r[a] = s
+    for a in prange(idx.size):
+        r[a], nonfinite = _square_row(D[idx[a]][idx], a, A[a])
         bad += nonfinite
     return bad == 0
 
